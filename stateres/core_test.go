@@ -1,0 +1,244 @@
+package stateres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/gomatrixlib/gomatrixlib/roomversion"
+)
+
+// toyEvent describes an event for the ordering tests, which run the
+// algorithm against fake auth rules.
+type toyEvent struct {
+	id, typ, sk, sender, membership string
+	ts                              int64
+	auth                            []string
+	power                           int64
+}
+
+type toyChecker struct {
+	g     *graph
+	power map[string]int64
+	allow func(v *authView) bool
+}
+
+func (c *toyChecker) allowed(_ context.Context, v *authView) (bool, error) {
+	if c.allow == nil {
+		return true, nil
+	}
+	return c.allow(v), nil
+}
+
+func (c *toyChecker) senderPower(_ context.Context, ev int32) (int64, error) {
+	return c.power[c.g.nodes[ev].id], nil
+}
+
+func toyEngine(t *testing.T, evs []toyEvent, allow func(v *authView) bool) *engine {
+	t.Helper()
+	byID := make(map[string]toyEvent, len(evs))
+	power := make(map[string]int64, len(evs))
+	for _, ev := range evs {
+		byID[ev.id] = ev
+		power[ev.id] = ev.power
+	}
+	fetch := func(_ context.Context, g *graph, ids []string) error {
+		for _, id := range ids {
+			ev, ok := byID[id]
+			if !ok {
+				return fmt.Errorf("%w: %s", ErrMissingEvent, id)
+			}
+			if _, err := g.add(node{id: ev.id, typ: ev.typ, stateKey: ev.sk, isState: true,
+				sender: ev.sender, membership: ev.membership, ts: ev.ts, authIDs: ev.auth}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	g := newGraph(fetch, 0)
+	rules, err := roomversion.Get("10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &engine{rules: rules, g: g, check: &toyChecker{g: g, power: power, allow: allow}, create: -1}
+}
+
+func ids(g *graph, xs []int32) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = g.nodes[x].id
+	}
+	return out
+}
+
+func load(t *testing.T, e *engine, idList ...string) []int32 {
+	t.Helper()
+	ctx := context.Background()
+	if err := e.g.ensure(ctx, idList); err != nil {
+		t.Fatal(err)
+	}
+	var out []int32
+	for _, id := range idList {
+		i, _ := e.g.index(id)
+		if _, err := e.g.authOf(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, i)
+	}
+	return out
+}
+
+func TestPowerSortTieBreaks(t *testing.T) {
+	t.Parallel()
+	// No auth edges among them: order is by power desc, ts asc, ID asc.
+	evs := []toyEvent{
+		{id: "$a", typ: typePowerLevels, power: 50, ts: 1},
+		{id: "$b", typ: typePowerLevels, power: 100, ts: 9},
+		{id: "$c", typ: typePowerLevels, power: 50, ts: 0},
+		{id: "$d", typ: typePowerLevels, power: 50, ts: 1},
+		{id: "$e", typ: typePowerLevels, power: 100, ts: 9},
+	}
+	e := toyEngine(t, evs, nil)
+	got, err := e.powerSort(context.Background(), load(t, e, "$a", "$b", "$c", "$d", "$e"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"$b", "$e", "$c", "$a", "$d"}
+	if !slices.Equal(ids(e.g, got), want) {
+		t.Fatalf("got %v, want %v", ids(e.g, got), want)
+	}
+}
+
+func TestPowerSortTopologyFirst(t *testing.T) {
+	t.Parallel()
+	// $low is cited by $high1, so it comes first even though its sender has
+	// less power; $high2 is ready from the start and beats $low.
+	evs := []toyEvent{
+		{id: "$low", typ: typeJoinRules, power: 0, ts: 5},
+		{id: "$high1", typ: typePowerLevels, power: 100, ts: 1, auth: []string{"$low"}},
+		{id: "$high2", typ: typePowerLevels, power: 100, ts: 7},
+		{id: "$mid", typ: typePowerLevels, power: 50, ts: 0, auth: []string{"$high1", "$outside"}},
+		{id: "$outside", typ: typeCreate, power: 100, ts: 0},
+	}
+	e := toyEngine(t, evs, nil)
+	got, err := e.powerSort(context.Background(), load(t, e, "$mid", "$high1", "$high2", "$low"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"$high2", "$low", "$high1", "$mid"}
+	if !slices.Equal(ids(e.g, got), want) {
+		t.Fatalf("got %v, want %v", ids(e.g, got), want)
+	}
+}
+
+func TestPowerSortCycle(t *testing.T) {
+	t.Parallel()
+	evs := []toyEvent{
+		{id: "$a", typ: typePowerLevels, auth: []string{"$b"}},
+		{id: "$b", typ: typePowerLevels, auth: []string{"$a"}},
+	}
+	e := toyEngine(t, evs, nil)
+	_, err := e.powerSort(context.Background(), load(t, e, "$a", "$b"))
+	if !errors.Is(err, ErrAuthCycle) {
+		t.Fatalf("err = %v, want ErrAuthCycle", err)
+	}
+}
+
+func TestMainlineSort(t *testing.T) {
+	t.Parallel()
+	// Mainline: P2 -> P1 -> P0. Q1 is a fork off P0.
+	evs := []toyEvent{
+		{id: "$P0", typ: typePowerLevels},
+		{id: "$P1", typ: typePowerLevels, auth: []string{"$P0"}},
+		{id: "$P2", typ: typePowerLevels, auth: []string{"$P1"}},
+		{id: "$Q1", typ: typePowerLevels, auth: []string{"$P0"}},
+		{id: "$t-p2", typ: "m.room.topic", ts: 1, auth: []string{"$P2"}},
+		{id: "$t-p1", typ: "m.room.topic", ts: 9, auth: []string{"$P1"}},
+		{id: "$t-q1", typ: "m.room.topic", ts: 5, auth: []string{"$Q1"}}, // position of P0
+		{id: "$t-p0", typ: "m.room.topic", ts: 3, auth: []string{"$P0"}},
+		{id: "$t-none", typ: "m.room.topic", ts: 100},            // infinite position
+		{id: "$t-none2", typ: "m.room.topic", ts: 100},           // same, ID breaks the tie
+		{id: "$t-p2b", typ: "m.room.topic", ts: 1, auth: []string{"$P2"}}, // same ts as $t-p2
+	}
+	e := toyEngine(t, evs, nil)
+	all := load(t, e, "$t-p2", "$t-p1", "$t-q1", "$t-p0", "$t-none", "$t-none2", "$t-p2b", "$P2")
+	got, err := e.mainlineSort(context.Background(), all[:7], all[7])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"$t-none", "$t-none2", "$t-p0", "$t-q1", "$t-p1", "$t-p2", "$t-p2b"}
+	if !slices.Equal(ids(e.g, got), want) {
+		t.Fatalf("got %v, want %v", ids(e.g, got), want)
+	}
+}
+
+func TestPartition(t *testing.T) {
+	t.Parallel()
+	a := map[stateKey]string{{"m.room.create", ""}: "$c", {"m.room.topic", ""}: "$t1", {"x", ""}: "$x"}
+	b := map[stateKey]string{{"m.room.create", ""}: "$c", {"m.room.topic", ""}: "$t2"}
+	un, conf := partition([]map[stateKey]string{a, b})
+	if len(un) != 1 || un[stateKey{"m.room.create", ""}] != "$c" {
+		t.Fatalf("unconflicted = %v", un)
+	}
+	if want := []string{"$t1", "$t2", "$x"}; !slices.Equal(conf, want) {
+		t.Fatalf("conflicted = %v, want %v", conf, want)
+	}
+}
+
+// authDiffRoom: create <- m1 (member) <- {a1 <- a2 on branch A} and {b1 on
+// branch B}. Set A holds a2, set B holds b1; m1 is in both states.
+func authDiffRoom() []toyEvent {
+	return []toyEvent{
+		{id: "$create", typ: typeCreate},
+		{id: "$m1", typ: typeMember, sk: "@u:x", auth: []string{"$create"}},
+		{id: "$a1", typ: typePowerLevels, auth: []string{"$create", "$m1"}},
+		{id: "$a2", typ: typePowerLevels, auth: []string{"$create", "$m1", "$a1"}},
+		{id: "$b1", typ: typePowerLevels, auth: []string{"$create", "$m1"}},
+		{id: "$t", typ: "m.room.topic", auth: []string{"$create", "$m1", "$a1"}},
+	}
+}
+
+func TestFullConflictedSetAuthDifference(t *testing.T) {
+	t.Parallel()
+	e := toyEngine(t, authDiffRoom(), nil)
+	setA := map[stateKey]string{{typeCreate, ""}: "$create", {typeMember, "@u:x"}: "$m1", {typePowerLevels, ""}: "$a2"}
+	setB := map[stateKey]string{{typeCreate, ""}: "$create", {typeMember, "@u:x"}: "$m1", {typePowerLevels, ""}: "$b1"}
+	un, conf := partition([]map[stateKey]string{setA, setB})
+	fcs, err := e.fullConflictedSet(context.Background(), []map[stateKey]string{setA, setB}, un, conf, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(fcs)
+	// $a1 is only in A's auth chain; $m1 and $create are in both.
+	if want := []string{"$a1", "$a2", "$b1"}; !slices.Equal(fcs, want) {
+		t.Fatalf("full conflicted set = %v, want %v", fcs, want)
+	}
+}
+
+func TestConflictedSubgraph(t *testing.T) {
+	t.Parallel()
+	// c1 <- x <- y <- c2 is a path between conflicted events; z hangs off
+	// c2's chain but leads to no conflicted event.
+	evs := []toyEvent{
+		{id: "$z", typ: "z"},
+		{id: "$c1", typ: "k", auth: []string{"$z"}},
+		{id: "$x", typ: "x", auth: []string{"$c1"}},
+		{id: "$y", typ: "y", auth: []string{"$x", "$z"}},
+		{id: "$c2", typ: "k", sk: "2", auth: []string{"$y"}},
+	}
+	e := toyEngine(t, evs, nil)
+	load(t, e, "$c1", "$c2")
+	if err := e.g.loadClosure(context.Background(), load(t, e, "$c1", "$c2")); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := e.conflictedSubgraph(context.Background(), []string{"$c1", "$c2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(sub)
+	if want := []string{"$x", "$y"}; !slices.Equal(sub, want) {
+		t.Fatalf("subgraph = %v, want %v", sub, want)
+	}
+}

@@ -1,0 +1,125 @@
+package stateres
+
+import (
+	"context"
+
+	"github.com/gomatrixlib/gomatrixlib/roomversion"
+)
+
+// checker is the seam between the ordering logic and the authorization
+// rules. The real one wraps eventauth.Check; tests plug in small fakes.
+type checker interface {
+	// allowed reports whether the event v.ev passes the authorization
+	// rules against the state v shows. An error means the resolution
+	// cannot continue (for example a missing event), not a rejection.
+	allowed(ctx context.Context, v *authView) (bool, error)
+	// senderPower returns the power level of the sender of ev as its own
+	// auth events give it (for the reverse topological power ordering).
+	senderPower(ctx context.Context, ev int32) (int64, error)
+}
+
+// engine runs one resolution.
+type engine struct {
+	rules roomversion.Rules
+	g     *graph
+	check checker
+	// create is the room's create event when the room version no longer
+	// lists it in auth_events (room ID derived from the create event), or -1.
+	create int32
+	// baseIDs holds lazily loaded starting state (v2: the unconflicted map).
+	base map[stateKey]string
+}
+
+// resolvedState is a partially resolved state: entries set by the
+// iterative auth checks, over the engine's lazily loaded base map.
+type resolvedState struct {
+	byKey []int32
+}
+
+func (s *resolvedState) set(k, v int32) {
+	for int(k) >= len(s.byKey) {
+		s.byKey = append(s.byKey, -1)
+	}
+	s.byKey[k] = v
+}
+
+func (s *resolvedState) getKey(k int32) int32 {
+	if int(k) < len(s.byKey) {
+		return s.byKey[k]
+	}
+	return -1
+}
+
+// authView is what one auth check sees: the partially resolved state and,
+// for keys it lacks, the checked event's own non-rejected auth events.
+type authView struct {
+	e  *engine
+	st *resolvedState
+	ev int32
+	// noFallback disables the auth-events fallback (state resolution v1
+	// checks against the partial state R only).
+	noFallback bool
+	err        error
+}
+
+// get returns the event for (typ, sk) as the auth check should see it, or
+// -1. Loading errors are kept in v.err.
+func (v *authView) get(ctx context.Context, typ, sk string) int32 {
+	e := v.e
+	k := stateKey{typ, sk}
+	if kid, ok := e.g.keys[k]; ok {
+		if x := v.st.getKey(kid); x >= 0 {
+			return x
+		}
+	}
+	if id, ok := e.base[k]; ok {
+		if err := e.g.ensure(ctx, []string{id}); err != nil {
+			v.err = err
+			return -1
+		}
+		x, _ := e.g.index(id)
+		return x
+	}
+	if !v.noFallback {
+		if _, err := e.g.authOf(ctx, v.ev); err != nil {
+			v.err = err
+			return -1
+		}
+		if a := e.g.authByKey(v.ev, typ, sk); a >= 0 {
+			return a
+		}
+	}
+	if typ == typeCreate && sk == "" && e.create >= 0 {
+		return e.create
+	}
+	return -1
+}
+
+// iterate runs the iterative auth checks over list, updating st.
+func (e *engine) iterate(ctx context.Context, st *resolvedState, list []int32, noFallback bool) error {
+	v := &authView{e: e, st: st, noFallback: noFallback}
+	for i, ev := range list {
+		if i&1023 == 1023 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		n := &e.g.nodes[ev]
+		if !n.isState {
+			continue
+		}
+		v.ev = ev
+		v.err = nil
+		ok, err := e.check.allowed(ctx, v)
+		if err != nil {
+			return err
+		}
+		if v.err != nil {
+			return v.err
+		}
+		if ok {
+			st.set(n.key, ev)
+		}
+	}
+	return nil
+}

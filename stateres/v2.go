@@ -1,0 +1,390 @@
+package stateres
+
+import (
+	"context"
+	"slices"
+
+	"github.com/gomatrixlib/gomatrixlib/roomversion"
+)
+
+// partition splits the state sets into the unconflicted state map and the
+// conflicted state set (spec: "Unconflicted state map and conflicted state
+// set"). A key missing from some set is conflicted. The conflicted event IDs
+// come back sorted and without duplicates.
+func partition(sets []map[stateKey]string) (map[stateKey]string, []string) {
+	unconflicted := make(map[stateKey]string)
+	conflictedSet := make(map[string]struct{})
+	seen := make(map[stateKey]struct{})
+	for _, s := range sets {
+		for k := range s {
+			if _, ok := seen[k]; ok {
+				continue
+			}
+			seen[k] = struct{}{}
+			v0, in0 := sets[0][k]
+			same := in0
+			for _, o := range sets[1:] {
+				if v, ok := o[k]; !ok || v != v0 {
+					same = false
+					break
+				}
+			}
+			if same {
+				unconflicted[k] = v0
+				continue
+			}
+			for _, o := range sets {
+				if v, ok := o[k]; ok {
+					conflictedSet[v] = struct{}{}
+				}
+			}
+		}
+	}
+	conflicted := make([]string, 0, len(conflictedSet))
+	for id := range conflictedSet {
+		conflicted = append(conflicted, id)
+	}
+	slices.Sort(conflicted)
+	return unconflicted, conflicted
+}
+
+// resolveV2 runs state resolution v2, or v2.1 when the rules say so.
+func (e *engine) resolveV2(ctx context.Context, sets []map[stateKey]string, index AuthChainIndex) (map[stateKey]string, error) {
+	unconflicted, conflicted := partition(sets)
+	if len(conflicted) == 0 {
+		return unconflicted, nil
+	}
+	v21 := e.rules.StateResolution == roomversion.StateResV2_1
+	g := e.g
+
+	var fcsIDs []string
+	if index != nil {
+		ids := make([][]string, len(sets))
+		for i, s := range sets {
+			ids[i] = sortedValues(s)
+		}
+		diff, err := index.AuthChainDifference(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		fcsIDs = append(fcsIDs, conflicted...)
+		fcsIDs = append(fcsIDs, diff...)
+		if v21 {
+			sub, err := index.ConflictedSubgraph(ctx, conflicted)
+			if err != nil {
+				return nil, err
+			}
+			fcsIDs = append(fcsIDs, sub...)
+		}
+		if err := g.ensure(ctx, fcsIDs); err != nil {
+			return nil, err
+		}
+	} else {
+		var err error
+		if fcsIDs, err = e.fullConflictedSet(ctx, sets, unconflicted, conflicted, v21); err != nil {
+			return nil, err
+		}
+	}
+
+	// Membership of the full conflicted set, and the auth events of each
+	// member (needed for edges, power levels and the fallback).
+	inFCS := make(map[int32]struct{}, len(fcsIDs))
+	fcs := make([]int32, 0, len(fcsIDs))
+	for _, id := range fcsIDs {
+		i, _ := g.index(id)
+		if _, dup := inFCS[i]; dup {
+			continue
+		}
+		inFCS[i] = struct{}{}
+		fcs = append(fcs, i)
+	}
+	for _, i := range fcs {
+		if _, err := g.authOf(ctx, i); err != nil {
+			return nil, err
+		}
+	}
+	if err := e.findCreate(ctx, fcs); err != nil {
+		return nil, err
+	}
+
+	// Step 1: power events of the full conflicted set, enlarged by the
+	// events of their auth chains that are in the full conflicted set.
+	inX := make(map[int32]struct{})
+	var stack []int32
+	for _, i := range fcs {
+		if g.nodes[i].isPower() {
+			inX[i] = struct{}{}
+			stack = append(stack, i)
+		}
+	}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, a := range g.nodes[i].auth {
+			if _, ok := inFCS[a]; !ok {
+				continue
+			}
+			if _, ok := inX[a]; ok {
+				continue
+			}
+			inX[a] = struct{}{}
+			stack = append(stack, a)
+		}
+	}
+	xs := make([]int32, 0, len(inX))
+	rest := make([]int32, 0, len(fcs)-len(inX))
+	for _, i := range fcs {
+		if _, ok := inX[i]; ok {
+			xs = append(xs, i)
+		} else {
+			rest = append(rest, i)
+		}
+	}
+	sortedX, err := e.powerSort(ctx, xs)
+	if err != nil {
+		return nil, err
+	}
+
+	// Step 2: iterative auth checks from the unconflicted state map (v2) or
+	// from an empty state map (v2.1).
+	if !v21 {
+		e.base = unconflicted
+	}
+	st := &resolvedState{}
+	if err := e.iterate(ctx, st, sortedX, false); err != nil {
+		return nil, err
+	}
+
+	// Step 3: mainline ordering of the remaining events, based on the power
+	// levels event of the partially resolved state.
+	v := &authView{e: e, st: st, ev: -1, noFallback: true}
+	pl := v.get(ctx, typePowerLevels, "")
+	if v.err != nil {
+		return nil, v.err
+	}
+	sortedRest, err := e.mainlineSort(ctx, rest, pl)
+	if err != nil {
+		return nil, err
+	}
+
+	// Step 4: iterative auth checks on the partially resolved state.
+	if err := e.iterate(ctx, st, sortedRest, false); err != nil {
+		return nil, err
+	}
+
+	// Step 5: the unconflicted state map wins.
+	out := make(map[stateKey]string, len(unconflicted)+len(st.byKey))
+	if !v21 {
+		for k, id := range e.base {
+			out[k] = id
+		}
+	}
+	for k, kid := range g.keys {
+		if x := st.getKey(kid); x >= 0 {
+			out[k] = g.nodes[x].id
+		}
+	}
+	for k, id := range unconflicted {
+		out[k] = id
+	}
+	return out, nil
+}
+
+// findCreate sets e.create for room versions whose events do not cite the
+// create event: its ID is derived from the room ID.
+func (e *engine) findCreate(ctx context.Context, fcs []int32) error {
+	e.create = -1
+	if !e.rules.RoomIDFromCreateEvent || len(fcs) == 0 {
+		return nil
+	}
+	roomID := e.g.nodes[fcs[0]].roomID
+	if len(roomID) < 2 || roomID[0] != '!' {
+		return nil
+	}
+	id := "$" + roomID[1:]
+	if err := e.g.ensure(ctx, []string{id}); err != nil {
+		return err
+	}
+	e.create, _ = e.g.index(id)
+	return nil
+}
+
+func sortedValues(s map[stateKey]string) []string {
+	out := make([]string, 0, len(s))
+	for _, id := range s {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// fullConflictedSet computes the conflicted set plus the auth difference
+// (plus, for v2.1, the conflicted state subgraph) by loading the auth chains
+// of every event in the state sets.
+func (e *engine) fullConflictedSet(ctx context.Context, sets []map[stateKey]string, unconflicted map[stateKey]string, conflicted []string, v21 bool) ([]string, error) {
+	g := e.g
+	var all []string
+	for _, s := range sets {
+		all = append(all, sortedValues(s)...)
+	}
+	if err := g.ensure(ctx, all); err != nil {
+		return nil, err
+	}
+	roots := make([]int32, 0, len(all))
+	for _, id := range all {
+		i, _ := g.index(id)
+		roots = append(roots, i)
+	}
+	if err := g.loadClosure(ctx, roots); err != nil {
+		return nil, err
+	}
+	n := len(g.nodes)
+
+	// common marks the auth chains of the unconflicted events: they are in
+	// every set's auth chain. The set is closed under auth edges, so walks
+	// below can stop at it.
+	common := make([]bool, n)
+	var stack []int32
+	for _, id := range sortedValues(unconflicted) {
+		i, _ := g.index(id)
+		stack = append(stack, g.nodes[i].auth...)
+	}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if common[i] {
+			continue
+		}
+		common[i] = true
+		stack = append(stack, g.nodes[i].auth...)
+	}
+
+	// count[i] = in how many sets' auth chains event i (outside common) is.
+	count := make([]int32, n)
+	stamp := make([]int32, n)
+	for si, s := range sets {
+		mark := int32(si + 1)
+		stack = stack[:0]
+		for k, id := range s {
+			if u, ok := unconflicted[k]; ok && u == id {
+				continue
+			}
+			i, _ := g.index(id)
+			stack = append(stack, g.nodes[i].auth...)
+		}
+		for len(stack) > 0 {
+			i := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if common[i] || stamp[i] == mark {
+				continue
+			}
+			stamp[i] = mark
+			count[i]++
+			stack = append(stack, g.nodes[i].auth...)
+		}
+	}
+	fcs := slices.Clone(conflicted)
+	for i := range n {
+		if count[i] > 0 && int(count[i]) < len(sets) {
+			fcs = append(fcs, g.nodes[i].id)
+		}
+	}
+	if v21 {
+		sub, err := e.conflictedSubgraph(ctx, conflicted)
+		if err != nil {
+			return nil, err
+		}
+		fcs = append(fcs, sub...)
+	}
+	return fcs, nil
+}
+
+// conflictedSubgraph returns the events on auth_events paths between two
+// events of the conflicted state set: events in the auth chain of a
+// conflicted event whose own auth chain holds a conflicted event. The
+// conflicted events themselves are in the full conflicted set already.
+func (e *engine) conflictedSubgraph(ctx context.Context, conflicted []string) ([]string, error) {
+	g := e.g
+	isConflicted := make(map[int32]struct{}, len(conflicted))
+	for _, id := range conflicted {
+		i, _ := g.index(id)
+		isConflicted[i] = struct{}{}
+	}
+	// above[i]: i is in the auth chain of a conflicted event.
+	above := make(map[int32]struct{})
+	var stack []int32
+	for i := range isConflicted {
+		auth, err := g.authOf(ctx, i)
+		if err != nil {
+			return nil, err
+		}
+		stack = append(stack, auth...)
+	}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if _, ok := above[i]; ok {
+			continue
+		}
+		above[i] = struct{}{}
+		auth, err := g.authOf(ctx, i)
+		if err != nil {
+			return nil, err
+		}
+		stack = append(stack, auth...)
+	}
+	// reaches[i]: i's auth chain holds a conflicted event. Computed with an
+	// iterative post-order walk over the events above.
+	const (
+		unvisited = iota
+		onStack
+		no
+		yes
+	)
+	state := make(map[int32]uint8, len(above))
+	var out []string
+	type frame struct {
+		i    int32
+		next int
+	}
+	var walk []frame
+	for start := range above {
+		if state[start] != unvisited {
+			continue
+		}
+		walk = append(walk[:0], frame{i: start})
+		state[start] = onStack
+		for len(walk) > 0 {
+			f := &walk[len(walk)-1]
+			auth := g.nodes[f.i].auth
+			if f.next < len(auth) {
+				a := auth[f.next]
+				f.next++
+				if _, ok := above[a]; !ok {
+					continue
+				}
+				switch state[a] {
+				case unvisited:
+					state[a] = onStack
+					walk = append(walk, frame{i: a})
+				case onStack:
+					return nil, ErrAuthCycle
+				}
+				continue
+			}
+			res := uint8(no)
+			for _, a := range auth {
+				if _, ok := isConflicted[a]; ok || state[a] == yes {
+					res = yes
+					break
+				}
+			}
+			state[f.i] = res
+			if res == yes {
+				out = append(out, g.nodes[f.i].id)
+			}
+			walk = walk[:len(walk)-1]
+		}
+	}
+	return out, nil
+}
