@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 
@@ -158,8 +159,8 @@ func TestMainlineSort(t *testing.T) {
 		{id: "$t-p1", typ: "m.room.topic", ts: 9, auth: []string{"$P1"}},
 		{id: "$t-q1", typ: "m.room.topic", ts: 5, auth: []string{"$Q1"}}, // position of P0
 		{id: "$t-p0", typ: "m.room.topic", ts: 3, auth: []string{"$P0"}},
-		{id: "$t-none", typ: "m.room.topic", ts: 100},            // infinite position
-		{id: "$t-none2", typ: "m.room.topic", ts: 100},           // same, ID breaks the tie
+		{id: "$t-none", typ: "m.room.topic", ts: 100},                     // infinite position
+		{id: "$t-none2", typ: "m.room.topic", ts: 100},                    // same, ID breaks the tie
 		{id: "$t-p2b", typ: "m.room.topic", ts: 1, auth: []string{"$P2"}}, // same ts as $t-p2
 	}
 	e := toyEngine(t, evs, nil)
@@ -240,5 +241,176 @@ func TestConflictedSubgraph(t *testing.T) {
 	slices.Sort(sub)
 	if want := []string{"$x", "$y"}; !slices.Equal(sub, want) {
 		t.Fatalf("subgraph = %v, want %v", sub, want)
+	}
+}
+
+// toyRules allows member events always and other events only from a joined
+// sender whose level in the view's power levels (or, without one, being
+// "@alice") is at least 50.
+func toyRules(levels map[string]map[string]int64) func(v *authView) bool {
+	return func(v *authView) bool {
+		ctx := context.Background()
+		g := v.e.g
+		ev := &g.nodes[v.ev]
+		if ev.typ == typeMember || ev.typ == typeCreate {
+			return true
+		}
+		m := v.get(ctx, typeMember, ev.sender)
+		if m < 0 || g.nodes[m].membership != "join" {
+			return false
+		}
+		pl := v.get(ctx, typePowerLevels, "")
+		if pl < 0 {
+			return ev.sender == "@alice"
+		}
+		return levels[g.nodes[pl].id][ev.sender] >= 50
+	}
+}
+
+func TestResolveAdminLeftV2VersusV21(t *testing.T) {
+	t.Parallel()
+	evs := []toyEvent{
+		{id: "$create", typ: typeCreate, sender: "@alice", ts: 1},
+		{id: "$aj", typ: typeMember, sk: "@alice", sender: "@alice", membership: "join", ts: 2, auth: []string{"$create"}},
+		{id: "$P0", typ: typePowerLevels, sender: "@alice", ts: 3, auth: []string{"$create", "$aj"}},
+		{id: "$bj", typ: typeMember, sk: "@bob", sender: "@bob", membership: "join", ts: 4, auth: []string{"$create", "$P0"}},
+		{id: "$P1", typ: typePowerLevels, sender: "@alice", ts: 5, auth: []string{"$create", "$aj", "$P0"}},
+		{id: "$L", typ: typeMember, sk: "@alice", sender: "@alice", membership: "leave", ts: 6, auth: []string{"$create", "$aj", "$P1"}},
+	}
+	levels := map[string]map[string]int64{"$P0": {"@alice": 100}, "$P1": {"@alice": 100, "@bob": 100}}
+	base := map[stateKey]string{{typeCreate, ""}: "$create", {typeMember, "@alice"}: "$L", {typeMember, "@bob"}: "$bj"}
+	s1 := maps.Clone(base)
+	s1[stateKey{typePowerLevels, ""}] = "$P1"
+	s2 := maps.Clone(base)
+	s2[stateKey{typePowerLevels, ""}] = "$P0"
+	for _, tc := range []struct {
+		alg  roomversion.StateResAlgorithm
+		want string
+	}{{roomversion.StateResV2, ""}, {roomversion.StateResV2_1, "$P1"}} {
+		e := toyEngine(t, evs, toyRules(levels))
+		e.rules.StateResolution = tc.alg
+		got, err := e.resolveV2(context.Background(), []map[stateKey]string{s1, s2}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[stateKey{typePowerLevels, ""}] != tc.want {
+			t.Errorf("%v: power levels = %q, want %q", tc.alg, got[stateKey{typePowerLevels, ""}], tc.want)
+		}
+		if got[stateKey{typeMember, "@alice"}] != "$L" {
+			t.Errorf("%v: unconflicted entry lost: %v", tc.alg, got)
+		}
+	}
+}
+
+// naiveIndex answers AuthChainIndex questions by brute force over a toy
+// room, as a database index would.
+type naiveIndex struct{ byID map[string]toyEvent }
+
+func (x naiveIndex) chain(id string) map[string]bool {
+	out := map[string]bool{}
+	stack := slices.Clone(x.byID[id].auth)
+	for len(stack) > 0 {
+		a := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if out[a] {
+			continue
+		}
+		out[a] = true
+		stack = append(stack, x.byID[a].auth...)
+	}
+	return out
+}
+
+func (x naiveIndex) AuthChainDifference(_ context.Context, sets [][]string) ([]string, error) {
+	count := map[string]int{}
+	for _, s := range sets {
+		c := map[string]bool{}
+		for _, id := range s {
+			maps.Copy(c, x.chain(id))
+		}
+		for id := range c {
+			count[id]++
+		}
+	}
+	var out []string
+	for id, n := range count {
+		if n < len(sets) {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+func (x naiveIndex) ConflictedSubgraph(_ context.Context, conflicted []string) ([]string, error) {
+	var out []string
+	for id := range x.byID {
+		below := false // id's chain holds a conflicted event
+		ch := x.chain(id)
+		for _, c := range conflicted {
+			if ch[c] {
+				below = true
+			}
+		}
+		above := false // id is in the chain of a conflicted event
+		for _, c := range conflicted {
+			if x.chain(c)[id] {
+				above = true
+			}
+		}
+		if below && above {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+func TestIndexModeMatchesFullMode(t *testing.T) {
+	t.Parallel()
+	evs := []toyEvent{
+		{id: "$create", typ: typeCreate, sender: "@alice", ts: 1},
+		{id: "$aj", typ: typeMember, sk: "@alice", sender: "@alice", membership: "join", ts: 2, auth: []string{"$create"}},
+		{id: "$P0", typ: typePowerLevels, sender: "@alice", ts: 3, auth: []string{"$create", "$aj"}},
+		{id: "$bj", typ: typeMember, sk: "@bob", sender: "@bob", membership: "join", ts: 4, auth: []string{"$create", "$P0"}},
+		{id: "$P1", typ: typePowerLevels, sender: "@alice", ts: 5, auth: []string{"$create", "$aj", "$P0"}},
+		{id: "$P2", typ: typePowerLevels, sender: "@bob", ts: 6, auth: []string{"$create", "$bj", "$P1"}},
+		{id: "$T", typ: "m.room.topic", sender: "@bob", ts: 7, auth: []string{"$create", "$bj", "$P1"}},
+		{id: "$U", typ: "m.room.name", sender: "@bob", ts: 8, auth: []string{"$create", "$bj", "$P0"}},
+	}
+	levels := map[string]map[string]int64{
+		"$P0": {"@alice": 100}, "$P1": {"@alice": 100, "@bob": 100}, "$P2": {"@alice": 100, "@bob": 100},
+	}
+	base := map[stateKey]string{{typeCreate, ""}: "$create", {typeMember, "@alice"}: "$aj", {typeMember, "@bob"}: "$bj", {"m.room.topic", ""}: "$T"}
+	s1 := maps.Clone(base)
+	s1[stateKey{typePowerLevels, ""}] = "$P0"
+	s1[stateKey{"m.room.name", ""}] = "$U"
+	s2 := maps.Clone(base)
+	s2[stateKey{typePowerLevels, ""}] = "$P2"
+	byID := map[string]toyEvent{}
+	for _, ev := range evs {
+		byID[ev.id] = ev
+	}
+	for _, alg := range []roomversion.StateResAlgorithm{roomversion.StateResV2, roomversion.StateResV2_1} {
+		var results []map[stateKey]string
+		for _, index := range []AuthChainIndex{nil, naiveIndex{byID}} {
+			e := toyEngine(t, evs, toyRules(levels))
+			e.rules.StateResolution = alg
+			got, err := e.resolveV2(context.Background(), []map[stateKey]string{s1, s2}, index)
+			if err != nil {
+				t.Fatal(err)
+			}
+			results = append(results, got)
+		}
+		if !maps.Equal(results[0], results[1]) {
+			t.Errorf("%v: full mode %v, index mode %v", alg, results[0], results[1])
+		}
+		// The stale P0 set: in v2 the subgraph event P1 is missing, so P2
+		// (bob, who only P1 empowers) is rejected against P0.
+		want := "$P2"
+		if alg == roomversion.StateResV2 {
+			want = "$P0"
+		}
+		if got := results[0][stateKey{typePowerLevels, ""}]; got != want {
+			t.Errorf("%v: power levels = %s, want %s", alg, got, want)
+		}
 	}
 }
