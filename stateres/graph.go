@@ -35,6 +35,8 @@ type node struct {
 	// auth holds the indices of authIDs once resolved (authLoaded).
 	auth       []int32
 	authLoaded bool
+	// closed: the whole auth chain of the node is loaded and linked.
+	closed bool
 	// key is the interned (type, state_key), -1 for non-state events.
 	key      int32
 	rejected bool
@@ -185,7 +187,13 @@ func (g *graph) link(i int32) {
 // loadClosure loads the full auth chains of roots, level by level in
 // batches, and links every node reached.
 func (g *graph) loadClosure(ctx context.Context, roots []int32) error {
-	frontier := roots
+	var frontier []int32
+	for _, i := range roots {
+		if !g.nodes[i].closed {
+			g.nodes[i].closed = true
+			frontier = append(frontier, i)
+		}
+	}
 	for len(frontier) > 0 {
 		var want []string
 		for _, i := range frontier {
@@ -198,12 +206,10 @@ func (g *graph) loadClosure(ctx context.Context, roots []int32) error {
 		}
 		var next []int32
 		for _, i := range frontier {
-			if g.nodes[i].authLoaded {
-				continue
-			}
 			g.link(i)
 			for _, a := range g.nodes[i].auth {
-				if !g.nodes[a].authLoaded {
+				if !g.nodes[a].closed {
+					g.nodes[a].closed = true
 					next = append(next, a)
 				}
 			}

@@ -2,6 +2,7 @@ package stateres
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
@@ -302,38 +303,35 @@ func (e *engine) fullConflictedSet(ctx context.Context, sets []map[stateKey]stri
 // conflictedSubgraph returns the events on auth_events paths between two
 // events of the conflicted state set: events in the auth chain of a
 // conflicted event whose own auth chain holds a conflicted event. The
-// conflicted events themselves are in the full conflicted set already.
+// conflicted events themselves are in the full conflicted set already. The
+// auth chains of the conflicted events must be loaded (loadClosure).
 func (e *engine) conflictedSubgraph(ctx context.Context, conflicted []string) ([]string, error) {
 	g := e.g
-	isConflicted := make(map[int32]struct{}, len(conflicted))
+	n := len(g.nodes)
+	isConflicted := make([]bool, n)
+	// above[i]: i is in the auth chain of a conflicted event.
+	above := make([]bool, n)
+	var stack []int32
 	for _, id := range conflicted {
 		i, _ := g.index(id)
-		isConflicted[i] = struct{}{}
+		isConflicted[i] = true
+		stack = append(stack, g.nodes[i].auth...)
 	}
-	// above[i]: i is in the auth chain of a conflicted event.
-	above := make(map[int32]struct{})
-	var stack []int32
-	for i := range isConflicted {
-		auth, err := g.authOf(ctx, i)
-		if err != nil {
-			return nil, err
-		}
-		stack = append(stack, auth...)
-	}
+	var order []int32
 	for len(stack) > 0 {
 		i := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if _, ok := above[i]; ok {
+		if above[i] {
 			continue
 		}
-		above[i] = struct{}{}
-		auth, err := g.authOf(ctx, i)
-		if err != nil {
-			return nil, err
-		}
-		stack = append(stack, auth...)
+		above[i] = true
+		order = append(order, i)
+		stack = append(stack, g.nodes[i].auth...)
 	}
-	// reaches[i]: i's auth chain holds a conflicted event. Computed with an
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// reaches: i's auth chain holds a conflicted event. Computed with an
 	// iterative post-order walk over the events above.
 	const (
 		unvisited = iota
@@ -341,14 +339,14 @@ func (e *engine) conflictedSubgraph(ctx context.Context, conflicted []string) ([
 		no
 		yes
 	)
-	state := make(map[int32]uint8, len(above))
+	state := make([]uint8, n)
 	var out []string
 	type frame struct {
 		i    int32
 		next int
 	}
 	var walk []frame
-	for start := range above {
+	for _, start := range order {
 		if state[start] != unvisited {
 			continue
 		}
@@ -360,7 +358,7 @@ func (e *engine) conflictedSubgraph(ctx context.Context, conflicted []string) ([
 			if f.next < len(auth) {
 				a := auth[f.next]
 				f.next++
-				if _, ok := above[a]; !ok {
+				if !above[a] {
 					continue
 				}
 				switch state[a] {
@@ -368,13 +366,13 @@ func (e *engine) conflictedSubgraph(ctx context.Context, conflicted []string) ([
 					state[a] = onStack
 					walk = append(walk, frame{i: a})
 				case onStack:
-					return nil, ErrAuthCycle
+					return nil, fmt.Errorf("%w: at %s", ErrAuthCycle, g.nodes[a].id)
 				}
 				continue
 			}
 			res := uint8(no)
 			for _, a := range auth {
-				if _, ok := isConflicted[a]; ok || state[a] == yes {
+				if isConflicted[a] || state[a] == yes {
 					res = yes
 					break
 				}
