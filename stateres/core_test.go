@@ -414,3 +414,17 @@ func TestIndexModeMatchesFullMode(t *testing.T) {
 		}
 	}
 }
+
+func (x naiveIndex) InAuthChains(_ context.Context, of, candidates []string) ([]string, error) {
+	all := map[string]bool{}
+	for _, id := range of {
+		maps.Copy(all, x.chain(id))
+	}
+	var out []string
+	for _, c := range candidates {
+		if all[c] {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}

@@ -19,4 +19,7 @@ type AuthChainIndex interface {
 	// path between two of the given conflicted events (room version 12 and
 	// later). Returning the conflicted events themselves as well is allowed.
 	ConflictedSubgraph(ctx context.Context, conflicted []string) ([]string, error)
+	// InAuthChains returns the events of candidates that are in the auth
+	// chain of at least one event of of.
+	InAuthChains(ctx context.Context, of, candidates []string) ([]string, error)
 }

@@ -111,25 +111,47 @@ func (e *engine) resolveV2(ctx context.Context, sets []map[stateKey]string, inde
 	// Step 1: power events of the full conflicted set, enlarged by the
 	// events of their auth chains that are in the full conflicted set.
 	inX := make(map[int32]struct{})
-	var stack []int32
+	var powers []int32
 	for _, i := range fcs {
 		if g.nodes[i].isPower() {
 			inX[i] = struct{}{}
-			stack = append(stack, i)
+			powers = append(powers, i)
 		}
 	}
-	for len(stack) > 0 {
-		i := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		for _, a := range g.nodes[i].auth {
-			if _, ok := inFCS[a]; !ok {
+	if index != nil {
+		powerIDs := make([]string, len(powers))
+		for j, i := range powers {
+			powerIDs[j] = g.nodes[i].id
+		}
+		found, err := index.InAuthChains(ctx, powerIDs, fcsIDs)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range found {
+			if i, ok := g.index(id); ok {
+				if _, in := inFCS[i]; in {
+					inX[i] = struct{}{}
+				}
+			}
+		}
+	} else {
+		// The whole auth chains are loaded: walk them.
+		seen := make([]bool, len(g.nodes))
+		var stack []int32
+		for _, i := range powers {
+			stack = append(stack, g.nodes[i].auth...)
+		}
+		for len(stack) > 0 {
+			i := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if seen[i] {
 				continue
 			}
-			if _, ok := inX[a]; ok {
-				continue
+			seen[i] = true
+			if _, ok := inFCS[i]; ok {
+				inX[i] = struct{}{}
 			}
-			inX[a] = struct{}{}
-			stack = append(stack, a)
+			stack = append(stack, g.nodes[i].auth...)
 		}
 	}
 	xs := make([]int32, 0, len(inX))
