@@ -8,6 +8,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -87,6 +89,7 @@ func (ca *testCA) tlsServer(t testing.TB, h http.Handler, names ...string) *http
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, names...)}}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // handshake failures are expected in some tests
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv

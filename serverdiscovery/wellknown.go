@@ -77,9 +77,11 @@ func ParseWellKnown(body []byte) (string, error) {
 			return "", fmt.Errorf("%w: duplicate \"m.server\"", ErrWellKnownInvalid)
 		}
 		found = true
-		if err := json.Unmarshal(raw, &server); err != nil {
+		var sp *string
+		if err := json.Unmarshal(raw, &sp); err != nil || sp == nil {
 			return "", fmt.Errorf("%w: \"m.server\" is not a string", ErrWellKnownInvalid)
 		}
+		server = *sp
 	}
 	if _, err := dec.Token(); err != nil { // closing '}'
 		return "", fmt.Errorf("%w: %v", ErrWellKnownInvalid, err)
