@@ -37,7 +37,7 @@ func (c *toyChecker) senderPower(_ context.Context, ev int32) (int64, error) {
 	return c.power[c.g.nodes[ev].id], nil
 }
 
-func toyEngine(t *testing.T, evs []toyEvent, allow func(v *authView) bool) *engine {
+func toyEngine(t testing.TB, evs []toyEvent, allow func(v *authView) bool) *engine {
 	t.Helper()
 	byID := make(map[string]toyEvent, len(evs))
 	power := make(map[string]int64, len(evs))
