@@ -1,0 +1,168 @@
+package canonicaljson
+
+import (
+	"fmt"
+	"unicode/utf8"
+)
+
+// safe[b] is true for ASCII bytes that are copied into a canonical string
+// unchanged: printable ASCII other than '"' and '\'. Read-only.
+var safe = func() (t [256]bool) {
+	for b := 0x20; b < 0x80; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
+
+const hexDigits = "0123456789abcdef"
+
+// appendRune appends r to out as it appears inside a canonical string.
+func appendRune(out []byte, r rune) []byte {
+	switch {
+	case r == '"':
+		return append(out, '\\', '"')
+	case r == '\\':
+		return append(out, '\\', '\\')
+	case r >= 0x20:
+		return utf8.AppendRune(out, r)
+	case r == '\b':
+		return append(out, '\\', 'b')
+	case r == '\f':
+		return append(out, '\\', 'f')
+	case r == '\n':
+		return append(out, '\\', 'n')
+	case r == '\r':
+		return append(out, '\\', 'r')
+	case r == '\t':
+		return append(out, '\\', 't')
+	default:
+		return append(out, '\\', 'u', '0', '0', hexDigits[r>>4], hexDigits[r&0xf])
+	}
+}
+
+// string encodes the JSON string at e.pos. If key is not nil the decoded
+// bytes are appended to it as well.
+func (e *encoder) string(key *[]byte) error {
+	in := e.in
+	start := e.pos
+	i := start + 1
+	e.out = append(e.out, '"')
+	for {
+		// Copy the longest run of bytes that need no attention.
+		j := i
+		for j < len(in) && safe[in[j]] {
+			j++
+		}
+		if j > i {
+			e.out = append(e.out, in[i:j]...)
+			if key != nil {
+				*key = append(*key, in[i:j]...)
+			}
+			i = j
+		}
+		if i >= len(in) {
+			return e.fail(start, ErrSyntax, "unterminated string")
+		}
+		c := in[i]
+		switch {
+		case c == '"':
+			e.out = append(e.out, '"')
+			e.pos = i + 1
+			return nil
+		case c == '\\':
+			r, n, err := e.escape(i)
+			if err != nil {
+				return err
+			}
+			e.out = appendRune(e.out, r)
+			if key != nil {
+				*key = utf8.AppendRune(*key, r)
+			}
+			i += n
+		case c < 0x20:
+			return e.fail(i, ErrSyntax, "control character in string")
+		default: // c >= 0x80
+			r, n := utf8.DecodeRune(in[i:])
+			if r == utf8.RuneError && n <= 1 {
+				return e.fail(i, ErrInvalidUTF8, "")
+			}
+			e.out = append(e.out, in[i:i+n]...)
+			if key != nil {
+				*key = append(*key, in[i:i+n]...)
+			}
+			i += n
+		}
+	}
+}
+
+// escape decodes the escape sequence at in[i] (a backslash) and returns the
+// rune and the number of input bytes it used.
+func (e *encoder) escape(i int) (rune, int, error) {
+	in := e.in
+	if i+1 >= len(in) {
+		return 0, 0, e.fail(i, ErrSyntax, "unterminated escape")
+	}
+	switch in[i+1] {
+	case '"':
+		return '"', 2, nil
+	case '\\':
+		return '\\', 2, nil
+	case '/':
+		return '/', 2, nil
+	case 'b':
+		return '\b', 2, nil
+	case 'f':
+		return '\f', 2, nil
+	case 'n':
+		return '\n', 2, nil
+	case 'r':
+		return '\r', 2, nil
+	case 't':
+		return '\t', 2, nil
+	case 'u':
+	default:
+		return 0, 0, e.fail(i, ErrSyntax, fmt.Sprintf("invalid escape %q", in[i:i+2]))
+	}
+	r, ok := hex4(in, i+2)
+	if !ok {
+		return 0, 0, e.fail(i, ErrSyntax, "invalid \\u escape")
+	}
+	switch {
+	case r >= 0xdc00 && r <= 0xdfff:
+		return 0, 0, e.fail(i, ErrSurrogate, "low surrogate without a high surrogate")
+	case r >= 0xd800 && r <= 0xdbff:
+		if i+12 > len(in) || in[i+6] != '\\' || in[i+7] != 'u' {
+			return 0, 0, e.fail(i, ErrSurrogate, "high surrogate not followed by a low surrogate")
+		}
+		lo, ok := hex4(in, i+8)
+		if !ok {
+			return 0, 0, e.fail(i+6, ErrSyntax, "invalid \\u escape")
+		}
+		if lo < 0xdc00 || lo > 0xdfff {
+			return 0, 0, e.fail(i, ErrSurrogate, "high surrogate not followed by a low surrogate")
+		}
+		return 0x10000 + (r-0xd800)<<10 + (lo - 0xdc00), 12, nil
+	}
+	return r, 6, nil
+}
+
+// hex4 decodes four hex digits at in[i:i+4].
+func hex4(in []byte, i int) (rune, bool) {
+	if i+4 > len(in) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range in[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
