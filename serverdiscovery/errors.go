@@ -1,13 +1,19 @@
 package serverdiscovery
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/gomatrixlib/gomatrixlib/id"
+)
 
 // Sentinel errors. Errors returned by this package wrap one of these (and,
 // for well-known problems, are reported in [Result.WellKnownErr]).
 var (
 	// ErrInvalidServerName: the server name (or a delegated m.server value)
-	// does not follow the server-name grammar or has a port outside 1-65535.
-	ErrInvalidServerName = errors.New("serverdiscovery: invalid server name")
+	// does not follow the server-name grammar, has a port outside 1-65535,
+	// or is a DNS name no resolver can look up. It is id.ErrInvalidServerName,
+	// so either name matches with errors.Is.
+	ErrInvalidServerName = id.ErrInvalidServerName
 	// ErrForbiddenAddress: every address found is private, loopback,
 	// link-local, multicast, unspecified or otherwise not routable on the
 	// internet, and not in the allow-list.

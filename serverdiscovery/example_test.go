@@ -2,6 +2,7 @@ package serverdiscovery_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -45,8 +46,8 @@ func ExampleParseWellKnown() {
 	name, err := serverdiscovery.ParseWellKnown([]byte(`{"m.server": "delegated.example.com:1234"}`))
 	fmt.Println(name, err)
 	_, err = serverdiscovery.ParseWellKnown([]byte(`{"m.server": "bad_name"}`))
-	fmt.Println(err)
+	fmt.Println(errors.Is(err, serverdiscovery.ErrWellKnownInvalid), errors.Is(err, serverdiscovery.ErrInvalidServerName))
 	// Output:
 	// delegated.example.com:1234 <nil>
-	// serverdiscovery: invalid .well-known response: "m.server": serverdiscovery: invalid server name: "bad_name": bad character '_'
+	// true true
 }
