@@ -272,7 +272,11 @@ func TestResolveEndToEnd(t *testing.T) {
 				f.dns.AddA("target.test", netip.MustParseAddr("127.0.0.1"))
 			}},
 	}
-	for _, tc := range tests {
+	for i, tc := range tests {
+		scheme := "https"
+		if i%2 == 1 {
+			scheme = "matrix-federation"
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, "example.test")
@@ -295,7 +299,7 @@ func TestResolveEndToEnd(t *testing.T) {
 			if res.Step != tc.step {
 				t.Fatalf("step %s, want %s", res.Step, tc.step)
 			}
-			resp, err := (&http.Client{Transport: tr}).Get("https://" + server + "/x")
+			resp, err := (&http.Client{Transport: tr}).Get(scheme + "://" + server + "/x")
 			if err != nil {
 				t.Fatalf("request to %s: %v", server, err)
 			}
