@@ -1,0 +1,408 @@
+package event
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/gomatrixlib/gomatrixlib/canonicaljson"
+	"github.com/gomatrixlib/gomatrixlib/hashing"
+	"github.com/gomatrixlib/gomatrixlib/id"
+	"github.com/gomatrixlib/gomatrixlib/roomversion"
+	"github.com/tidwall/gjson"
+)
+
+// MaxSize is the largest a PDU may be, in bytes of canonical JSON.
+const MaxSize = 65536
+
+// Limits on identifier-like fields and on reference lists.
+const (
+	MaxFieldBytes = 255 // type, state_key, and every identifier
+	MaxAuthEvents = 10
+	MaxPrevEvents = 20
+)
+
+// Sentinel errors wrapped by Parse and the views.
+var (
+	ErrTooLarge     = errors.New("event: PDU larger than 65536 bytes")
+	ErrBadJSON      = errors.New("event: invalid JSON")
+	ErrMissingField = errors.New("event: missing field")
+	ErrBadField     = errors.New("event: invalid field")
+	ErrBadContent   = errors.New("event: invalid content")
+	ErrNotApplicable = errors.New("event: view does not apply to this event type")
+)
+
+func fieldErr(sentinel error, field, format string, args ...any) error {
+	return fmt.Errorf("%w %q: %s", sentinel, field, fmt.Sprintf(format, args...))
+}
+
+// PDU is a parsed, format-checked event. It is immutable.
+type PDU struct {
+	rules    roomversion.Rules
+	raw      []byte
+	eventID  string
+	roomID   string
+	typ      string
+	sender   string
+	stateKey string
+	isState  bool
+	depth    int64
+	ts       int64
+	prev     []string
+	auth     []string
+	redacts  string
+	content  []byte
+	member   string
+	unsigned []byte
+	origin   string
+
+	views views
+}
+
+// Parse checks raw against the PDU format of the room version and returns
+// the parsed event. For room versions 1-2 the event ID is the event's own
+// event_id; from version 3 it is computed from the reference hash. Errors
+// wrap [ErrTooLarge], [ErrBadJSON] (and the canonicaljson sentinel),
+// [ErrMissingField] or [ErrBadField].
+func Parse(rules roomversion.Rules, raw []byte) (*PDU, error) {
+	if len(raw) > 4*MaxSize {
+		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(raw))
+	}
+	var scratch [4096]byte
+	canon, err := canonicaljson.Append(scratch[:0], raw, canonicaljson.Options{Strict: rules.StrictCanonicalJSON})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadJSON, err)
+	}
+	if len(canon) > MaxSize {
+		return nil, fmt.Errorf("%w: %d bytes as canonical JSON", ErrTooLarge, len(canon))
+	}
+	top := gjson.ParseBytes(raw)
+	if !top.IsObject() {
+		return nil, fmt.Errorf("%w: not an object", ErrBadJSON)
+	}
+	p := &PDU{rules: rules, raw: raw}
+	var f struct {
+		typ, roomID, sender, stateKey, content, prev, auth, depth, ts, redacts, eventID, hashes, signatures, unsigned, origin gjson.Result
+	}
+	top.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "type":
+			f.typ = v
+		case "room_id":
+			f.roomID = v
+		case "sender":
+			f.sender = v
+		case "state_key":
+			f.stateKey = v
+		case "content":
+			f.content = v
+		case "prev_events":
+			f.prev = v
+		case "auth_events":
+			f.auth = v
+		case "depth":
+			f.depth = v
+		case "origin_server_ts":
+			f.ts = v
+		case "redacts":
+			f.redacts = v
+		case "event_id":
+			f.eventID = v
+		case "hashes":
+			f.hashes = v
+		case "signatures":
+			f.signatures = v
+		case "unsigned":
+			f.unsigned = v
+		case "origin":
+			f.origin = v
+		}
+		return true
+	})
+
+	if p.typ, err = shortString(f.typ, "type"); err != nil {
+		return nil, err
+	}
+	if p.sender, err = shortString(f.sender, "sender"); err != nil {
+		return nil, err
+	}
+	if _, err := id.ParseUserID(p.sender); err != nil {
+		return nil, fieldErr(ErrBadField, "sender", "%v", err)
+	}
+	if f.stateKey.Exists() {
+		if f.stateKey.Type != gjson.String {
+			return nil, fieldErr(ErrBadField, "state_key", "not a string")
+		}
+		if len(f.stateKey.Str) > MaxFieldBytes {
+			return nil, fieldErr(ErrBadField, "state_key", "longer than %d bytes", MaxFieldBytes)
+		}
+		p.stateKey, p.isState = f.stateKey.Str, true
+	}
+	if !f.content.Exists() {
+		return nil, fieldErr(ErrMissingField, "content", "required")
+	}
+	if !f.content.IsObject() {
+		return nil, fieldErr(ErrBadField, "content", "not an object")
+	}
+	p.content = []byte(f.content.Raw)
+	if p.depth, err = integer(f.depth, "depth", 0, rules.MaxDepth); err != nil {
+		return nil, err
+	}
+	if p.ts, err = integer(f.ts, "origin_server_ts", -1<<53+1, 1<<53-1); err != nil {
+		return nil, err
+	}
+	if !f.hashes.Exists() {
+		return nil, fieldErr(ErrMissingField, "hashes", "required")
+	}
+	if !f.hashes.IsObject() || f.hashes.Get("sha256").Type != gjson.String {
+		return nil, fieldErr(ErrBadField, "hashes", "want an object with a sha256 string")
+	}
+	if !f.signatures.Exists() {
+		return nil, fieldErr(ErrMissingField, "signatures", "required")
+	}
+	if !f.signatures.IsObject() {
+		return nil, fieldErr(ErrBadField, "signatures", "not an object")
+	}
+	if f.unsigned.Exists() {
+		if !f.unsigned.IsObject() {
+			return nil, fieldErr(ErrBadField, "unsigned", "not an object")
+		}
+		p.unsigned = []byte(f.unsigned.Raw)
+	}
+	if f.origin.Type == gjson.String {
+		p.origin = f.origin.Str
+	}
+	if p.prev, err = references(rules, f.prev, "prev_events", MaxPrevEvents); err != nil {
+		return nil, err
+	}
+	if p.auth, err = references(rules, f.auth, "auth_events", MaxAuthEvents); err != nil {
+		return nil, err
+	}
+
+	isV12Create := rules.RoomIDFromCreateEvent && p.typ == "m.room.create"
+	switch {
+	case isV12Create:
+		if f.roomID.Exists() {
+			return nil, fieldErr(ErrBadField, "room_id", "a room version %s create event has no room_id", rules.ID)
+		}
+	default:
+		if p.roomID, err = shortString(f.roomID, "room_id"); err != nil {
+			return nil, err
+		}
+		rid, err := id.ParseRoomID(p.roomID)
+		if err != nil {
+			return nil, fieldErr(ErrBadField, "room_id", "%v", err)
+		}
+		if _, hasServer := rid.Server(); hasServer == rules.RoomIDFromCreateEvent {
+			return nil, fieldErr(ErrBadField, "room_id", "wrong room ID format for room version %s", rules.ID)
+		}
+	}
+
+	if p.typ == "m.room.redaction" {
+		r := f.redacts
+		field := "redacts"
+		if rules.RedactsInContent {
+			r, field = f.content.Get("redacts"), "content.redacts"
+		}
+		if r.Exists() {
+			if r.Type != gjson.String {
+				return nil, fieldErr(ErrBadField, field, "not a string")
+			}
+			if err := checkEventIDFormat(rules, r.Str); err != nil {
+				return nil, fieldErr(ErrBadField, field, "%v", err)
+			}
+			p.redacts = r.Str
+		} else if !rules.RedactsInContent {
+			return nil, fieldErr(ErrMissingField, field, "required for m.room.redaction")
+		}
+	}
+	if p.typ == "m.room.member" {
+		if m := f.content.Get("membership"); m.Type == gjson.String {
+			p.member = m.Str
+		}
+	}
+
+	if rules.EventIDFormat == roomversion.EventIDServerGenerated {
+		if p.eventID, err = shortString(f.eventID, "event_id"); err != nil {
+			return nil, err
+		}
+		if err := checkEventIDFormat(rules, p.eventID); err != nil {
+			return nil, fieldErr(ErrBadField, "event_id", "%v", err)
+		}
+	} else {
+		if p.eventID, err = hashing.EventID(rules, raw); err != nil {
+			return nil, fmt.Errorf("%w: computing the event ID: %w", ErrBadJSON, err)
+		}
+		if isV12Create {
+			p.roomID = "!" + p.eventID[1:]
+		}
+	}
+	return p, nil
+}
+
+func shortString(v gjson.Result, field string) (string, error) {
+	if !v.Exists() {
+		return "", fieldErr(ErrMissingField, field, "required")
+	}
+	if v.Type != gjson.String {
+		return "", fieldErr(ErrBadField, field, "not a string")
+	}
+	if len(v.Str) > MaxFieldBytes {
+		return "", fieldErr(ErrBadField, field, "longer than %d bytes", MaxFieldBytes)
+	}
+	return v.Str, nil
+}
+
+// integer reads a JSON integer within [lo, hi]. The canonical JSON check
+// has already rejected floats in strict room versions; in lenient ones a
+// number with a fraction is still not an integer.
+func integer(v gjson.Result, field string, lo, hi int64) (int64, error) {
+	if !v.Exists() {
+		return 0, fieldErr(ErrMissingField, field, "required")
+	}
+	if v.Type != gjson.Number {
+		return 0, fieldErr(ErrBadField, field, "not a number")
+	}
+	for _, c := range v.Raw {
+		if c == '.' || c == 'e' || c == 'E' {
+			return 0, fieldErr(ErrBadField, field, "not an integer")
+		}
+	}
+	n := v.Int()
+	if len(v.Raw) > 20 || n < lo || n > hi || (n == hi && v.Raw != fmt.Sprint(hi)) {
+		return 0, fieldErr(ErrBadField, field, "%s is outside [%d, %d]", v.Raw, lo, hi)
+	}
+	return n, nil
+}
+
+// checkEventIDFormat checks that s is an event ID of the room version's
+// format.
+func checkEventIDFormat(rules roomversion.Rules, s string) error {
+	eid, err := id.ParseEventID(s)
+	if err != nil {
+		return err
+	}
+	ok := false
+	switch rules.EventIDFormat {
+	case roomversion.EventIDServerGenerated:
+		ok = eid.IsServerForm()
+	case roomversion.EventIDBase64:
+		ok = eid.IsBase64Form()
+	case roomversion.EventIDURLSafeBase64:
+		ok = eid.IsURLSafeForm()
+	}
+	if !ok {
+		return fmt.Errorf("%w %q: not in the %v format of room version %s", id.ErrInvalidEventID, s, rules.EventIDFormat, rules.ID)
+	}
+	return nil
+}
+
+// references reads prev_events or auth_events: a list of event IDs, or for
+// room versions 1-2 a list of [event ID, {"sha256": hash}] pairs.
+func references(rules roomversion.Rules, v gjson.Result, field string, max int) ([]string, error) {
+	if !v.Exists() {
+		return nil, fieldErr(ErrMissingField, field, "required")
+	}
+	if !v.IsArray() {
+		return nil, fieldErr(ErrBadField, field, "not a list")
+	}
+	var out []string
+	var err error
+	n := 0
+	v.ForEach(func(_, e gjson.Result) bool {
+		n++
+		if n > max {
+			err = fieldErr(ErrBadField, field, "more than %d entries", max)
+			return false
+		}
+		var s gjson.Result
+		if rules.EventReferencesWithHashes {
+			pair := e.Array()
+			if !e.IsArray() || len(pair) != 2 || pair[0].Type != gjson.String || !pair[1].IsObject() {
+				err = fieldErr(ErrBadField, field, "entries must be [event ID, {hashes}] pairs")
+				return false
+			}
+			s = pair[0]
+		} else {
+			if e.Type != gjson.String {
+				err = fieldErr(ErrBadField, field, "entries must be event ID strings")
+				return false
+			}
+			s = e
+		}
+		if e := checkEventIDFormat(rules, s.Str); e != nil {
+			err = fieldErr(ErrBadField, field, "%v", e)
+			return false
+		}
+		for _, prev := range out {
+			if prev == s.Str {
+				err = fieldErr(ErrBadField, field, "%q listed twice", s.Str)
+				return false
+			}
+		}
+		out = append(out, s.Str)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out, nil
+}
+
+// Rules returns the room version rules the event was parsed with.
+func (p *PDU) Rules() roomversion.Rules { return p.rules }
+
+// JSON returns the event as received. Callers must not modify it.
+func (p *PDU) JSON() []byte { return p.raw }
+
+// EventID returns the event ID.
+func (p *PDU) EventID() string { return p.eventID }
+
+// RoomID returns the room ID; for a room version 12 create event, the one
+// it defines.
+func (p *PDU) RoomID() string { return p.roomID }
+
+// Type returns the event type.
+func (p *PDU) Type() string { return p.typ }
+
+// Sender returns the sender's user ID.
+func (p *PDU) Sender() string { return p.sender }
+
+// StateKey returns the state key and whether the event has one (is a state
+// event).
+func (p *PDU) StateKey() (string, bool) { return p.stateKey, p.isState }
+
+// IsState reports whether the event has a state key.
+func (p *PDU) IsState() bool { return p.isState }
+
+// Depth returns the depth.
+func (p *PDU) Depth() int64 { return p.depth }
+
+// OriginServerTS returns origin_server_ts in milliseconds since the epoch.
+func (p *PDU) OriginServerTS() int64 { return p.ts }
+
+// PrevEventIDs returns the IDs of the previous events. Callers must not
+// modify the slice.
+func (p *PDU) PrevEventIDs() []string { return p.prev }
+
+// AuthEventIDs returns the IDs of the auth events. Callers must not modify
+// the slice.
+func (p *PDU) AuthEventIDs() []string { return p.auth }
+
+// Redacts returns the ID of the event a redaction redacts (top-level
+// redacts, or content.redacts from room version 11), or "".
+func (p *PDU) Redacts() string { return p.redacts }
+
+// Content returns the raw content object. Callers must not modify it.
+func (p *PDU) Content() []byte { return p.content }
+
+// Membership returns content.membership of an m.room.member event, or "".
+func (p *PDU) Membership() string { return p.member }
+
+// Unsigned returns the raw unsigned object, or nil.
+func (p *PDU) Unsigned() []byte { return p.unsigned }
+
+// Origin returns the deprecated top-level origin, or "".
+func (p *PDU) Origin() string { return p.origin }
