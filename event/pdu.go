@@ -23,11 +23,11 @@ const (
 
 // Sentinel errors wrapped by Parse and the views.
 var (
-	ErrTooLarge     = errors.New("event: PDU larger than 65536 bytes")
-	ErrBadJSON      = errors.New("event: invalid JSON")
-	ErrMissingField = errors.New("event: missing field")
-	ErrBadField     = errors.New("event: invalid field")
-	ErrBadContent   = errors.New("event: invalid content")
+	ErrTooLarge      = errors.New("event: PDU larger than 65536 bytes")
+	ErrBadJSON       = errors.New("event: invalid JSON")
+	ErrMissingField  = errors.New("event: missing field")
+	ErrBadField      = errors.New("event: invalid field")
+	ErrBadContent    = errors.New("event: invalid content")
 	ErrNotApplicable = errors.New("event: view does not apply to this event type")
 )
 

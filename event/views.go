@@ -250,7 +250,7 @@ func (p *PDU) HistoryVisibility() (string, error) {
 // PowerLevels is the content of an m.room.power_levels event with the
 // spec's defaults filled in.
 type PowerLevels struct {
-	Ban, Kick, Redact, Invite                int64
+	Ban, Kick, Redact, Invite                 int64
 	EventsDefault, StateDefault, UsersDefault int64
 	Users                                     map[string]int64
 	Events                                    map[string]int64
