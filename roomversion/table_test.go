@@ -15,12 +15,12 @@ var update = flag.Bool("update", false, "rewrite testdata/table.golden")
 // §4.1, §4.3), written out here independently of the table's diffs.
 func TestTableAgainstSpec(t *testing.T) {
 	type row struct {
-		idFormat                                            EventIDFormat
-		stateRes                                            StateResAlgorithm
-		keyValidity, strictJSON, aliases, redactRule, notif bool
-		knock, restricted, knockRestricted, intPL           bool
+		idFormat                                              EventIDFormat
+		stateRes                                              StateResAlgorithm
+		keyValidity, strictJSON, aliases, redactRule, notif   bool
+		knock, restricted, knockRestricted, intPL             bool
 		creatorFromSender, redactsInContent, roomIDFromCreate bool
-		createInAuth, privileged                            bool
+		createInAuth, privileged                              bool
 	}
 	want := map[string]row{
 		"1":  {EventIDServerGenerated, StateResV1, false, false, true, true, false, false, false, false, false, false, false, false, true, false},
