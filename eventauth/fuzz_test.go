@@ -1,0 +1,106 @@
+package eventauth
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/gomatrixlib/gomatrixlib/event"
+	"github.com/gomatrixlib/gomatrixlib/roomversion"
+)
+
+// FuzzCheck feeds every entry point with an event and a state that passed
+// event.Parse: nothing may panic, and a rejection must be an *Error with a
+// rule code. Inputs: the room version's index, the event's JSON, and the
+// state as a JSON array of events. Seeds are the vector rooms.
+func FuzzCheck(f *testing.F) {
+	all := roomversion.All()
+	for _, vec := range loadVectors(f) {
+		for _, v := range []int{1, 6, 8, 10, 11, 12} {
+			if _, ok := vec.expect[v]; !ok {
+				continue
+			}
+			state, ev, ok := vectorRoom(f, vec, all[v-1])
+			if !ok {
+				continue
+			}
+			var raws []json.RawMessage
+			for _, s := range state {
+				raws = append(raws, json.RawMessage(s.JSON()))
+			}
+			arr, _ := json.Marshal(raws)
+			f.Add(uint8(v-1), ev.JSON(), arr)
+		}
+	}
+	f.Fuzz(func(t *testing.T, ver uint8, evJSON, stateJSON []byte) {
+		rules := all[int(ver)%len(all)]
+		ev, err := event.Parse(rules, evJSON)
+		if err != nil {
+			return
+		}
+		state := StateMap{}
+		var events []*event.PDU
+		var create *event.PDU
+		gjson.ParseBytes(stateJSON).ForEach(func(_, raw gjson.Result) bool {
+			s, err := event.Parse(rules, []byte(raw.Raw))
+			if err == nil {
+				state.Add(s)
+				events = append(events, s)
+				if s.Type() == typeCreate {
+					create = s
+				}
+			}
+			return len(events) < 64
+		})
+		verify := func(rule string, err error) {
+			if err == nil {
+				if rule == "" || strings.Contains(rule, "?") {
+					t.Fatalf("allowed without a rule code: %q", rule)
+				}
+				return
+			}
+			if ae, ok := err.(*Error); ok {
+				if ae.Rule == "" || strings.Contains(ae.Rule, "?") || ae.Reason == "" {
+					t.Fatalf("bad rejection %+v", ae)
+				}
+			}
+		}
+		verify(CheckWithOptions(ev, state, Options{}))
+		_ = Check(ev, state)
+		verify(CheckAuthEvents(ev, events, Options{Create: create}))
+		key, _ := ev.StateKey()
+		_ = AuthEventsNeeded(rules, ev.Type(), key, ev.Sender(), ev.Content())
+		_ = UserMaySee(ev, state, Viewer{UserID: ev.Sender()})
+		_ = ServerMaySee(ev, state, domainOf(ev.Sender()))
+		_ = HistoryVisibility(ev)
+	})
+}
+
+// vectorRoom builds a vector's state and event in one version.
+func vectorRoom(tb testing.TB, vec *vector, rules roomversion.Rules) ([]*event.PDU, *event.PDU, bool) {
+	r := newTestRoom(tb, rules)
+	var ids []string
+	for _, line := range vec.state {
+		spec, err := parseLine(r, strings.TrimPrefix(line, "!"), ids)
+		if err != nil {
+			return nil, nil, false
+		}
+		ev, err := r.tryBuild(spec)
+		if err != nil {
+			return nil, nil, false
+		}
+		r.add(ev)
+		ids = append(ids, ev.EventID())
+	}
+	spec, err := parseLine(r, vec.event, ids)
+	if err != nil {
+		return nil, nil, false
+	}
+	ev, err := r.tryBuild(spec)
+	if err != nil {
+		return nil, nil, false
+	}
+	return r.all, ev, true
+}
