@@ -1,0 +1,125 @@
+package stateres_test
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gomatrixlib/gomatrixlib/event"
+	"github.com/gomatrixlib/gomatrixlib/eventauth"
+	"github.com/gomatrixlib/gomatrixlib/stateres"
+	"github.com/gomatrixlib/gomatrixlib/stateres/roomgen"
+)
+
+// dropProvider hides some events of a room.
+type dropProvider struct {
+	room *roomgen.Room
+	drop map[string]bool
+}
+
+func (p dropProvider) Events(ctx context.Context, ids []string) ([]*event.PDU, error) {
+	out, err := p.room.Events(ctx, ids)
+	for i, id := range ids {
+		if p.drop[id] {
+			out[i] = nil
+		}
+	}
+	return out, err
+}
+
+// swapProvider answers every lookup with the same event.
+type swapProvider struct{ ev *event.PDU }
+
+func (p swapProvider) Events(_ context.Context, ids []string) ([]*event.PDU, error) {
+	out := make([]*event.PDU, len(ids))
+	for i := range out {
+		out[i] = p.ev
+	}
+	return out, nil
+}
+
+type failProvider struct{}
+
+var errProvider = errors.New("provider down")
+
+func (failProvider) Events(context.Context, []string) ([]*event.PDU, error) { return nil, errProvider }
+
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	for _, alg := range algorithms(t) {
+		rules := alg
+		t.Run(rules.StateResolution.String(), func(t *testing.T) {
+			t.Parallel()
+			rng := rand.New(rand.NewPCG(3, 4))
+			room, sets, err := roomgen.Random(rules, rng, roomgen.RandomOptions{Events: 15})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			// Make sure the sets conflict, so that events are loaded.
+			sets[1] = maps.Clone(sets[1])
+			sets[1][eventauth.StateKey{Type: "m.room.topic"}] = sets[0][eventauth.StateKey{Type: "m.room.create"}]
+			check := func(name string, err, want error) {
+				t.Helper()
+				if !errors.Is(err, want) {
+					t.Errorf("%s: err = %v, want %v", name, err, want)
+				}
+			}
+			_, err = stateres.Resolve(ctx, rules, nil, room)
+			check("no sets", err, stateres.ErrBadInput)
+			_, err = stateres.Resolve(ctx, rules, sets, nil)
+			check("nil provider", err, stateres.ErrBadInput)
+			_, err = stateres.Resolve(ctx, rules, sets, room)
+			check("entry of the wrong type", err, stateres.ErrBadInput)
+
+			room2, sets2, err := roomgen.Forked(rules, 20, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			drop := map[string]bool{}
+			for _, ev := range room2.All()[:1] {
+				drop[ev.EventID()] = true
+			}
+			_, err = stateres.Resolve(ctx, rules, sets2, dropProvider{room2, drop})
+			check("missing create event", err, stateres.ErrMissingEvent)
+			_, err = stateres.Resolve(ctx, rules, sets2, swapProvider{room2.All()[0]})
+			check("provider returns the wrong event", err, stateres.ErrBadInput)
+			_, err = stateres.Resolve(ctx, rules, sets2, failProvider{})
+			check("provider error", err, errProvider)
+			_, err = stateres.Resolver{MaxEvents: 5}.Resolve(ctx, rules, sets2, room2)
+			check("too many events", err, stateres.ErrTooManyEvents)
+			cctx, cancel := context.WithCancel(ctx)
+			cancel()
+			_, err = stateres.Resolve(cctx, rules, sets2, room2)
+			check("cancelled", err, context.Canceled)
+			// Events of another room.
+			other, ob, err := roomgen.NewTagged(rules, roomgen.Creator, "other")
+			if err != nil {
+				t.Fatal(err)
+			}
+			empty := ""
+			if _, err := ob.Send("m.room.topic", &empty, roomgen.Creator, map[string]any{"topic": "x"}); err != nil {
+				t.Fatal(err)
+			}
+			mixedSets := []map[eventauth.StateKey]string{sets2[0], ob.State()}
+			_, err = stateres.Resolve(ctx, rules, mixedSets, mixProvider{room2, other})
+			check("events of two rooms", err, stateres.ErrBadInput)
+		})
+	}
+}
+
+type mixProvider struct{ a, b *roomgen.Room }
+
+func (p mixProvider) Events(_ context.Context, ids []string) ([]*event.PDU, error) {
+	out := make([]*event.PDU, len(ids))
+	for i, id := range ids {
+		if ev := p.a.Event(id); ev != nil {
+			out[i] = ev
+		} else {
+			out[i] = p.b.Event(id)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,139 @@
+package stateres_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gomatrixlib/gomatrixlib/eventauth"
+	"github.com/gomatrixlib/gomatrixlib/roomversion"
+	"github.com/gomatrixlib/gomatrixlib/stateres"
+	"github.com/gomatrixlib/gomatrixlib/stateres/roomgen"
+)
+
+// latest returns the newest room version using algorithm alg.
+func latest(tb testing.TB, alg roomversion.StateResAlgorithm) roomversion.Rules {
+	tb.Helper()
+	var out roomversion.Rules
+	for _, r := range roomversion.All() {
+		if r.StateResolution == alg {
+			out = r
+		}
+	}
+	if out.ID == "" {
+		tb.Fatalf("no room version with %v", alg)
+	}
+	return out
+}
+
+type forkedRoom struct {
+	room *roomgen.Room
+	sets []map[eventauth.StateKey]string
+}
+
+var forkedCache sync.Map // key: rules ID + n
+
+func forked(tb testing.TB, rules roomversion.Rules, n int) forkedRoom {
+	tb.Helper()
+	key := fmt.Sprint(rules.ID, "/", n)
+	if v, ok := forkedCache.Load(key); ok {
+		return v.(forkedRoom)
+	}
+	room, sets, err := roomgen.Forked(rules, n, 10)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f := forkedRoom{room, sets}
+	forkedCache.Store(key, f)
+	return f
+}
+
+// BenchmarkResolve resolves synthetic forked rooms with N events after the
+// fork (every tenth a power levels change), for v2 and v2.1. The peak-MB
+// metric is the largest live heap seen while resolving, above the heap
+// before.
+func BenchmarkResolve(b *testing.B) {
+	for _, alg := range []roomversion.StateResAlgorithm{roomversion.StateResV2, roomversion.StateResV2_1} {
+		rules := latest(b, alg)
+		for _, n := range []int{100, 1000, 10000} {
+			b.Run(fmt.Sprintf("%v/N=%d", alg, n), func(b *testing.B) {
+				f := forked(b, rules, n)
+				ctx := context.Background()
+				b.ReportAllocs()
+				peak := peakHeap(func() {
+					if _, err := stateres.Resolve(ctx, rules, f.sets, f.room); err != nil {
+						b.Fatal(err)
+					}
+				})
+				for b.Loop() {
+					if _, err := stateres.Resolve(ctx, rules, f.sets, f.room); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(peak)/(1<<20), "peak-MB")
+			})
+		}
+	}
+}
+
+// peakHeap runs f once and returns the largest growth of the live heap
+// objects while it ran, sampled every 200µs.
+func peakHeap(f func()) uint64 {
+	runtime.GC()
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() uint64 {
+		metrics.Read(sample)
+		return sample[0].Value.Uint64()
+	}
+	base := read()
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(200 * time.Microsecond)
+		defer t.Stop()
+		for {
+			if v := read(); v > peak.Load() {
+				peak.Store(v)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	f()
+	if v := read(); v > peak.Load() {
+		peak.Store(v)
+	}
+	close(done)
+	wg.Wait()
+	if p := peak.Load(); p > base {
+		return p - base
+	}
+	return 0
+}
+
+// algorithms returns one room version per state resolution algorithm.
+func algorithms(tb testing.TB) []roomversion.Rules {
+	var out []roomversion.Rules
+	seen := map[roomversion.StateResAlgorithm]bool{}
+	for _, r := range roomversion.All() {
+		if !seen[r.StateResolution] {
+			seen[r.StateResolution] = true
+			out = append(out, r)
+		}
+	}
+	if len(out) < 3 {
+		tb.Fatalf("found %d state resolution algorithms, want 3", len(out))
+	}
+	return out
+}

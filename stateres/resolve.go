@@ -1,0 +1,284 @@
+package stateres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/gomatrixlib/gomatrixlib/event"
+	"github.com/gomatrixlib/gomatrixlib/eventauth"
+	"github.com/gomatrixlib/gomatrixlib/roomversion"
+)
+
+// Provider gives [Resolve] access to the events of the room.
+type Provider interface {
+	// Events returns the events with the given IDs, in the same order and
+	// with the same length as ids; an entry is nil when the event is not
+	// known. An error aborts the resolution and is returned wrapped.
+	Events(ctx context.Context, ids []string) ([]*event.PDU, error)
+}
+
+// RejectionTracker is implemented by providers that know which events were
+// rejected. Rejected events are never used as the auth-events fallback of
+// the iterative auth checks (spec: "Rejected events").
+type RejectionTracker interface {
+	// Rejected reports whether the event was rejected.
+	Rejected(eventID string) bool
+}
+
+// DefaultMaxEvents is the number of events one resolution may load when
+// Resolver.MaxEvents is zero.
+const DefaultMaxEvents = 4 << 20
+
+// Resolver resolves state with options. The zero value is ready to use.
+type Resolver struct {
+	// MaxEvents bounds how many events one resolution loads (the state
+	// sets, the auth chains it walks). Zero means DefaultMaxEvents.
+	MaxEvents int
+}
+
+// Resolve resolves stateSets (maps from (type, state_key) to event ID) with
+// the algorithm rules.StateResolution names, loading events from provider.
+// See [Resolver.Resolve].
+func Resolve(ctx context.Context, rules roomversion.Rules, stateSets []map[eventauth.StateKey]string, provider Provider) (map[eventauth.StateKey]string, error) {
+	return Resolver{}.Resolve(ctx, rules, stateSets, provider)
+}
+
+// Resolve returns the resolution of stateSets: state resolution v1 when
+// rules.StateResolution is [roomversion.StateResV1], v2 for
+// [roomversion.StateResV2] and v2.1 for [roomversion.StateResV2_1].
+//
+// If provider implements [AuthChainIndex], the auth difference and the
+// conflicted state subgraph come from it and only the events of the full
+// conflicted set (and the power levels events their chains cite) are
+// loaded; otherwise the auth chains of every event in the state sets are
+// loaded. If provider implements [RejectionTracker], rejected auth events are
+// skipped in the iterative auth checks.
+//
+// Errors wrap [ErrBadInput] (no state sets, an entry whose event has another
+// type or state key, events of another room, an unknown algorithm),
+// [ErrMissingEvent], [ErrAuthCycle], [ErrTooManyEvents], the context's error
+// or the provider's error.
+func (r Resolver) Resolve(ctx context.Context, rules roomversion.Rules, stateSets []map[eventauth.StateKey]string, provider Provider) (map[eventauth.StateKey]string, error) {
+	if len(stateSets) == 0 {
+		return nil, fmt.Errorf("%w: no state sets", ErrBadInput)
+	}
+	if provider == nil {
+		return nil, fmt.Errorf("%w: nil provider", ErrBadInput)
+	}
+	sets := make([]map[stateKey]string, len(stateSets))
+	for i, s := range stateSets {
+		m := make(map[stateKey]string, len(s))
+		for k, id := range s {
+			m[stateKey{k.Type, k.StateKey}] = id
+		}
+		sets[i] = m
+	}
+	max := r.MaxEvents
+	if max <= 0 {
+		max = DefaultMaxEvents
+	}
+	a := &adapter{rules: rules, provider: provider}
+	a.rejections, _ = provider.(RejectionTracker)
+	g := newGraph(a.fetch, max)
+	a.g = g
+	e := &engine{rules: rules, g: g, check: a, create: -1}
+	a.e = e
+
+	var (
+		out map[stateKey]string
+		err error
+	)
+	switch rules.StateResolution {
+	case roomversion.StateResV1:
+		out, err = e.resolveV1(ctx, sets)
+	case roomversion.StateResV2, roomversion.StateResV2_1:
+		index, _ := provider.(AuthChainIndex)
+		out, err = e.resolveV2(ctx, sets, index)
+	default:
+		return nil, fmt.Errorf("%w: state resolution algorithm %v", ErrBadInput, rules.StateResolution)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Every state set entry must name an event of that type and state key.
+	for _, s := range sets {
+		for k, id := range s {
+			i, ok := g.index(id)
+			if !ok {
+				continue
+			}
+			n := &g.nodes[i]
+			if !n.isState || n.typ != k.Type || n.stateKey != k.StateKey {
+				return nil, fmt.Errorf("%w: state entry (%s, %q) names %s of type %s", ErrBadInput, k.Type, k.StateKey, id, n.typ)
+			}
+		}
+	}
+	res := make(map[eventauth.StateKey]string, len(out))
+	for k, id := range out {
+		res[eventauth.StateKey{Type: k.Type, StateKey: k.StateKey}] = id
+	}
+	return res, nil
+}
+
+// adapter connects the engine to real events and eventauth.
+type adapter struct {
+	rules      roomversion.Rules
+	provider   Provider
+	rejections RejectionTracker
+	g          *graph
+	e          *engine
+	pdus       []*event.PDU
+	roomID     string
+}
+
+func (a *adapter) fetch(ctx context.Context, g *graph, ids []string) error {
+	evs, err := a.provider.Events(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("stateres: provider: %w", err)
+	}
+	if len(evs) != len(ids) {
+		return fmt.Errorf("%w: provider returned %d events for %d IDs", ErrBadInput, len(evs), len(ids))
+	}
+	for i, p := range evs {
+		if p == nil {
+			return fmt.Errorf("%w: %s", ErrMissingEvent, ids[i])
+		}
+		if p.EventID() != ids[i] {
+			return fmt.Errorf("%w: provider returned %s for %s", ErrBadInput, p.EventID(), ids[i])
+		}
+		room := p.RoomID()
+		if a.roomID == "" {
+			a.roomID = room
+		} else if room != a.roomID && !(room == "" && p.Type() == typeCreate) {
+			return fmt.Errorf("%w: event %s is in room %q, not %q", ErrBadInput, p.EventID(), room, a.roomID)
+		}
+		sk, isState := p.StateKey()
+		if _, err := g.add(node{
+			id: p.EventID(), roomID: room, typ: p.Type(), stateKey: sk, isState: isState,
+			sender: p.Sender(), membership: p.Membership(), ts: p.OriginServerTS(),
+			depth: p.Depth(), authIDs: p.AuthEventIDs(),
+			rejected: a.rejections != nil && a.rejections.Rejected(p.EventID()),
+			ext:      len(a.pdus),
+		}); err != nil {
+			return err
+		}
+		a.pdus = append(a.pdus, p)
+	}
+	return nil
+}
+
+func (a *adapter) pdu(i int32) *event.PDU {
+	if i < 0 {
+		return nil
+	}
+	return a.pdus[a.g.nodes[i].ext]
+}
+
+// viewState is the eventauth.State of one iterative auth check.
+type viewState struct {
+	ctx context.Context
+	a   *adapter
+	v   *authView
+}
+
+func (s *viewState) get(typ, sk string) *event.PDU { return s.a.pdu(s.v.get(s.ctx, typ, sk)) }
+
+func (s *viewState) Create() *event.PDU      { return s.get(typeCreate, "") }
+func (s *viewState) PowerLevels() *event.PDU { return s.get(typePowerLevels, "") }
+func (s *viewState) JoinRules() *event.PDU   { return s.get(typeJoinRules, "") }
+func (s *viewState) Member(userID string) *event.PDU {
+	return s.get(typeMember, userID)
+}
+func (s *viewState) ThirdPartyInvite(token string) *event.PDU {
+	return s.get("m.room.third_party_invite", token)
+}
+
+func (a *adapter) allowed(ctx context.Context, v *authView) (bool, error) {
+	err := eventauth.Check(a.pdu(v.ev), &viewState{ctx: ctx, a: a, v: v})
+	if v.err != nil {
+		return false, v.err
+	}
+	if err == nil {
+		return true, nil
+	}
+	var ae *eventauth.Error
+	if errors.As(err, &ae) || errors.Is(err, eventauth.ErrRejected) {
+		return false, nil
+	}
+	// Any other failure (malformed content) also means not allowed.
+	return false, nil
+}
+
+// creatorPower is the power level of a room creator from room version 12:
+// infinite, above every integer level.
+const creatorPower = math.MaxInt64
+
+// senderPower returns the power level of ev's sender as ev's own auth
+// events give it: the power levels event it cites, and the create event for
+// the room creators (infinite from room version 12; 100 before it when no
+// power levels event is cited).
+func (a *adapter) senderPower(ctx context.Context, ev int32) (int64, error) {
+	g := a.g
+	auth, err := g.authOf(ctx, ev)
+	if err != nil {
+		return 0, err
+	}
+	sender := g.nodes[ev].sender
+	create, pl := int32(-1), int32(-1)
+	for _, x := range auth {
+		n := &g.nodes[x]
+		if !n.isState || n.stateKey != "" {
+			continue
+		}
+		switch {
+		case n.typ == typeCreate && create < 0:
+			create = x
+		case n.typ == typePowerLevels && pl < 0:
+			pl = x
+		}
+	}
+	if create < 0 {
+		create = a.e.create
+	}
+	if a.rules.PrivilegedCreators && create >= 0 && a.isCreator(create, sender) {
+		return creatorPower, nil
+	}
+	if pl >= 0 {
+		view, err := a.pdu(pl).PowerLevels()
+		if err != nil {
+			// Content that does not parse gives no power.
+			return 0, nil
+		}
+		return view.UserLevel(sender), nil
+	}
+	if create >= 0 && a.isCreator(create, sender) {
+		return 100, nil
+	}
+	return 0, nil
+}
+
+// isCreator reports whether user is a creator of the room per the create
+// event: content.creator before room version 11, the sender from 11, plus
+// content.additional_creators from 12.
+func (a *adapter) isCreator(create int32, user string) bool {
+	p := a.pdu(create)
+	if !a.rules.CreatorFromSender {
+		return gjson.GetBytes(p.Content(), "creator").Str == user
+	}
+	if p.Sender() == user {
+		return true
+	}
+	if !a.rules.PrivilegedCreators {
+		return false
+	}
+	found := false
+	gjson.GetBytes(p.Content(), "additional_creators").ForEach(func(_, u gjson.Result) bool {
+		found = u.Type == gjson.String && u.Str == user
+		return !found
+	})
+	return found
+}
