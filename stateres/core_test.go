@@ -58,7 +58,7 @@ func toyEngine(t testing.TB, evs []toyEvent, allow func(v *authView) bool) *engi
 		}
 		return nil
 	}
-	g := newGraph(fetch, 0)
+	g := newGraph(fetch, 0, 0)
 	rules, err := roomversion.Get("10")
 	if err != nil {
 		t.Fatal(err)

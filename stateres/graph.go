@@ -72,10 +72,12 @@ type graph struct {
 	maxNodes int
 }
 
-func newGraph(fetch fetchFunc, maxNodes int) *graph {
+// newGraph makes an empty graph; sizeHint is the expected number of events.
+func newGraph(fetch fetchFunc, maxNodes, sizeHint int) *graph {
 	return &graph{
-		byID:     make(map[string]int32),
-		keys:     make(map[stateKey]int32),
+		nodes:    make([]node, 0, sizeHint),
+		byID:     make(map[string]int32, sizeHint),
+		keys:     make(map[stateKey]int32, sizeHint),
 		fetch:    fetch,
 		maxNodes: maxNodes,
 	}

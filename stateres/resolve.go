@@ -70,20 +70,22 @@ func (r Resolver) Resolve(ctx context.Context, rules roomversion.Rules, stateSet
 		return nil, fmt.Errorf("%w: nil provider", ErrBadInput)
 	}
 	sets := make([]map[stateKey]string, len(stateSets))
+	hint := 0
 	for i, s := range stateSets {
+		hint = max(hint, len(s))
 		m := make(map[stateKey]string, len(s))
 		for k, id := range s {
 			m[stateKey{k.Type, k.StateKey}] = id
 		}
 		sets[i] = m
 	}
-	max := r.MaxEvents
-	if max <= 0 {
-		max = DefaultMaxEvents
+	limit := r.MaxEvents
+	if limit <= 0 {
+		limit = DefaultMaxEvents
 	}
 	a := &adapter{rules: rules, provider: provider}
 	a.rejections, _ = provider.(RejectionTracker)
-	g := newGraph(a.fetch, max)
+	g := newGraph(a.fetch, limit, min(2*hint, limit))
 	a.g = g
 	e := &engine{rules: rules, g: g, check: a, create: -1}
 	a.e = e
@@ -103,6 +105,16 @@ func (r Resolver) Resolve(ctx context.Context, rules roomversion.Rules, stateSet
 	}
 	if err != nil {
 		return nil, err
+	}
+	// From room version 12 a create event carries no room_id: it belongs to
+	// the room only if the room ID is derived from it.
+	if rules.RoomIDFromCreateEvent && a.roomID != "" {
+		for i := range g.nodes {
+			n := &g.nodes[i]
+			if n.typ == typeCreate && n.roomID == "" && n.id != "$"+a.roomID[1:] {
+				return nil, fmt.Errorf("%w: create event %s is not the create event of %s", ErrBadInput, n.id, a.roomID)
+			}
+		}
 	}
 	// Every state set entry must name an event of that type and state key.
 	for _, s := range sets {
@@ -151,9 +163,12 @@ func (a *adapter) fetch(ctx context.Context, g *graph, ids []string) error {
 			return fmt.Errorf("%w: provider returned %s for %s", ErrBadInput, p.EventID(), ids[i])
 		}
 		room := p.RoomID()
-		if a.roomID == "" {
+		switch {
+		case room == "" && p.Type() == typeCreate && a.rules.RoomIDFromCreateEvent:
+			// A create event without room_id (room version 12 and later).
+		case a.roomID == "":
 			a.roomID = room
-		} else if room != a.roomID && !(room == "" && p.Type() == typeCreate) {
+		case room != a.roomID:
 			return fmt.Errorf("%w: event %s is in room %q, not %q", ErrBadInput, p.EventID(), room, a.roomID)
 		}
 		sk, isState := p.StateKey()

@@ -220,7 +220,13 @@ func (e *engine) findCreate(ctx context.Context, fcs []int32) error {
 	if !e.rules.RoomIDFromCreateEvent || len(fcs) == 0 {
 		return nil
 	}
-	roomID := e.g.nodes[fcs[0]].roomID
+	roomID := ""
+	for _, i := range fcs {
+		if r := e.g.nodes[i].roomID; r != "" {
+			roomID = r
+			break
+		}
+	}
 	if len(roomID) < 2 || roomID[0] != '!' {
 		return nil
 	}
