@@ -67,8 +67,9 @@ func CheckWithOptions(ev *event.PDU, state State, opts Options) (rule string, er
 // authEvents misses an event ev lists, or has one it does not list, the
 // error wraps [ErrMissingAuthEvent] and is not an [*Error].
 func CheckAuthEvents(ev *event.PDU, authEvents []*event.PDU, opts Options) (rule string, err error) {
+	a := &authRun{opts: opts}
 	ids := ev.AuthEventIDs()
-	ordered := make([]*event.PDU, 0, len(ids))
+	ordered := a.buf[:0]
 	for _, id := range ids {
 		var found *event.PDU
 		for _, ae := range authEvents {
@@ -97,18 +98,25 @@ func CheckAuthEvents(ev *event.PDU, authEvents []*event.PDU, opts Options) (rule
 			return "", fmt.Errorf("%w: %s does not list %s", ErrMissingAuthEvent, ev.EventID(), ae.EventID())
 		}
 	}
-	create := opts.Create
-	if ev.Rules().CreateEventInAuthEvents {
-		create = nil
+	a.state.events = ordered
+	if !ev.Rules().CreateEventInAuthEvents {
+		a.state.create = opts.Create
 	}
-	st := &authState{create: create, events: ordered}
-	c := checker{opts: &opts}
-	r, err := c.run(ev, st, st)
+	a.c.opts = &a.opts
+	r, err := a.c.run(ev, &a.state, &a.state)
 	if err != nil {
 		return err.(*Error).Rule, err
 	}
 	code, _, _ := ruleCode(ev.Rules(), r)
 	return code, nil
+}
+
+// authRun is everything one CheckAuthEvents call needs, allocated at once.
+type authRun struct {
+	c     checker
+	state authState
+	opts  Options
+	buf   [8]*event.PDU
 }
 
 // checker carries one check. It lives on the stack.

@@ -1,6 +1,7 @@
 package eventauth
 
 import (
+	"bytes"
 	"fmt"
 	"unsafe"
 
@@ -101,7 +102,11 @@ func (c *checker) isFirstJoiner(userID string) bool {
 // federates reports whether the create event allows other servers: false
 // only when content["m.federate"] is the JSON value false.
 func federates(create *event.PDU) bool {
-	return topLevel(create.Content(), "m.federate").Type != gjson.False
+	content := create.Content()
+	if !bytes.Contains(content, []byte("m.federate")) {
+		return true
+	}
+	return topLevel(content, "m.federate").Type != gjson.False
 }
 
 // topLevel returns the value of a top-level key of a JSON object without
@@ -139,10 +144,14 @@ func (c *checker) signedBy(server string) error {
 	if c.opts != nil && c.opts.VerifyServerSignature != nil {
 		return c.opts.VerifyServerSignature(c.ev, server)
 	}
-	sigs := gjson.GetBytes(c.ev.JSON(), "signatures")
 	found := false
-	sigs.ForEach(func(k, v gjson.Result) bool {
-		found = k.Str == server && v.IsObject() && len(v.Map()) > 0
+	topLevel(c.ev.JSON(), "signatures").ForEach(func(k, v gjson.Result) bool {
+		if k.Str == server && v.IsObject() {
+			v.ForEach(func(_, sig gjson.Result) bool {
+				found = sig.Type == gjson.String && sig.Str != ""
+				return !found
+			})
+		}
 		return !found
 	})
 	if !found {

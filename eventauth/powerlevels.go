@@ -165,9 +165,9 @@ func parseLevelsContent(v roomversion.Rules, content []byte) (levelsContent, rul
 		if !r.Exists() {
 			continue
 		}
-		if m == 1 && !v.NotificationsPowerLevels {
-			continue
-		}
+		// notifications is only compared from room version 6, but it is
+		// read (and so validated) in every version, as the power levels
+		// view of package event reads it.
 		if !r.IsObject() {
 			return out, badValue, fmt.Sprintf("power levels %s is not an object", name)
 		}
@@ -218,14 +218,16 @@ func parseLevelsContent(v roomversion.Rules, content []byte) (levelsContent, rul
 // integer always; before IntegerPowerLevels also a string holding an
 // integer (optional sign, surrounding whitespace); before
 // StrictCanonicalJSON also a number with a fraction or exponent, truncated
-// toward zero. Values outside the int64 range are not levels.
+// toward zero (within ±2^53). Values outside the int64 range are not
+// levels. What it accepts, event.ParsePowerLevels accepts too, so that an
+// accepted power levels event can always be read back from the state.
 func parseLevel(v roomversion.Rules, r gjson.Result) (int64, bool) {
 	switch r.Type {
 	case gjson.Number:
 		raw := r.Raw
 		if !strings.ContainsAny(raw, ".eE") {
 			n, err := strconv.ParseInt(raw, 10, 64)
-			return n, err == nil && n != infinite
+			return n, err == nil
 		}
 		if v.StrictCanonicalJSON {
 			return 0, false
@@ -235,7 +237,7 @@ func parseLevel(v roomversion.Rules, r gjson.Result) (int64, bool) {
 			return 0, false
 		}
 		f = math.Trunc(f)
-		if f >= math.MaxInt64 || f < math.MinInt64 {
+		if f > 1<<53 || f < -(1<<53) {
 			return 0, false
 		}
 		return int64(f), true
@@ -257,7 +259,7 @@ func parseLevel(v roomversion.Rules, r gjson.Result) (int64, bool) {
 			}
 		}
 		n, err := strconv.ParseInt(s, 10, 64)
-		return n, err == nil && n != infinite
+		return n, err == nil
 	}
 	return 0, false
 }
