@@ -123,3 +123,45 @@ func (p mixProvider) Events(_ context.Context, ids []string) ([]*event.PDU, erro
 	}
 	return out, nil
 }
+
+// rejectingProvider marks some events as rejected.
+type rejectingProvider struct {
+	mapProvider
+	rejected map[string]bool
+}
+
+func (p rejectingProvider) Rejected(id string) bool { return p.rejected[id] }
+
+// TestRejectedAuthEventNotUsed: in reset_admin_left (v2.1) the power levels
+// events pass only through the auth-events fallback for Alice's join. With
+// that join marked rejected the fallback may not use it, both are rejected
+// and the room has no power levels.
+func TestRejectedAuthEventNotUsed(t *testing.T) {
+	t.Parallel()
+	v, rules, p := loadVector(t, "testdata/reset_admin_left_v2.1.json")
+	var aliceJoin string
+	for id, ev := range p {
+		if sk, _ := ev.StateKey(); ev.Type() == "m.room.member" && sk == roomgen.Creator && ev.Membership() == "join" {
+			aliceJoin = id
+		}
+	}
+	if aliceJoin == "" {
+		t.Fatal("no join of the creator in the vector")
+	}
+	sets := []map[eventauth.StateKey]string{fromTriples(v.StateSets[0]), fromTriples(v.StateSets[1])}
+	pl := eventauth.StateKey{Type: "m.room.power_levels"}
+	got, err := stateres.Resolve(context.Background(), rules, sets, rejectingProvider{p, nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[pl] != v.Names["PL1"] {
+		t.Fatalf("without rejections: power levels %q, want PL1", got[pl])
+	}
+	got, err = stateres.Resolve(context.Background(), rules, sets, rejectingProvider{p, map[string]bool{aliceJoin: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, ok := got[pl]; ok {
+		t.Fatalf("with the creator's join rejected: power levels %q, want none", id)
+	}
+}

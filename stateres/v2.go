@@ -252,10 +252,12 @@ func sortedValues(s map[stateKey]string) []string {
 // of every event in the state sets.
 func (e *engine) fullConflictedSet(ctx context.Context, sets []map[stateKey]string, unconflicted map[stateKey]string, conflicted []string, v21 bool) ([]string, error) {
 	g := e.g
-	var all []string
-	for _, s := range sets {
-		all = append(all, sortedValues(s)...)
+	// Every value of every set is an unconflicted or a conflicted event.
+	all := make([]string, 0, len(unconflicted)+len(conflicted))
+	for _, id := range unconflicted {
+		all = append(all, id)
 	}
+	all = append(all, conflicted...)
 	if err := g.ensure(ctx, all); err != nil {
 		return nil, err
 	}
@@ -274,8 +276,7 @@ func (e *engine) fullConflictedSet(ctx context.Context, sets []map[stateKey]stri
 	// below can stop at it.
 	common := make([]bool, n)
 	var stack []int32
-	for _, id := range sortedValues(unconflicted) {
-		i, _ := g.index(id)
+	for _, i := range roots[:len(unconflicted)] {
 		stack = append(stack, g.nodes[i].auth...)
 	}
 	for len(stack) > 0 {
