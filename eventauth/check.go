@@ -50,7 +50,7 @@ func CheckWithOptions(ev *event.PDU, state State, opts Options) (rule string, er
 	c := checker{opts: &opts}
 	r, err := c.run(ev, state, nil)
 	if err != nil {
-		return err.(*Error).Rule, err
+		return ruleOf(err), err
 	}
 	code, _, _ := ruleCode(ev.Rules(), r)
 	return code, nil
@@ -105,10 +105,19 @@ func CheckAuthEvents(ev *event.PDU, authEvents []*event.PDU, opts Options) (rule
 	a.c.opts = &a.opts
 	r, err := a.c.run(ev, &a.state, &a.state)
 	if err != nil {
-		return err.(*Error).Rule, err
+		return ruleOf(err), err
 	}
 	code, _, _ := ruleCode(ev.Rules(), r)
 	return code, nil
+}
+
+// ruleOf returns the rule of a rejection, "" for other errors (a state
+// that cannot be read).
+func ruleOf(err error) string {
+	if ae, ok := err.(*Error); ok {
+		return ae.Rule
+	}
+	return ""
 }
 
 // authRun is everything one CheckAuthEvents call needs, allocated at once.

@@ -34,6 +34,20 @@ func FuzzCheck(f *testing.F) {
 			f.Add(uint8(v-1), ev.JSON(), arr)
 		}
 	}
+	// A state whose power levels cannot be read (TestUnreadableState).
+	for _, v := range []int{1, 10, 12} {
+		r := newTestRoom(f, all[v-1])
+		r.add(r.build(eventSpec{Type: typeCreate, Sender: "@a:x", StateKey: sk(""), Content: `{"creator":"@a:x"}`}))
+		r.add(r.build(eventSpec{Type: typeMember, Sender: "@a:x", StateKey: sk("@a:x"), Content: `{"membership":"join"}`}))
+		r.add(r.build(eventSpec{Type: typePowerLevels, Sender: "@a:x", StateKey: sk(""), Content: `{"users":[1]}`}))
+		var raws []json.RawMessage
+		for _, s := range r.all {
+			raws = append(raws, json.RawMessage(s.JSON()))
+		}
+		arr, _ := json.Marshal(raws)
+		msg := r.build(eventSpec{Type: "m.room.message", Sender: "@a:x", Content: `{}`})
+		f.Add(uint8(v-1), msg.JSON(), arr)
+	}
 	f.Fuzz(func(t *testing.T, ver uint8, evJSON, stateJSON []byte) {
 		rules := all[int(ver)%len(all)]
 		ev, err := event.Parse(rules, evJSON)
