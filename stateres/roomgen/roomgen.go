@@ -21,8 +21,8 @@ var ErrNotAllowed = errors.New("roomgen: event not allowed")
 // Server is the server name every generated user and event belongs to.
 const Server = "example.org"
 
-// Room holds every event generated for one room. It implements
-// stateres.Provider and stateres.AuthChainIndex-free lookups by event ID.
+// Room holds every event generated for one room and serves them by event ID
+// (it implements stateres.Provider).
 type Room struct {
 	Rules  roomversion.Rules
 	RoomID string
