@@ -1,0 +1,93 @@
+package stateres_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"testing"
+
+	"github.com/gomatrixlib/gomatrixlib/event"
+	"github.com/gomatrixlib/gomatrixlib/eventauth"
+	"github.com/gomatrixlib/gomatrixlib/roomversion"
+	"github.com/gomatrixlib/gomatrixlib/stateres"
+	"github.com/gomatrixlib/gomatrixlib/stateres/roomgen"
+)
+
+// countingProvider counts the events the resolution asks for.
+type countingProvider struct {
+	stateres.Provider
+	n *int
+}
+
+func (p countingProvider) Events(ctx context.Context, ids []string) ([]*event.PDU, error) {
+	*p.n += len(ids)
+	return p.Provider.Events(ctx, ids)
+}
+
+// countingIndex is a countingProvider whose provider is indexed.
+type countingIndex struct {
+	countingProvider
+	indexedProvider
+}
+
+func (p countingIndex) Events(ctx context.Context, ids []string) ([]*event.PDU, error) {
+	return p.countingProvider.Events(ctx, ids)
+}
+
+// With an AuthChainIndex, a small conflict in a long room loads a handful of
+// events; without one, the auth chains of the whole state are loaded.
+func TestIndexLoadsOnlyTheConflict(t *testing.T) {
+	t.Parallel()
+	for _, rules := range algorithms(t) {
+		if rules.StateResolution == roomversion.StateResV1 {
+			continue
+		}
+		t.Run(rules.StateResolution.String(), func(t *testing.T) {
+			t.Parallel()
+			room, b, err := roomgen.New(rules, roomgen.Creator)
+			if err != nil {
+				t.Fatal(err)
+			}
+			empty := ""
+			if _, err := b.Send("m.room.power_levels", &empty, roomgen.Creator, roomgen.PowerLevels(rules, nil, nil)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Send("m.room.join_rules", &empty, roomgen.Creator, map[string]any{"join_rule": "public"}); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 300 {
+				u := roomgen.User(i)
+				if _, err := b.Send("m.room.member", &u, u, map[string]any{"membership": "join"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			other := b.Fork()
+			for i, br := range []*roomgen.Branch{b, other} {
+				if _, err := br.Send("m.room.topic", &empty, roomgen.Creator, map[string]any{"topic": fmt.Sprint(i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sets := []map[eventauth.StateKey]string{b.State(), other.State()}
+			p := mapProvider{}
+			for _, ev := range room.All() {
+				p[ev.EventID()] = ev
+			}
+			var full, indexed int
+			want, err := stateres.Resolve(context.Background(), rules, sets, countingProvider{p, &full})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := stateres.Resolve(context.Background(), rules, sets,
+				countingIndex{countingProvider{p, &indexed}, indexedProvider{p}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(got, want) {
+				t.Fatalf("index mode result differs")
+			}
+			if full < 300 || indexed > 10 {
+				t.Fatalf("events loaded: %d without index, %d with; want >= 300 and <= 10", full, indexed)
+			}
+		})
+	}
+}
