@@ -8,6 +8,8 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/gomatrixlib/gomatrixlib/event"
+	"github.com/gomatrixlib/gomatrixlib/hashing"
+	"github.com/gomatrixlib/gomatrixlib/id"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 )
 
@@ -150,6 +152,75 @@ func FuzzPowerLevelsContent(f *testing.F) {
 		_, err := event.ParsePowerLevels(rules, content)
 		if (reason == "") != (err == nil) {
 			t.Fatalf("room version %s: rules say %q, event says %v", rules.ID, reason, err)
+		}
+	})
+}
+
+// FuzzEventAgainstRoom builds arbitrary events (type, sender, state key,
+// content) in the realistic room and checks two properties: no panic, and
+// the verdict against the room state equals the verdict against the auth
+// events the selection algorithm picks from that state, rule for rule.
+func FuzzEventAgainstRoom(f *testing.F) {
+	versions := []roomversion.Rules{}
+	for _, v := range roomversion.All() {
+		if v.ID == "1" || v.ID == "8" || v.ID == roomversion.Default {
+			versions = append(versions, v)
+		}
+	}
+	rooms := make([]*testRoom, len(versions))
+	for i, rules := range versions {
+		r := newTestRoom(f, rules)
+		for _, s := range realisticRoom(f, rules) {
+			if s.want == nil {
+				r.add(s.ev)
+				h, _ := hashing.ReferenceHash(rules, s.ev.JSON())
+				r.refs[s.ev.EventID()] = h
+			}
+		}
+		rooms[i] = r
+	}
+	seeds := []struct{ typ, sender, key, content string }{
+		{"m.room.message", "@user1:s1.test", "", `{"body":"x"}`},
+		{"m.room.member", "@new:n.test", "@new:n.test", `{"membership":"join","join_authorised_via_users_server":"@alice:a.test"}`},
+		{"m.room.member", "@alice:a.test", "@user2:s2.test", `{"membership":"ban"}`},
+		{"m.room.member", "@mod:a.test", "@x:y.test", `{"membership":"invite","third_party_invite":{"signed":{"mxid":"@x:y.test","token":"t"}}}`},
+		{"m.room.member", "@k:k.test", "@k:k.test", `{"membership":"knock"}`},
+		{"m.room.power_levels", "@alice:a.test", "", `{"users":{"@mod:a.test":"60"},"ban":1}`},
+		{"m.room.power_levels", "@mod:a.test", "", `{"users":{"@mod:a.test":50},"notifications":{"room":0}}`},
+		{"m.room.join_rules", "@alice:a.test", "", `{"join_rule":"knock_restricted"}`},
+		{"m.room.third_party_invite", "@user1:s1.test", "t", `{"public_key":"AAAA"}`},
+		{"m.room.aliases", "@x:s0.test", "s0.test", `{"aliases":[]}`},
+		{"m.room.redaction", "@user1:s1.test", "", `{"redacts":"$x"}`},
+		{"m.room.create", "@alice:a.test", "", `{"creator":"@alice:a.test"}`},
+	}
+	for i := range rooms {
+		for _, s := range seeds {
+			f.Add(uint8(i), s.typ, s.sender, s.key, true, []byte(s.content))
+		}
+	}
+	f.Fuzz(func(t *testing.T, room uint8, typ, sender, stateKey string, isState bool, content []byte) {
+		r := rooms[int(room)%len(rooms)]
+		if !gjson.ValidBytes(content) || !gjson.ParseBytes(content).IsObject() {
+			return
+		}
+		spec := eventSpec{Type: typ, Sender: sender, Content: string(content)}
+		if isState {
+			spec.StateKey = &stateKey
+		}
+		if _, err := id.ParseUserID(sender); err != nil || domainOf(sender) == "" {
+			return
+		}
+		ev, err := r.tryBuildQuiet(t, spec)
+		if err != nil {
+			return
+		}
+		rule1, err1 := CheckWithOptions(ev, r.state, Options{})
+		rule2, err2 := CheckAuthEvents(ev, r.authEventsOf(ev), Options{Create: r.create})
+		if ev.Type() == typeCreate {
+			return // its own auth events are empty; against the state its prev_events decide
+		}
+		if rule1 != rule2 || (err1 == nil) != (err2 == nil) {
+			t.Fatalf("state: %q %v; auth events: %q %v", rule1, err1, rule2, err2)
 		}
 	})
 }

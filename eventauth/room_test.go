@@ -44,6 +44,8 @@ type testRoom struct {
 	// refs holds the reference hash of every event built, which room
 	// versions 1-2 put next to cited IDs.
 	refs map[string][]byte
+	// readOnly rooms build events without recording their hashes.
+	readOnly bool
 }
 
 func newTestRoom(t testing.TB, rules roomversion.Rules) *testRoom {
@@ -82,6 +84,15 @@ func (r *testRoom) build(spec eventSpec) *event.PDU {
 		r.t.Fatalf("room version %s: building %s event from %s: %v", r.rules.ID, spec.Type, spec.Sender, err)
 	}
 	return ev
+}
+
+// tryBuildQuiet is tryBuild reporting to t, without recording anything in
+// the room (for fuzz functions, which must not use the *testing.F).
+func (r *testRoom) tryBuildQuiet(t testing.TB, spec eventSpec) (*event.PDU, error) {
+	c := *r
+	c.t = t
+	c.readOnly = true
+	return c.tryBuild(spec)
 }
 
 // tryBuild makes a PDU from spec; the error is event.Parse's refusal.
@@ -178,7 +189,9 @@ func (r *testRoom) tryBuild(spec eventSpec) (*event.PDU, error) {
 	if err != nil {
 		r.t.Fatalf("reference hash: %v", err)
 	}
-	r.refs[ev.EventID()] = h
+	if !r.readOnly {
+		r.refs[ev.EventID()] = h
+	}
 	return ev, nil
 }
 
