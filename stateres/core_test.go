@@ -177,10 +177,10 @@ func TestMainlineSort(t *testing.T) {
 
 func TestPartition(t *testing.T) {
 	t.Parallel()
-	a := map[stateKey]string{{"m.room.create", ""}: "$c", {"m.room.topic", ""}: "$t1", {"x", ""}: "$x"}
-	b := map[stateKey]string{{"m.room.create", ""}: "$c", {"m.room.topic", ""}: "$t2"}
+	a := map[stateKey]string{{Type: "m.room.create", StateKey: ""}: "$c", {Type: "m.room.topic", StateKey: ""}: "$t1", {Type: "x", StateKey: ""}: "$x"}
+	b := map[stateKey]string{{Type: "m.room.create", StateKey: ""}: "$c", {Type: "m.room.topic", StateKey: ""}: "$t2"}
 	un, conf := partition([]map[stateKey]string{a, b})
-	if len(un) != 1 || un[stateKey{"m.room.create", ""}] != "$c" {
+	if len(un) != 1 || un[stateKey{Type: "m.room.create", StateKey: ""}] != "$c" {
 		t.Fatalf("unconflicted = %v", un)
 	}
 	if want := []string{"$t1", "$t2", "$x"}; !slices.Equal(conf, want) {
@@ -204,8 +204,8 @@ func authDiffRoom() []toyEvent {
 func TestFullConflictedSetAuthDifference(t *testing.T) {
 	t.Parallel()
 	e := toyEngine(t, authDiffRoom(), nil)
-	setA := map[stateKey]string{{typeCreate, ""}: "$create", {typeMember, "@u:x"}: "$m1", {typePowerLevels, ""}: "$a2"}
-	setB := map[stateKey]string{{typeCreate, ""}: "$create", {typeMember, "@u:x"}: "$m1", {typePowerLevels, ""}: "$b1"}
+	setA := map[stateKey]string{{Type: typeCreate, StateKey: ""}: "$create", {Type: typeMember, StateKey: "@u:x"}: "$m1", {Type: typePowerLevels, StateKey: ""}: "$a2"}
+	setB := map[stateKey]string{{Type: typeCreate, StateKey: ""}: "$create", {Type: typeMember, StateKey: "@u:x"}: "$m1", {Type: typePowerLevels, StateKey: ""}: "$b1"}
 	un, conf := partition([]map[stateKey]string{setA, setB})
 	fcs, err := e.fullConflictedSet(context.Background(), []map[stateKey]string{setA, setB}, un, conf, false)
 	if err != nil {
@@ -278,11 +278,11 @@ func TestResolveAdminLeftV2VersusV21(t *testing.T) {
 		{id: "$L", typ: typeMember, sk: "@alice", sender: "@alice", membership: "leave", ts: 6, auth: []string{"$create", "$aj", "$P1"}},
 	}
 	levels := map[string]map[string]int64{"$P0": {"@alice": 100}, "$P1": {"@alice": 100, "@bob": 100}}
-	base := map[stateKey]string{{typeCreate, ""}: "$create", {typeMember, "@alice"}: "$L", {typeMember, "@bob"}: "$bj"}
+	base := map[stateKey]string{{Type: typeCreate, StateKey: ""}: "$create", {Type: typeMember, StateKey: "@alice"}: "$L", {Type: typeMember, StateKey: "@bob"}: "$bj"}
 	s1 := maps.Clone(base)
-	s1[stateKey{typePowerLevels, ""}] = "$P1"
+	s1[stateKey{Type: typePowerLevels, StateKey: ""}] = "$P1"
 	s2 := maps.Clone(base)
-	s2[stateKey{typePowerLevels, ""}] = "$P0"
+	s2[stateKey{Type: typePowerLevels, StateKey: ""}] = "$P0"
 	for _, tc := range []struct {
 		alg  roomversion.StateResAlgorithm
 		want string
@@ -293,10 +293,10 @@ func TestResolveAdminLeftV2VersusV21(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got[stateKey{typePowerLevels, ""}] != tc.want {
-			t.Errorf("%v: power levels = %q, want %q", tc.alg, got[stateKey{typePowerLevels, ""}], tc.want)
+		if got[stateKey{Type: typePowerLevels, StateKey: ""}] != tc.want {
+			t.Errorf("%v: power levels = %q, want %q", tc.alg, got[stateKey{Type: typePowerLevels, StateKey: ""}], tc.want)
 		}
-		if got[stateKey{typeMember, "@alice"}] != "$L" {
+		if got[stateKey{Type: typeMember, StateKey: "@alice"}] != "$L" {
 			t.Errorf("%v: unconflicted entry lost: %v", tc.alg, got)
 		}
 	}
@@ -379,12 +379,12 @@ func TestIndexModeMatchesFullMode(t *testing.T) {
 	levels := map[string]map[string]int64{
 		"$P0": {"@alice": 100}, "$P1": {"@alice": 100, "@bob": 100}, "$P2": {"@alice": 100, "@bob": 100},
 	}
-	base := map[stateKey]string{{typeCreate, ""}: "$create", {typeMember, "@alice"}: "$aj", {typeMember, "@bob"}: "$bj", {"m.room.topic", ""}: "$T"}
+	base := map[stateKey]string{{Type: typeCreate, StateKey: ""}: "$create", {Type: typeMember, StateKey: "@alice"}: "$aj", {Type: typeMember, StateKey: "@bob"}: "$bj", {Type: "m.room.topic", StateKey: ""}: "$T"}
 	s1 := maps.Clone(base)
-	s1[stateKey{typePowerLevels, ""}] = "$P0"
-	s1[stateKey{"m.room.name", ""}] = "$U"
+	s1[stateKey{Type: typePowerLevels, StateKey: ""}] = "$P0"
+	s1[stateKey{Type: "m.room.name", StateKey: ""}] = "$U"
 	s2 := maps.Clone(base)
-	s2[stateKey{typePowerLevels, ""}] = "$P2"
+	s2[stateKey{Type: typePowerLevels, StateKey: ""}] = "$P2"
 	byID := map[string]toyEvent{}
 	for _, ev := range evs {
 		byID[ev.id] = ev
@@ -409,7 +409,7 @@ func TestIndexModeMatchesFullMode(t *testing.T) {
 		if alg == roomversion.StateResV2 {
 			want = "$P0"
 		}
-		if got := results[0][stateKey{typePowerLevels, ""}]; got != want {
+		if got := results[0][stateKey{Type: typePowerLevels, StateKey: ""}]; got != want {
 			t.Errorf("%v: power levels = %s, want %s", alg, got, want)
 		}
 	}
@@ -446,13 +446,13 @@ func TestResolveV1(t *testing.T) {
 	}
 	depth := map[string]int64{"$pl-a": 3, "$pl-b": 5, "$t-ok": 6, "$t-bad": 9, "$t-old": 2}
 	levels := map[string]map[string]int64{"$pl-a": {"@alice": 100}, "$pl-b": {"@alice": 100, "@bob": 100}}
-	common := map[stateKey]string{{typeCreate, ""}: "$create", {typeMember, "@alice"}: "$aj", {typeMember, "@bob"}: "$bj"}
+	common := map[stateKey]string{{Type: typeCreate, StateKey: ""}: "$create", {Type: typeMember, StateKey: "@alice"}: "$aj", {Type: typeMember, StateKey: "@bob"}: "$bj"}
 	s1, s2, s3 := maps.Clone(common), maps.Clone(common), maps.Clone(common)
-	s1[stateKey{typePowerLevels, ""}] = "$pl-a"
-	s2[stateKey{typePowerLevels, ""}] = "$pl-b"
-	s1[stateKey{"m.room.topic", ""}] = "$t-ok"
-	s2[stateKey{"m.room.topic", ""}] = "$t-bad"
-	s3[stateKey{"m.room.topic", ""}] = "$t-old"
+	s1[stateKey{Type: typePowerLevels, StateKey: ""}] = "$pl-a"
+	s2[stateKey{Type: typePowerLevels, StateKey: ""}] = "$pl-b"
+	s1[stateKey{Type: "m.room.topic", StateKey: ""}] = "$t-ok"
+	s2[stateKey{Type: "m.room.topic", StateKey: ""}] = "$t-bad"
+	s3[stateKey{Type: "m.room.topic", StateKey: ""}] = "$t-old"
 	e := toyEngine(t, evs, toyRules(levels))
 	for i := range e.g.nodes {
 		e.g.nodes[i].depth = depth[e.g.nodes[i].id]
@@ -475,13 +475,13 @@ func TestResolveV1(t *testing.T) {
 		t.Fatal(err)
 	}
 	// $pl-a first (depth 3); $pl-b by bob fails against it (bob 0).
-	if got[stateKey{typePowerLevels, ""}] != "$pl-a" {
-		t.Errorf("power levels = %s, want $pl-a", got[stateKey{typePowerLevels, ""}])
+	if got[stateKey{Type: typePowerLevels, StateKey: ""}] != "$pl-a" {
+		t.Errorf("power levels = %s, want $pl-a", got[stateKey{Type: typePowerLevels, StateKey: ""}])
 	}
-	if got[stateKey{"m.room.topic", ""}] != "$t-ok" {
-		t.Errorf("topic = %s, want $t-ok", got[stateKey{"m.room.topic", ""}])
+	if got[stateKey{Type: "m.room.topic", StateKey: ""}] != "$t-ok" {
+		t.Errorf("topic = %s, want $t-ok", got[stateKey{Type: "m.room.topic", StateKey: ""}])
 	}
-	if got[stateKey{typeMember, "@bob"}] != "$bj" {
+	if got[stateKey{Type: typeMember, StateKey: "@bob"}] != "$bj" {
 		t.Errorf("unconflicted entry lost")
 	}
 }

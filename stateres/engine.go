@@ -66,7 +66,7 @@ type authView struct {
 // -1. Loading errors are kept in v.err.
 func (v *authView) get(ctx context.Context, typ, sk string) int32 {
 	e := v.e
-	k := stateKey{typ, sk}
+	k := stateKey{Type: typ, StateKey: sk}
 	if kid, ok := e.g.keys[k]; ok {
 		if x := v.st.getKey(kid); x >= 0 {
 			return x

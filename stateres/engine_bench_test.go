@@ -16,12 +16,12 @@ func toyForked(n int) ([]toyEvent, []map[stateKey]string) {
 		{id: "$aj", typ: typeMember, sk: "@alice", sender: "@alice", membership: "join", auth: []string{"$create"}},
 		{id: "$pl0", typ: typePowerLevels, sender: "@alice", auth: []string{"$create", "$aj"}},
 	}
-	base := map[stateKey]string{{typeCreate, ""}: "$create", {typeMember, "@alice"}: "$aj", {typePowerLevels, ""}: "$pl0"}
+	base := map[stateKey]string{{Type: typeCreate, StateKey: ""}: "$create", {Type: typeMember, StateKey: "@alice"}: "$aj", {Type: typePowerLevels, StateKey: ""}: "$pl0"}
 	for i := range 10 {
 		u := fmt.Sprintf("@m%d", i)
 		id := "$join-" + u
 		evs = append(evs, toyEvent{id: id, typ: typeMember, sk: u, sender: u, membership: "join", auth: []string{"$create", "$pl0"}})
-		base[stateKey{typeMember, u}] = id
+		base[stateKey{Type: typeMember, StateKey: u}] = id
 	}
 	sets := []map[stateKey]string{{}, {}}
 	pl := []string{"$pl0", "$pl0"}
@@ -42,7 +42,7 @@ func toyForked(n int) ([]toyEvent, []map[stateKey]string) {
 			ev.auth = []string{"$create", "$join-" + u, pl[br]}
 		}
 		evs = append(evs, ev)
-		sets[br][stateKey{ev.typ, ev.sk}] = ev.id
+		sets[br][stateKey{Type: ev.typ, StateKey: ev.sk}] = ev.id
 	}
 	return evs, sets
 }

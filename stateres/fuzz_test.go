@@ -53,7 +53,7 @@ func decodeToyRoom(data []byte) ([]toyEvent, []map[stateKey]string, map[string]m
 	for _, ev := range evs {
 		for i := range sets {
 			if next()%3 > 0 {
-				sets[i][stateKey{ev.typ, ev.sk}] = ev.id
+				sets[i][stateKey{Type: ev.typ, StateKey: ev.sk}] = ev.id
 			}
 		}
 	}

@@ -3,13 +3,12 @@ package stateres
 import (
 	"context"
 	"fmt"
+
+	"github.com/gomatrixlib/gomatrixlib/eventauth"
 )
 
-// stateKey is a (type, state_key) pair inside the package.
-type stateKey struct {
-	Type     string
-	StateKey string
-}
+// stateKey is a (type, state_key) pair.
+type stateKey = eventauth.StateKey
 
 // Event types the algorithm looks at.
 const (
@@ -102,7 +101,7 @@ func (g *graph) add(n node) (int32, error) {
 		return -1, fmt.Errorf("%w: more than %d events", ErrTooManyEvents, g.maxNodes)
 	}
 	if n.isState {
-		n.key = g.intern(stateKey{n.typ, n.stateKey})
+		n.key = g.intern(stateKey{Type: n.typ, StateKey: n.stateKey})
 	} else {
 		n.key = -1
 	}

@@ -52,7 +52,7 @@ func naiveResolve(evs map[string]toyEvent, sets []map[stateKey]string, v21 bool,
 		}
 		return out
 	}
-	keyOf := func(ev toyEvent) stateKey { return stateKey{ev.typ, ev.sk} }
+	keyOf := func(ev toyEvent) stateKey { return stateKey{Type: ev.typ, StateKey: ev.sk} }
 	// Unconflicted state map and conflicted state set.
 	unconflicted := map[stateKey]string{}
 	conflicted := map[string]bool{}
@@ -158,11 +158,11 @@ func naiveResolve(evs map[string]toyEvent, sets []map[stateKey]string, v21 bool,
 		for _, id := range list {
 			ev := evs[id]
 			get := func(typ, sk string) (toyEvent, bool) {
-				if v, ok := state[stateKey{typ, sk}]; ok {
+				if v, ok := state[stateKey{Type: typ, StateKey: sk}]; ok {
 					return evs[v], true
 				}
 				for _, a := range ev.auth {
-					if keyOf(evs[a]) == (stateKey{typ, sk}) {
+					if keyOf(evs[a]) == (stateKey{Type: typ, StateKey: sk}) {
 						return evs[a], true
 					}
 				}
@@ -183,7 +183,7 @@ func naiveResolve(evs map[string]toyEvent, sets []map[stateKey]string, v21 bool,
 		return ""
 	}
 	mainline := map[string]int{}
-	if p, ok := state[stateKey{typePowerLevels, ""}]; ok {
+	if p, ok := state[stateKey{Type: typePowerLevels, StateKey: ""}]; ok {
 		for i := 0; p != ""; i++ {
 			mainline[p] = i
 			p = plOf(p)
@@ -257,7 +257,7 @@ func randomRoom(rng *rand.Rand, n int) ([]toyEvent, []map[stateKey]string, map[s
 				break
 			}
 			a := evs[rng.IntN(i)]
-			k := stateKey{a.typ, a.sk}
+			k := stateKey{Type: a.typ, StateKey: a.sk}
 			if a.typ == "m.room.topic" || seenKey[k] {
 				continue
 			}
@@ -268,7 +268,7 @@ func randomRoom(rng *rand.Rand, n int) ([]toyEvent, []map[stateKey]string, map[s
 	}
 	byKey := map[stateKey][]string{}
 	for _, ev := range evs {
-		k := stateKey{ev.typ, ev.sk}
+		k := stateKey{Type: ev.typ, StateKey: ev.sk}
 		byKey[k] = append(byKey[k], ev.id)
 	}
 	sets := make([]map[stateKey]string, 2+rng.IntN(2))

@@ -69,15 +69,10 @@ func (r Resolver) Resolve(ctx context.Context, rules roomversion.Rules, stateSet
 	if provider == nil {
 		return nil, fmt.Errorf("%w: nil provider", ErrBadInput)
 	}
-	sets := make([]map[stateKey]string, len(stateSets))
+	sets := stateSets
 	hint := 0
-	for i, s := range stateSets {
+	for _, s := range sets {
 		hint = max(hint, len(s))
-		m := make(map[stateKey]string, len(s))
-		for k, id := range s {
-			m[stateKey{k.Type, k.StateKey}] = id
-		}
-		sets[i] = m
 	}
 	limit := r.MaxEvents
 	if limit <= 0 {
@@ -129,11 +124,7 @@ func (r Resolver) Resolve(ctx context.Context, rules roomversion.Rules, stateSet
 			}
 		}
 	}
-	res := make(map[eventauth.StateKey]string, len(out))
-	for k, id := range out {
-		res[eventauth.StateKey{Type: k.Type, StateKey: k.StateKey}] = id
-	}
-	return res, nil
+	return out, nil
 }
 
 // adapter connects the engine to real events and eventauth.

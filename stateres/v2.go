@@ -13,32 +13,44 @@ import (
 // set"). A key missing from some set is conflicted. The conflicted event IDs
 // come back sorted and without duplicates.
 func partition(sets []map[stateKey]string) (map[stateKey]string, []string) {
-	unconflicted := make(map[stateKey]string)
+	unconflicted := make(map[stateKey]string, len(sets[0]))
 	conflictedSet := make(map[string]struct{})
-	seen := make(map[stateKey]struct{})
-	for _, s := range sets {
+	addAll := func(k stateKey) {
+		for _, o := range sets {
+			if v, ok := o[k]; ok {
+				conflictedSet[v] = struct{}{}
+			}
+		}
+	}
+	for k, v0 := range sets[0] {
+		same := true
+		for _, o := range sets[1:] {
+			if v, ok := o[k]; !ok || v != v0 {
+				same = false
+				break
+			}
+		}
+		if same {
+			unconflicted[k] = v0
+		} else {
+			addAll(k)
+		}
+	}
+	// Keys missing from the first set are conflicted.
+	var seen map[stateKey]struct{}
+	for _, s := range sets[1:] {
 		for k := range s {
+			if _, ok := sets[0][k]; ok {
+				continue
+			}
 			if _, ok := seen[k]; ok {
 				continue
 			}
+			if seen == nil {
+				seen = make(map[stateKey]struct{})
+			}
 			seen[k] = struct{}{}
-			v0, in0 := sets[0][k]
-			same := in0
-			for _, o := range sets[1:] {
-				if v, ok := o[k]; !ok || v != v0 {
-					same = false
-					break
-				}
-			}
-			if same {
-				unconflicted[k] = v0
-				continue
-			}
-			for _, o := range sets {
-				if v, ok := o[k]; ok {
-					conflictedSet[v] = struct{}{}
-				}
-			}
+			addAll(k)
 		}
 	}
 	conflicted := make([]string, 0, len(conflictedSet))
