@@ -25,10 +25,10 @@ const (
 	maxSignatureEntities = 16
 )
 
-// Validity is how long a response may be trusted at most after it was
+// MaxValidityMS is how long a response may be trusted at most after it was
 // fetched: the spec makes servers use min(valid_until_ts, fetch time + 7
 // days).
-const Validity = 7 * 24 * 60 * 60 * 1000 // ms
+const MaxValidityMS = 7 * 24 * 60 * 60 * 1000
 
 // ServerKeys is a parsed server keys object (GET /_matrix/key/v2/server or
 // one element of a notary's server_keys) whose self-signatures verified.
@@ -284,7 +284,7 @@ func VerifyNotary(sk *ServerKeys, notary string, notaryKeys map[string]ed25519.P
 // expired_ts. ok is false if keyID is not in sk.
 func (sk *ServerKeys) KeyValidUntil(keyID string, fetchedMS int64) (pub ed25519.PublicKey, until int64, ok bool) {
 	if k, ok := sk.VerifyKeys[keyID]; ok {
-		return k, min(sk.ValidUntilTS, fetchedMS+Validity), true
+		return k, min(sk.ValidUntilTS, fetchedMS+MaxValidityMS), true
 	}
 	if k, ok := sk.OldVerifyKeys[keyID]; ok {
 		return k.Key, k.ExpiredTS, true
