@@ -1,13 +1,41 @@
-// Command homeserver will be the gomatrixlib reference homeserver. Until the
-// examples/homeserver issue lands it only says so and exits.
+// Command homeserver is gomatrixlib's reference homeserver: a minimal,
+// log-based Matrix homeserver built on the library's packages. Started
+// without flags it creates ./data (signing key, self-signed TLS
+// certificate, SQLite database, embedded NATS JetStream store) and listens
+// on 127.0.0.1:8008 (client API, HTTP) and 127.0.0.1:8448 (federation API,
+// HTTPS).
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/server"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "homeserver: placeholder: the reference homeserver is not built yet (see README.md, status)")
-	os.Exit(1)
+	var cfg server.Config
+	flag.StringVar(&cfg.ServerName, "server-name", "", "Matrix server name (default localhost:<federation port>)")
+	flag.StringVar(&cfg.DataDir, "data", "data", "data folder: signing key, TLS certificate, database, log store")
+	flag.StringVar(&cfg.ClientAddr, "client-addr", "127.0.0.1:8008", "client API listen address (HTTP)")
+	flag.StringVar(&cfg.FederationAddr, "federation-addr", "127.0.0.1:8448", "federation API listen address (HTTPS)")
+	flag.StringVar(&cfg.NATSURL, "nats", "", "external NATS URL with JetStream (default: embedded)")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: homeserver [flags]\n\nA minimal log-based Matrix homeserver built on gomatrixlib.\n\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	s, err := server.Start(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "homeserver:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("homeserver %s: client API http://%s, federation API https://%s\n", s.ServerName(), s.ClientAddr(), s.FederationAddr())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+	s.Close()
 }

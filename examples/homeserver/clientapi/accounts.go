@@ -1,0 +1,90 @@
+package clientapi
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"net/http"
+
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
+	"golang.org/x/crypto/bcrypt"
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS cs_accounts (
+	user_id TEXT PRIMARY KEY, password_hash TEXT NOT NULL, displayname TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS cs_devices (
+	access_token TEXT PRIMARY KEY, user_id TEXT NOT NULL, device_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cs_txns (
+	user_id TEXT NOT NULL, device_id TEXT NOT NULL, txn_id TEXT NOT NULL,
+	event_id TEXT NOT NULL, PRIMARY KEY (user_id, device_id, txn_id));
+`
+
+type device struct {
+	userID, deviceID, token string
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (a *API) createAccount(ctx context.Context, userID, password string) error {
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), a.bcryptCost)
+	if err != nil {
+		return err
+	}
+	_, err = a.db.ExecContext(ctx, `INSERT INTO cs_accounts (user_id, password_hash) VALUES (?, ?)`, userID, string(hash))
+	return err
+}
+
+func (a *API) accountExists(ctx context.Context, userID string) (bool, error) {
+	var n int
+	err := a.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM cs_accounts WHERE user_id = ?`, userID).Scan(&n)
+	return n > 0, err
+}
+
+func (a *API) checkPassword(ctx context.Context, userID, password string) error {
+	var hash string
+	err := a.db.QueryRowContext(ctx, `SELECT password_hash FROM cs_accounts WHERE user_id = ?`, userID).Scan(&hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return httputil.Errorf(http.StatusForbidden, "M_FORBIDDEN", "invalid username or password")
+	}
+	if err != nil {
+		return err
+	}
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
+		return httputil.Errorf(http.StatusForbidden, "M_FORBIDDEN", "invalid username or password")
+	}
+	return nil
+}
+
+func (a *API) newDevice(ctx context.Context, userID, deviceID string) (*device, error) {
+	if deviceID == "" {
+		deviceID = "D" + randomHex(5)
+	}
+	d := &device{userID: userID, deviceID: deviceID, token: "syt_" + randomHex(20)}
+	_, err := a.db.ExecContext(ctx, `INSERT INTO cs_devices (access_token, user_id, device_id) VALUES (?, ?, ?)`, d.token, d.userID, d.deviceID)
+	return d, err
+}
+
+func (a *API) deviceByToken(ctx context.Context, token string) (*device, error) {
+	d := &device{token: token}
+	err := a.db.QueryRowContext(ctx, `SELECT user_id, device_id FROM cs_devices WHERE access_token = ?`, token).Scan(&d.userID, &d.deviceID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, httputil.ErrUnknownToken
+	}
+	return d, err
+}
+
+func (a *API) displayName(ctx context.Context, userID string) (string, bool, error) {
+	var name string
+	err := a.db.QueryRowContext(ctx, `SELECT displayname FROM cs_accounts WHERE user_id = ?`, userID).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return name, err == nil, err
+}

@@ -1,0 +1,168 @@
+// Package clientapi is the writer side of the homeserver: the
+// client-server API. It keeps accounts and devices, builds events for
+// clients (with event.Builder, from the room server's current state), checks
+// them against the current state first so that a forbidden request writes
+// nothing, and appends them to the input log through the room server,
+// answering once the room server has accepted them.
+//
+// Sends to one room are serialised, so that every event builds on the
+// room's single forward extremity.
+package clientapi
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gomatrixlib/gomatrixlib/event"
+	"github.com/gomatrixlib/gomatrixlib/eventauth"
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/roomserver"
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/syncapi"
+	"github.com/gomatrixlib/gomatrixlib/roomversion"
+	"github.com/gomatrixlib/gomatrixlib/signing"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// API serves the client-server API.
+type API struct {
+	db         *sql.DB
+	rs         *roomserver.RoomServer
+	sync       *syncapi.SyncAPI
+	serverName string
+	key        *signing.Key
+	log        *slog.Logger
+	bcryptCost int
+
+	roomLocksMu sync.Mutex
+	roomLocks   map[string]*sync.Mutex
+}
+
+// Options configure the API.
+type Options struct {
+	// BcryptCost for password hashes; zero means bcrypt.DefaultCost.
+	BcryptCost int
+}
+
+// New prepares the tables.
+func New(db *sql.DB, rs *roomserver.RoomServer, sy *syncapi.SyncAPI, serverName string, key *signing.Key, log *slog.Logger, opts Options) (*API, error) {
+	if _, err := db.Exec(schema); err != nil {
+		return nil, fmt.Errorf("clientapi: schema: %w", err)
+	}
+	cost := opts.BcryptCost
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
+	}
+	return &API{db: db, rs: rs, sync: sy, serverName: serverName, key: key, log: log, bcryptCost: cost, roomLocks: map[string]*sync.Mutex{}}, nil
+}
+
+func (a *API) roomLock(roomID string) *sync.Mutex {
+	a.roomLocksMu.Lock()
+	defer a.roomLocksMu.Unlock()
+	m := a.roomLocks[roomID]
+	if m == nil {
+		m = &sync.Mutex{}
+		a.roomLocks[roomID] = m
+	}
+	return m
+}
+
+// send builds an event in an existing room from the current state, checks
+// it, and submits it to the room server. It returns the event ID.
+func (a *API) send(ctx context.Context, roomID, evType, sender string, stateKey *string, content []byte, redacts string) (string, error) {
+	lock := a.roomLock(roomID)
+	lock.Lock()
+	defer lock.Unlock()
+	rules, err := a.rs.RoomVersion(roomID)
+	if errors.Is(err, roomserver.ErrUnknownRoom) {
+		return "", httputil.Errorf(http.StatusNotFound, "M_NOT_FOUND", "unknown room")
+	}
+	if err != nil {
+		return "", err
+	}
+	state, err := a.rs.CurrentState(roomID)
+	if err != nil {
+		return "", err
+	}
+	prev, depth, err := a.rs.LatestEvents(roomID)
+	if err != nil {
+		return "", err
+	}
+	sk := ""
+	if stateKey != nil {
+		sk = *stateKey
+	}
+	var auth []string
+	for _, k := range eventauth.AuthEventsNeeded(rules, evType, sk, sender, content) {
+		if p := state[k]; p != nil {
+			auth = append(auth, p.EventID())
+		}
+	}
+	b := event.Builder{RoomID: roomID, Type: evType, Sender: sender, StateKey: stateKey, Content: content,
+		PrevEvents: prev, AuthEvents: auth, Depth: min(depth+1, rules.MaxDepth), Redacts: redacts}
+	return a.buildAndSubmit(ctx, rules, &b, state)
+}
+
+func (a *API) buildAndSubmit(ctx context.Context, rules roomversion.Rules, b *event.Builder, state eventauth.StateMap) (string, error) {
+	ev, err := b.Build(rules, a.serverName, a.key.KeyID(), a.key.PrivateKey())
+	if err != nil {
+		return "", httputil.Errorf(http.StatusBadRequest, "M_BAD_JSON", err.Error())
+	}
+	return a.submit(ctx, rules, ev, state)
+}
+
+// submit checks a built event against state (when given) and hands it to
+// the room server.
+func (a *API) submit(ctx context.Context, rules roomversion.Rules, ev *event.PDU, state eventauth.StateMap) (string, error) {
+	// Check against the current state first: a forbidden event is never
+	// appended to the log.
+	if state != nil {
+		if err := eventauth.Check(ev, state); err != nil {
+			return "", httputil.Errorf(http.StatusForbidden, "M_FORBIDDEN", err.Error())
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := a.rs.Submit(sctx, rules, ev); err != nil {
+		var rej *roomserver.RejectedError
+		if errors.As(err, &rej) {
+			return "", httputil.Errorf(http.StatusForbidden, "M_FORBIDDEN", rej.Err.Error())
+		}
+		return "", err
+	}
+	return ev.EventID(), nil
+}
+
+// membership returns the user's current membership in the room.
+func (a *API) membership(roomID, userID string) (string, error) {
+	state, err := a.rs.CurrentState(roomID)
+	if errors.Is(err, roomserver.ErrUnknownRoom) {
+		return "", httputil.Errorf(http.StatusNotFound, "M_NOT_FOUND", "unknown room")
+	}
+	if err != nil {
+		return "", err
+	}
+	if m := state.Member(userID); m != nil {
+		return m.Membership(), nil
+	}
+	return "", nil
+}
+
+func parseLimit(s string, def int) int {
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return def
+	}
+	return min(n, 1000)
+}
+
+func (a *API) localUserID(localpart string) string {
+	return "@" + strings.ToLower(localpart) + ":" + a.serverName
+}

@@ -1,0 +1,163 @@
+package roomserver
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/gomatrixlib/gomatrixlib/event"
+	"github.com/gomatrixlib/gomatrixlib/eventauth"
+	"github.com/gomatrixlib/gomatrixlib/roomversion"
+)
+
+// ErrUnknownEvent is returned for events the server does not have.
+var ErrUnknownEvent = errors.New("roomserver: unknown event")
+
+// Event returns a stored event.
+func (rs *RoomServer) Event(eventID string) (*event.PDU, error) {
+	rs.mu.Lock()
+	p := rs.cache[eventID]
+	rs.mu.Unlock()
+	if p != nil {
+		return p, nil
+	}
+	var raw, roomID string
+	err := rs.db.QueryRow(`SELECT json, room_id FROM rs_events WHERE event_id = ?`, eventID).Scan(&raw, &roomID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownEvent, eventID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rules, err := rs.RoomVersion(roomID)
+	if err != nil {
+		return nil, err
+	}
+	p, err = event.Parse(rules, []byte(raw))
+	if err != nil {
+		return nil, err
+	}
+	rs.remember(p)
+	return p, nil
+}
+
+// RoomVersion returns the rules of a room.
+func (rs *RoomServer) RoomVersion(roomID string) (roomversion.Rules, error) {
+	var v string
+	err := rs.db.QueryRow(`SELECT version FROM rs_rooms WHERE room_id = ?`, roomID).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return roomversion.Rules{}, fmt.Errorf("%w: %s", ErrUnknownRoom, roomID)
+	}
+	if err != nil {
+		return roomversion.Rules{}, err
+	}
+	return roomversion.Get(v)
+}
+
+// CurrentState returns the room's current state.
+func (rs *RoomServer) CurrentState(roomID string) (eventauth.StateMap, error) {
+	if _, err := rs.RoomVersion(roomID); err != nil {
+		return nil, err
+	}
+	rows, err := rs.db.Query(`SELECT event_id FROM rs_state WHERE room_id = ?`, roomID)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	state := eventauth.StateMap{}
+	for _, id := range ids {
+		p, err := rs.Event(id)
+		if err != nil {
+			return nil, err
+		}
+		state.Add(p)
+	}
+	return state, nil
+}
+
+// LatestEvents returns the room's forward extremities and greatest depth.
+func (rs *RoomServer) LatestEvents(roomID string) (extremities []string, depth int64, err error) {
+	var extJSON string
+	err = rs.db.QueryRow(`SELECT extremities, depth FROM rs_rooms WHERE room_id = ?`, roomID).Scan(&extJSON, &depth)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, 0, fmt.Errorf("%w: %s", ErrUnknownRoom, roomID)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	err = json.Unmarshal([]byte(extJSON), &extremities)
+	return extremities, depth, err
+}
+
+// StateAfter returns the state after an event, as (type, state key) to
+// event ID.
+func (rs *RoomServer) StateAfter(eventID string) (map[eventauth.StateKey]string, error) {
+	var sa string
+	err := rs.db.QueryRow(`SELECT state_after FROM rs_events WHERE event_id = ?`, eventID).Scan(&sa)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownEvent, eventID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var entries []stateEntry
+	if err := json.Unmarshal([]byte(sa), &entries); err != nil {
+		return nil, err
+	}
+	out := make(map[eventauth.StateKey]string, len(entries))
+	for _, e := range entries {
+		out[eventauth.StateKey{Type: e.Type, StateKey: e.StateKey}] = e.EventID
+	}
+	return out, nil
+}
+
+// History returns up to limit events of the room stored before position
+// before (0: from the newest), newest first, and the position to continue
+// from (0 when there is nothing older).
+func (rs *RoomServer) History(roomID string, before int64, limit int) ([]*event.PDU, int64, error) {
+	if before <= 0 {
+		before = 1 << 62
+	}
+	rows, err := rs.db.Query(`SELECT nid, event_id FROM rs_events WHERE room_id = ? AND nid < ? ORDER BY nid DESC LIMIT ?`, roomID, before, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	type item struct {
+		nid int64
+		id  string
+	}
+	var items []item
+	for rows.Next() {
+		var it item
+		if err := rows.Scan(&it.nid, &it.id); err != nil {
+			rows.Close()
+			return nil, 0, err
+		}
+		items = append(items, it)
+	}
+	rows.Close()
+	out := make([]*event.PDU, 0, len(items))
+	var next int64
+	for _, it := range items {
+		p, err := rs.Event(it.id)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, p)
+		next = it.nid
+	}
+	if len(items) < limit {
+		next = 0
+	}
+	return out, next, nil
+}

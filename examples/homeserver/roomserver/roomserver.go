@@ -1,0 +1,455 @@
+// Package roomserver owns room state. It consumes the input log (events
+// that writers want in rooms), checks each event (format, hashes and
+// signatures, authorization against its auth events and against the state
+// before it), stores accepted events with the state after each one, and
+// appends an entry to the output log carrying the event and the state
+// delta. Its query API answers what writers and readers need to know about
+// rooms.
+//
+// Events of one room are processed in log order by a single durable
+// consumer, so a restart resumes where processing stopped; reprocessing an
+// event already stored republishes its output entry, which the output
+// stream deduplicates by event ID.
+package roomserver
+
+import (
+	"context"
+	"crypto/ed25519"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gomatrixlib/gomatrixlib/event"
+	"github.com/gomatrixlib/gomatrixlib/eventauth"
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/logs"
+	"github.com/gomatrixlib/gomatrixlib/roomversion"
+	"github.com/gomatrixlib/gomatrixlib/signing"
+	"github.com/nats-io/nats.go"
+)
+
+// Input is one entry of the input log.
+type Input struct {
+	RoomVersion string          `json:"room_version"`
+	Event       json.RawMessage `json:"event"`
+}
+
+// Output is one entry of the output log: an accepted event and the change
+// it made to the room's current state.
+type Output struct {
+	RoomID       string          `json:"room_id"`
+	RoomVersion  string          `json:"room_version"`
+	EventID      string          `json:"event_id"`
+	Event        json.RawMessage `json:"event"`
+	AddsState    []string        `json:"adds_state_event_ids,omitempty"`
+	RemovesState []string        `json:"removes_state_event_ids,omitempty"`
+}
+
+// ErrUnknownRoom is returned by queries about rooms the server does not
+// have.
+var ErrUnknownRoom = errors.New("roomserver: unknown room")
+
+// RejectedError is the verdict on an event that failed a check.
+type RejectedError struct{ Err error }
+
+func (e *RejectedError) Error() string { return "roomserver: event rejected: " + e.Err.Error() }
+func (e *RejectedError) Unwrap() error { return e.Err }
+
+// RoomServer is the room server component.
+type RoomServer struct {
+	db         *sql.DB
+	js         nats.JetStreamContext
+	serverName string
+	key        *signing.Key
+	log        *slog.Logger
+
+	mu      sync.Mutex
+	waiters map[string][]chan error
+	cache   map[string]*event.PDU
+
+	sub    *nats.Subscription
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS rs_rooms (
+	room_id TEXT PRIMARY KEY, version TEXT NOT NULL,
+	extremities TEXT NOT NULL, depth INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS rs_events (
+	nid INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT UNIQUE NOT NULL,
+	room_id TEXT NOT NULL, json TEXT NOT NULL, state_after TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS rs_events_room ON rs_events(room_id, nid);
+CREATE TABLE IF NOT EXISTS rs_state (
+	room_id TEXT NOT NULL, type TEXT NOT NULL, state_key TEXT NOT NULL,
+	event_id TEXT NOT NULL, PRIMARY KEY (room_id, type, state_key));
+`
+
+// New prepares the room server's tables. Call Start to consume the log.
+func New(db *sql.DB, js nats.JetStreamContext, serverName string, key *signing.Key, log *slog.Logger) (*RoomServer, error) {
+	if _, err := db.Exec(schema); err != nil {
+		return nil, fmt.Errorf("roomserver: schema: %w", err)
+	}
+	return &RoomServer{db: db, js: js, serverName: serverName, key: key, log: log,
+		waiters: map[string][]chan error{}, cache: map[string]*event.PDU{}}, nil
+}
+
+// Start begins consuming the input log with the durable consumer
+// "roomserver".
+func (rs *RoomServer) Start() error {
+	sub, err := rs.js.PullSubscribe(logs.InputSubject, "roomserver", nats.BindStream(logs.InputStream), nats.AckExplicit(), nats.MaxDeliver(-1))
+	if err != nil {
+		return fmt.Errorf("roomserver: subscribing to the input log: %w", err)
+	}
+	rs.sub = sub
+	ctx, cancel := context.WithCancel(context.Background())
+	rs.cancel = cancel
+	rs.done = make(chan struct{})
+	go rs.loop(ctx)
+	return nil
+}
+
+// Stop stops consuming; unprocessed entries stay in the log.
+func (rs *RoomServer) Stop() {
+	if rs.cancel != nil {
+		rs.cancel()
+		<-rs.done
+	}
+}
+
+func (rs *RoomServer) loop(ctx context.Context) {
+	defer close(rs.done)
+	for ctx.Err() == nil {
+		fctx, cancel := context.WithTimeout(ctx, time.Second)
+		msgs, err := rs.sub.Fetch(16, nats.Context(fctx))
+		cancel()
+		if err != nil {
+			continue
+		}
+		for _, m := range msgs {
+			if err := rs.process(ctx, m.Data); err != nil {
+				rs.log.Error("roomserver: processing failed; will retry", "err", err)
+				_ = m.NakWithDelay(time.Second)
+				continue
+			}
+			_ = m.Ack()
+		}
+	}
+}
+
+// Submit appends the event to the input log and waits for the room
+// server's verdict: nil when accepted, a *RejectedError when a check
+// failed.
+func (rs *RoomServer) Submit(ctx context.Context, rules roomversion.Rules, ev *event.PDU) error {
+	ch := make(chan error, 1)
+	rs.mu.Lock()
+	rs.waiters[ev.EventID()] = append(rs.waiters[ev.EventID()], ch)
+	rs.mu.Unlock()
+	data, err := json.Marshal(Input{RoomVersion: rules.ID, Event: ev.JSON()})
+	if err != nil {
+		return err
+	}
+	if _, err := rs.js.Publish(logs.InputSubject, data, nats.MsgId(ev.EventID()), nats.Context(ctx)); err != nil {
+		rs.dropWaiter(ev.EventID(), ch)
+		return fmt.Errorf("roomserver: appending to the input log: %w", err)
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		rs.dropWaiter(ev.EventID(), ch)
+		return ctx.Err()
+	}
+}
+
+func (rs *RoomServer) dropWaiter(eventID string, ch chan error) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	ws := rs.waiters[eventID]
+	for i, w := range ws {
+		if w == ch {
+			rs.waiters[eventID] = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(rs.waiters[eventID]) == 0 {
+		delete(rs.waiters, eventID)
+	}
+}
+
+func (rs *RoomServer) notify(eventID string, verdict error) {
+	rs.mu.Lock()
+	ws := rs.waiters[eventID]
+	delete(rs.waiters, eventID)
+	rs.mu.Unlock()
+	for _, w := range ws {
+		w <- verdict
+	}
+}
+
+// VerifyKey implements signing.KeyLookup for our own key. Events from
+// other servers are not accepted by this single-server example.
+func (rs *RoomServer) VerifyKey(_ context.Context, server, keyID string, _ time.Time) (ed25519.PublicKey, error) {
+	if server == rs.serverName && keyID == rs.key.KeyID() {
+		return rs.key.Public(), nil
+	}
+	return nil, fmt.Errorf("%w: %s %s", signing.ErrUnknownKey, server, keyID)
+}
+
+type stateEntry struct {
+	Type     string `json:"t"`
+	StateKey string `json:"k"`
+	EventID  string `json:"e"`
+}
+
+// process handles one input entry. It returns an error only for failures
+// worth retrying (storage, log); verdicts go to the waiters.
+func (rs *RoomServer) process(ctx context.Context, data []byte) error {
+	var in Input
+	if err := json.Unmarshal(data, &in); err != nil {
+		rs.log.Warn("roomserver: dropping malformed input entry", "err", err)
+		return nil
+	}
+	rules, err := roomversion.Get(in.RoomVersion)
+	if err != nil {
+		rs.log.Warn("roomserver: dropping input with unknown room version", "err", err)
+		return nil
+	}
+	ev, err := event.Parse(rules, in.Event)
+	if err != nil {
+		rs.log.Warn("roomserver: dropping malformed event", "err", err)
+		return nil
+	}
+	// Already stored: a redelivery after a crash. Publish the output again
+	// (the output stream drops duplicates) and report success.
+	var existing string
+	err = rs.db.QueryRow(`SELECT state_after FROM rs_events WHERE event_id = ?`, ev.EventID()).Scan(&existing)
+	if err == nil {
+		out, err := rs.outputFor(ev, rules)
+		if err != nil {
+			return err
+		}
+		if err := rs.publish(ctx, out); err != nil {
+			return err
+		}
+		rs.notify(ev.EventID(), nil)
+		return nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	before, err := rs.stateBefore(ev)
+	if err != nil {
+		var rej *RejectedError
+		if errors.As(err, &rej) {
+			rs.notify(ev.EventID(), err)
+			return nil
+		}
+		return err
+	}
+	if verdict := rs.check(ctx, rules, ev, before); verdict != nil {
+		rs.log.Info("roomserver: rejected event", "event_id", ev.EventID(), "err", verdict)
+		rs.notify(ev.EventID(), &RejectedError{Err: verdict})
+		return nil
+	}
+	out, err := rs.store(rules, ev, before)
+	if err != nil {
+		return err
+	}
+	if err := rs.publish(ctx, out); err != nil {
+		return err
+	}
+	rs.notify(ev.EventID(), nil)
+	return nil
+}
+
+// check runs the signature, hash and authorization checks.
+func (rs *RoomServer) check(ctx context.Context, rules roomversion.Rules, ev *event.PDU, before eventauth.StateMap) error {
+	if err := signing.VerifyEvent(ctx, rules, ev.JSON(), rs); err != nil {
+		return err
+	}
+	authEvents := make([]*event.PDU, 0, len(ev.AuthEventIDs()))
+	for _, id := range ev.AuthEventIDs() {
+		a, err := rs.Event(id)
+		if err != nil {
+			return fmt.Errorf("auth event %s: %w", id, err)
+		}
+		authEvents = append(authEvents, a)
+	}
+	opts := eventauth.Options{}
+	if !rules.CreateEventInAuthEvents && ev.Type() != "m.room.create" {
+		opts.Create = before.Create()
+	}
+	if _, err := eventauth.CheckAuthEvents(ev, authEvents, opts); err != nil {
+		return err
+	}
+	return eventauth.Check(ev, before)
+}
+
+// stateBefore returns the state before the event: empty for a create
+// event, else the state after its previous events. This single-server
+// example builds every event on all of the room's forward extremities and
+// serialises sends per room, so the previous events always agree; an event
+// whose previous events have different states is rejected here instead of
+// being resolved.
+func (rs *RoomServer) stateBefore(ev *event.PDU) (eventauth.StateMap, error) {
+	state := eventauth.StateMap{}
+	if len(ev.PrevEventIDs()) == 0 {
+		if ev.Type() != "m.room.create" {
+			return nil, &RejectedError{Err: errors.New("event has no previous events")}
+		}
+		return state, nil
+	}
+	var first string
+	for i, prev := range ev.PrevEventIDs() {
+		var sa string
+		err := rs.db.QueryRow(`SELECT state_after FROM rs_events WHERE event_id = ?`, prev).Scan(&sa)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, &RejectedError{Err: fmt.Errorf("previous event %s is unknown", prev)}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			first = sa
+		} else if sa != first {
+			return nil, &RejectedError{Err: errors.New("previous events disagree on the room state; state resolution across forks is not wired into this example")}
+		}
+	}
+	var entries []stateEntry
+	if err := json.Unmarshal([]byte(first), &entries); err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		p, err := rs.Event(e.EventID)
+		if err != nil {
+			return nil, err
+		}
+		state[eventauth.StateKey{Type: e.Type, StateKey: e.StateKey}] = p
+	}
+	return state, nil
+}
+
+// store writes the event, the state after it, the room's current state and
+// forward extremities in one transaction, and returns the output entry.
+func (rs *RoomServer) store(rules roomversion.Rules, ev *event.PDU, before eventauth.StateMap) (*Output, error) {
+	after := make([]stateEntry, 0, len(before)+1)
+	sk, isState := ev.StateKey()
+	var removes []string
+	for k, p := range before {
+		if isState && k.Type == ev.Type() && k.StateKey == sk {
+			removes = append(removes, p.EventID())
+			continue
+		}
+		after = append(after, stateEntry{k.Type, k.StateKey, p.EventID()})
+	}
+	if isState {
+		after = append(after, stateEntry{ev.Type(), sk, ev.EventID()})
+	}
+	sortEntries(after)
+	afterJSON, _ := json.Marshal(after)
+
+	tx, err := rs.db.Begin()
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`INSERT INTO rs_events (event_id, room_id, json, state_after) VALUES (?, ?, ?, ?)`,
+		ev.EventID(), ev.RoomID(), string(ev.JSON()), string(afterJSON)); err != nil {
+		return nil, err
+	}
+	// Forward extremities: the event replaces its previous events.
+	var extJSON string
+	var depth int64
+	err = tx.QueryRow(`SELECT extremities, depth FROM rs_rooms WHERE room_id = ?`, ev.RoomID()).Scan(&extJSON, &depth)
+	var ext []string
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return nil, err
+	default:
+		_ = json.Unmarshal([]byte(extJSON), &ext)
+	}
+	next := []string{ev.EventID()}
+	for _, x := range ext {
+		if !contains(ev.PrevEventIDs(), x) {
+			next = append(next, x)
+		}
+	}
+	nextJSON, _ := json.Marshal(next)
+	if _, err := tx.Exec(`INSERT INTO rs_rooms (room_id, version, extremities, depth) VALUES (?, ?, ?, ?)
+		ON CONFLICT(room_id) DO UPDATE SET extremities = excluded.extremities, depth = max(depth, excluded.depth)`,
+		ev.RoomID(), rules.ID, string(nextJSON), ev.Depth()); err != nil {
+		return nil, err
+	}
+	if isState {
+		if _, err := tx.Exec(`INSERT INTO rs_state (room_id, type, state_key, event_id) VALUES (?, ?, ?, ?)
+			ON CONFLICT(room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id`,
+			ev.RoomID(), ev.Type(), sk, ev.EventID()); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	rs.remember(ev)
+	out := &Output{RoomID: ev.RoomID(), RoomVersion: rules.ID, EventID: ev.EventID(), Event: ev.JSON(), RemovesState: removes}
+	if isState {
+		out.AddsState = []string{ev.EventID()}
+	}
+	return out, nil
+}
+
+// outputFor rebuilds the output entry of a stored event.
+func (rs *RoomServer) outputFor(ev *event.PDU, rules roomversion.Rules) (*Output, error) {
+	out := &Output{RoomID: ev.RoomID(), RoomVersion: rules.ID, EventID: ev.EventID(), Event: ev.JSON()}
+	if sk, ok := ev.StateKey(); ok {
+		out.AddsState = []string{ev.EventID()}
+		before, err := rs.stateBefore(ev)
+		if err != nil {
+			return nil, err
+		}
+		if p := before[eventauth.StateKey{Type: ev.Type(), StateKey: sk}]; p != nil {
+			out.RemovesState = []string{p.EventID()}
+		}
+	}
+	return out, nil
+}
+
+func (rs *RoomServer) publish(ctx context.Context, out *Output) error {
+	data, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	_, err = rs.js.Publish(logs.OutputSubject, data, nats.MsgId(out.EventID), nats.Context(ctx))
+	return err
+}
+
+func (rs *RoomServer) remember(ev *event.PDU) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if len(rs.cache) > 100000 {
+		clear(rs.cache)
+	}
+	rs.cache[ev.EventID()] = ev
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortEntries(e []stateEntry) {
+	for i := 1; i < len(e); i++ {
+		for j := i; j > 0 && (e[j].Type < e[j-1].Type || (e[j].Type == e[j-1].Type && e[j].StateKey < e[j-1].StateKey)); j-- {
+			e[j], e[j-1] = e[j-1], e[j]
+		}
+	}
+}

@@ -1,0 +1,328 @@
+package syncapi
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Token is a stream position written as "s<pos>".
+func Token(pos int64) string { return "s" + strconv.FormatInt(pos, 10) }
+
+// ParseToken reads a token; "" is position 0.
+func ParseToken(t string) (int64, error) {
+	if t == "" {
+		return 0, nil
+	}
+	if !strings.HasPrefix(t, "s") {
+		return 0, fmt.Errorf("syncapi: bad token %q", t)
+	}
+	n, err := strconv.ParseInt(t[1:], 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("syncapi: bad token %q", t)
+	}
+	return n, nil
+}
+
+// Request is a /sync request.
+type Request struct {
+	UserID        string
+	Since         int64 // 0: initial sync
+	Timeout       time.Duration
+	TimelineLimit int
+}
+
+// Response is the /sync response body.
+type Response struct {
+	NextBatch string `json:"next_batch"`
+	Rooms     Rooms  `json:"rooms"`
+}
+
+// Rooms groups rooms by the user's membership.
+type Rooms struct {
+	Join   map[string]*JoinedRoom  `json:"join"`
+	Invite map[string]*InvitedRoom `json:"invite"`
+	Leave  map[string]*JoinedRoom  `json:"leave"`
+}
+
+// JoinedRoom is a joined (or left) room's section.
+type JoinedRoom struct {
+	State    Events   `json:"state"`
+	Timeline Timeline `json:"timeline"`
+}
+
+// InvitedRoom is an invited room's section.
+type InvitedRoom struct {
+	InviteState Events `json:"invite_state"`
+}
+
+// Events is a list of client events.
+type Events struct {
+	Events []json.RawMessage `json:"events"`
+}
+
+// Timeline is a room timeline.
+type Timeline struct {
+	Events    []json.RawMessage `json:"events"`
+	Limited   bool              `json:"limited"`
+	PrevBatch string            `json:"prev_batch"`
+}
+
+type membershipRow struct {
+	roomID, membership string
+	pos                int64
+}
+
+// Sync answers a /sync request, long-polling up to req.Timeout for an
+// incremental sync with nothing new.
+func (s *SyncAPI) Sync(ctx context.Context, req Request) (*Response, error) {
+	if req.TimelineLimit <= 0 {
+		req.TimelineLimit = 20
+	}
+	latest := s.Latest()
+	if req.Since > latest {
+		req.Since = latest
+	}
+	if req.Since > 0 && req.Timeout > 0 {
+		latest = s.waitBeyond(ctx, req.Since, req.Timeout)
+	}
+	resp := &Response{NextBatch: Token(latest), Rooms: Rooms{Join: map[string]*JoinedRoom{}, Invite: map[string]*InvitedRoom{}, Leave: map[string]*JoinedRoom{}}}
+	var ms []membershipRow
+	rows, err := s.db.QueryContext(ctx, `SELECT room_id, membership, pos FROM sync_memberships WHERE user_id = ? AND pos <= ?`, req.UserID, latest)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var m membershipRow
+		if err := rows.Scan(&m.roomID, &m.membership, &m.pos); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ms = append(ms, m)
+	}
+	rows.Close()
+	for _, m := range ms {
+		changed := m.pos > req.Since
+		switch m.membership {
+		case "join":
+			newlyJoined := req.Since == 0 || changed
+			room, err := s.roomSection(ctx, m.roomID, req.Since, latest, req.TimelineLimit, newlyJoined)
+			if err != nil {
+				return nil, err
+			}
+			if newlyJoined || len(room.Timeline.Events) > 0 {
+				resp.Rooms.Join[m.roomID] = room
+			}
+		case "invite":
+			if !changed && req.Since > 0 {
+				continue
+			}
+			st, err := s.stateEvents(ctx, m.roomID, latest)
+			if err != nil {
+				return nil, err
+			}
+			resp.Rooms.Invite[m.roomID] = &InvitedRoom{InviteState: Events{Events: strip(st, req.UserID)}}
+		case "leave", "ban":
+			if !changed || req.Since == 0 {
+				continue
+			}
+			room, err := s.roomSection(ctx, m.roomID, req.Since, m.pos, req.TimelineLimit, false)
+			if err != nil {
+				return nil, err
+			}
+			resp.Rooms.Leave[m.roomID] = room
+		}
+	}
+	return resp, nil
+}
+
+// roomSection builds the timeline of events in (since, upto] (the last
+// limit of them) and, when full is set, the state before the timeline.
+func (s *SyncAPI) roomSection(ctx context.Context, roomID string, since, upto int64, limit int, full bool) (*JoinedRoom, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT pos, json, event_id FROM sync_events WHERE room_id = ? AND pos > ? AND pos <= ? ORDER BY pos DESC LIMIT ?`,
+		roomID, since, upto, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	type item struct {
+		pos     int64
+		raw, id string
+	}
+	var items []item
+	for rows.Next() {
+		var it item
+		if err := rows.Scan(&it.pos, &it.raw, &it.id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		items = append(items, it)
+	}
+	rows.Close()
+	room := &JoinedRoom{State: Events{Events: []json.RawMessage{}}, Timeline: Timeline{Events: []json.RawMessage{}}}
+	if len(items) > limit {
+		room.Timeline.Limited = true
+		items = items[:limit]
+	}
+	first := upto + 1 // position of the oldest timeline event
+	for i := len(items) - 1; i >= 0; i-- {
+		room.Timeline.Events = append(room.Timeline.Events, clientEvent([]byte(items[i].raw), roomID, items[i].id))
+	}
+	if len(items) > 0 {
+		first = items[len(items)-1].pos
+	}
+	room.Timeline.PrevBatch = Token(first - 1)
+	if full || room.Timeline.Limited {
+		// State up to the start of the timeline.
+		st, err := s.stateEvents(ctx, roomID, first-1)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range st {
+			room.State.Events = append(room.State.Events, e)
+		}
+	}
+	return room, nil
+}
+
+// stateEvents returns the room's state as of stream position upto: the
+// newest state event per (type, state key) at or before it.
+func (s *SyncAPI) stateEvents(ctx context.Context, roomID string, upto int64) ([][]byte, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT json, event_id FROM sync_events WHERE room_id = ? AND is_state = 1 AND pos <= ? ORDER BY pos`, roomID, upto)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	latest := map[string][]byte{}
+	var order []string
+	for rows.Next() {
+		var raw, eventID string
+		if err := rows.Scan(&raw, &eventID); err != nil {
+			return nil, err
+		}
+		raw = string(clientEvent([]byte(raw), roomID, eventID))
+		var k struct {
+			Type     string `json:"type"`
+			StateKey string `json:"state_key"`
+		}
+		_ = json.Unmarshal([]byte(raw), &k)
+		key := k.Type + "\x00" + k.StateKey
+		if _, ok := latest[key]; !ok {
+			order = append(order, key)
+		}
+		latest[key] = []byte(raw)
+	}
+	out := make([][]byte, 0, len(order))
+	for _, k := range order {
+		out = append(out, latest[k])
+	}
+	return out, rows.Err()
+}
+
+// strip returns the stripped state an invitee sees.
+func strip(state [][]byte, userID string) []json.RawMessage {
+	out := []json.RawMessage{}
+	for _, raw := range state {
+		var e struct {
+			Type     string          `json:"type"`
+			StateKey string          `json:"state_key"`
+			Sender   string          `json:"sender"`
+			Content  json.RawMessage `json:"content"`
+		}
+		if json.Unmarshal(raw, &e) != nil {
+			continue
+		}
+		switch e.Type {
+		case "m.room.create", "m.room.name", "m.room.join_rules", "m.room.canonical_alias", "m.room.avatar", "m.room.topic", "m.room.encryption":
+		case "m.room.member":
+			if e.StateKey != userID {
+				continue
+			}
+		default:
+			continue
+		}
+		b, _ := json.Marshal(e)
+		out = append(out, b)
+	}
+	return out
+}
+
+// clientEvent turns a PDU into the client format: event_id and room_id
+// set, federation-only keys removed.
+func clientEvent(raw []byte, roomID, eventID string) json.RawMessage {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return raw
+	}
+	for _, k := range []string{"auth_events", "prev_events", "hashes", "signatures", "depth", "origin"} {
+		delete(m, k)
+	}
+	if _, ok := m["room_id"]; !ok {
+		m["room_id"], _ = json.Marshal(roomID)
+	}
+	m["event_id"], _ = json.Marshal(eventID)
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// JoinedRooms lists the rooms the user is joined to.
+func (s *SyncAPI) JoinedRooms(ctx context.Context, userID string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT room_id FROM sync_memberships WHERE user_id = ? AND membership = 'join'`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// Messages answers /rooms/{roomId}/messages: events of the room before
+// (dir "b") or after (dir "f") the token, up to limit, and the next token.
+// The caller checks that the user may see the room.
+func (s *SyncAPI) Messages(ctx context.Context, roomID string, from int64, dir string, limit int) (chunk []json.RawMessage, start, end string, err error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 10
+	}
+	var rows *sql.Rows
+	if dir == "f" {
+		rows, err = s.db.QueryContext(ctx, `SELECT pos, json, event_id FROM sync_events WHERE room_id = ? AND pos > ? ORDER BY pos ASC LIMIT ?`, roomID, from, limit)
+	} else {
+		if from <= 0 {
+			from = s.Latest()
+		}
+		rows, err = s.db.QueryContext(ctx, `SELECT pos, json, event_id FROM sync_events WHERE room_id = ? AND pos <= ? ORDER BY pos DESC LIMIT ?`, roomID, from, limit)
+	}
+	if err != nil {
+		return nil, "", "", err
+	}
+	defer rows.Close()
+	chunk = []json.RawMessage{}
+	last := from
+	for rows.Next() {
+		var pos int64
+		var raw, eventID string
+		if err := rows.Scan(&pos, &raw, &eventID); err != nil {
+			return nil, "", "", err
+		}
+		chunk = append(chunk, clientEvent([]byte(raw), roomID, eventID))
+		last = pos
+	}
+	start = Token(from)
+	if len(chunk) < limit {
+		return chunk, start, "", rows.Err()
+	}
+	if dir == "f" {
+		return chunk, start, Token(last), rows.Err()
+	}
+	return chunk, start, Token(last - 1), rows.Err()
+}

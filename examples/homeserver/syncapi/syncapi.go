@@ -1,0 +1,186 @@
+// Package syncapi is a reader of the room server's output log. It keeps,
+// for every room, the timeline in output-log order and the current state,
+// and for every user their memberships, and answers /sync (with since
+// tokens, timeline limits and long-polling) and /messages from them.
+//
+// Visibility is simplified: a user sees the events of rooms they are
+// joined to, the invite state of rooms they are invited to, and the end of
+// rooms they left; history_visibility is not applied.
+package syncapi
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/logs"
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/roomserver"
+	"github.com/nats-io/nats.go"
+	"github.com/tidwall/gjson"
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS sync_events (
+	pos INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT UNIQUE NOT NULL,
+	room_id TEXT NOT NULL, json TEXT NOT NULL, is_state INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS sync_events_room ON sync_events(room_id, pos);
+CREATE TABLE IF NOT EXISTS sync_state (
+	room_id TEXT NOT NULL, type TEXT NOT NULL, state_key TEXT NOT NULL,
+	event_id TEXT NOT NULL, PRIMARY KEY (room_id, type, state_key));
+CREATE TABLE IF NOT EXISTS sync_memberships (
+	user_id TEXT NOT NULL, room_id TEXT NOT NULL, membership TEXT NOT NULL,
+	pos INTEGER NOT NULL, PRIMARY KEY (user_id, room_id));
+`
+
+// SyncAPI is the sync reader.
+type SyncAPI struct {
+	db  *sql.DB
+	js  nats.JetStreamContext
+	log *slog.Logger
+
+	mu     sync.Mutex
+	latest int64
+	wake   chan struct{}
+	sub    *nats.Subscription
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New prepares the tables.
+func New(db *sql.DB, js nats.JetStreamContext, log *slog.Logger) (*SyncAPI, error) {
+	if _, err := db.Exec(schema); err != nil {
+		return nil, fmt.Errorf("syncapi: schema: %w", err)
+	}
+	s := &SyncAPI{db: db, js: js, log: log, wake: make(chan struct{})}
+	if err := db.QueryRow(`SELECT COALESCE(MAX(pos), 0) FROM sync_events`).Scan(&s.latest); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Start consumes the output log with the durable consumer "syncapi".
+func (s *SyncAPI) Start() error {
+	sub, err := s.js.PullSubscribe(logs.OutputSubject, "syncapi", nats.BindStream(logs.OutputStream), nats.AckExplicit(), nats.MaxDeliver(-1))
+	if err != nil {
+		return fmt.Errorf("syncapi: subscribing to the output log: %w", err)
+	}
+	s.sub = sub
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.done = make(chan struct{})
+	go s.loop(ctx)
+	return nil
+}
+
+// Stop stops consuming.
+func (s *SyncAPI) Stop() {
+	if s.cancel != nil {
+		s.cancel()
+		<-s.done
+	}
+}
+
+func (s *SyncAPI) loop(ctx context.Context) {
+	defer close(s.done)
+	for ctx.Err() == nil {
+		fctx, cancel := context.WithTimeout(ctx, time.Second)
+		msgs, err := s.sub.Fetch(64, nats.Context(fctx))
+		cancel()
+		if err != nil {
+			continue
+		}
+		for _, m := range msgs {
+			if err := s.apply(m.Data); err != nil {
+				s.log.Error("syncapi: applying output failed; will retry", "err", err)
+				_ = m.NakWithDelay(time.Second)
+				continue
+			}
+			_ = m.Ack()
+		}
+	}
+}
+
+// apply stores one output entry. It is idempotent: a redelivered entry is
+// ignored.
+func (s *SyncAPI) apply(data []byte) error {
+	var out roomserver.Output
+	if err := json.Unmarshal(data, &out); err != nil {
+		s.log.Warn("syncapi: dropping malformed output entry", "err", err)
+		return nil
+	}
+	ev := gjson.ParseBytes(out.Event)
+	sk := ev.Get("state_key")
+	tx, err := s.db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.Exec(`INSERT OR IGNORE INTO sync_events (event_id, room_id, json, is_state) VALUES (?, ?, ?, ?)`,
+		out.EventID, out.RoomID, string(out.Event), sk.Exists())
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil // already applied
+	}
+	pos, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	if len(out.AddsState) > 0 && sk.Exists() {
+		if _, err := tx.Exec(`INSERT INTO sync_state (room_id, type, state_key, event_id) VALUES (?, ?, ?, ?)
+			ON CONFLICT(room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id`,
+			out.RoomID, ev.Get("type").Str, sk.Str, out.EventID); err != nil {
+			return err
+		}
+		if ev.Get("type").Str == "m.room.member" {
+			if _, err := tx.Exec(`INSERT INTO sync_memberships (user_id, room_id, membership, pos) VALUES (?, ?, ?, ?)
+				ON CONFLICT(user_id, room_id) DO UPDATE SET membership = excluded.membership, pos = excluded.pos`,
+				sk.Str, out.RoomID, ev.Get("content.membership").Str, pos); err != nil {
+				return err
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.latest = pos
+	close(s.wake)
+	s.wake = make(chan struct{})
+	s.mu.Unlock()
+	return nil
+}
+
+// Latest returns the newest stream position applied.
+func (s *SyncAPI) Latest() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.latest
+}
+
+// waitBeyond blocks until the stream passes pos, the timeout passes or ctx
+// ends, and returns the newest position.
+func (s *SyncAPI) waitBeyond(ctx context.Context, pos int64, timeout time.Duration) int64 {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		latest, wake := s.latest, s.wake
+		s.mu.Unlock()
+		if latest > pos {
+			return latest
+		}
+		select {
+		case <-wake:
+		case <-deadline.C:
+			return latest
+		case <-ctx.Done():
+			return latest
+		}
+	}
+}
