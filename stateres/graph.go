@@ -3,6 +3,7 @@ package stateres
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/gomatrixlib/gomatrixlib/eventauth"
 )
@@ -196,19 +197,44 @@ func (g *graph) loadClosure(ctx context.Context, roots []int32) error {
 		}
 	}
 	for len(frontier) > 0 {
+		// Resolve the auth IDs already loaded, and fetch the others.
 		var want []string
 		for _, i := range frontier {
-			if !g.nodes[i].authLoaded {
-				want = append(want, g.nodes[i].authIDs...)
+			n := &g.nodes[i]
+			if n.authLoaded {
+				continue
 			}
+			auth := make([]int32, len(n.authIDs))
+			for j, id := range n.authIDs {
+				if a, ok := g.byID[id]; ok {
+					auth[j] = a
+				} else {
+					auth[j] = -1
+					want = append(want, id)
+				}
+			}
+			n.auth = auth
 		}
 		if err := g.ensure(ctx, want); err != nil {
 			return err
 		}
 		var next []int32
 		for _, i := range frontier {
-			g.link(i)
-			for _, a := range g.nodes[i].auth {
+			n := &g.nodes[i]
+			if !n.authLoaded {
+				auth := n.auth[:0]
+				for j, a := range n.auth {
+					if a < 0 {
+						a = g.byID[n.authIDs[j]]
+					}
+					if !slices.Contains(auth, a) {
+						auth = append(auth, a)
+					}
+				}
+				n.auth = auth
+				n.authLoaded = true
+			}
+			for _, a := range n.auth {
 				if !g.nodes[a].closed {
 					g.nodes[a].closed = true
 					next = append(next, a)

@@ -14,14 +14,7 @@ import (
 // come back sorted and without duplicates.
 func partition(sets []map[stateKey]string) (map[stateKey]string, []string) {
 	unconflicted := make(map[stateKey]string, len(sets[0]))
-	conflictedSet := make(map[string]struct{})
-	addAll := func(k stateKey) {
-		for _, o := range sets {
-			if v, ok := o[k]; ok {
-				conflictedSet[v] = struct{}{}
-			}
-		}
-	}
+	var conflicted []string
 	for k, v0 := range sets[0] {
 		same := true
 		for _, o := range sets[1:] {
@@ -32,33 +25,41 @@ func partition(sets []map[stateKey]string) (map[stateKey]string, []string) {
 		}
 		if same {
 			unconflicted[k] = v0
-		} else {
-			addAll(k)
+			continue
+		}
+		for _, o := range sets {
+			if v, ok := o[k]; ok {
+				conflicted = append(conflicted, v)
+			}
 		}
 	}
 	// Keys missing from the first set are conflicted.
-	var seen map[stateKey]struct{}
-	for _, s := range sets[1:] {
-		for k := range s {
+	for i, s := range sets[1:] {
+		for k, v := range s {
 			if _, ok := sets[0][k]; ok {
 				continue
 			}
-			if _, ok := seen[k]; ok {
+			// Count the key once: at the first set that has it.
+			first := true
+			for _, o := range sets[1 : i+1] {
+				if _, ok := o[k]; ok {
+					first = false
+					break
+				}
+			}
+			if !first {
 				continue
 			}
-			if seen == nil {
-				seen = make(map[stateKey]struct{})
+			conflicted = append(conflicted, v)
+			for _, o := range sets[i+2:] {
+				if w, ok := o[k]; ok {
+					conflicted = append(conflicted, w)
+				}
 			}
-			seen[k] = struct{}{}
-			addAll(k)
 		}
 	}
-	conflicted := make([]string, 0, len(conflictedSet))
-	for id := range conflictedSet {
-		conflicted = append(conflicted, id)
-	}
 	slices.Sort(conflicted)
-	return unconflicted, conflicted
+	return unconflicted, slices.Compact(conflicted)
 }
 
 // resolveV2 runs state resolution v2, or v2.1 when the rules say so.
