@@ -36,7 +36,9 @@ type Options struct {
 // [CheckAuthEvents] for those.
 //
 // It returns nil if the event is allowed and an [*Error] naming the rule
-// that rejected it otherwise.
+// that rejected it otherwise; an error wrapping [ErrBadState] (not an
+// *Error) means a state event it needed could not be read. It allocates
+// nothing for an allowed event whose state views were read before.
 func Check(ev *event.PDU, state State) error {
 	c := checker{opts: nil}
 	_, err := c.run(ev, state, nil)
