@@ -153,7 +153,7 @@ func Parse(raw []byte, serverName string) (*ServerKeys, error) {
 	}
 	sk := &ServerKeys{Raw: raw}
 
-	name := fields["server_name"]
+	name, _ := fields.get("server_name")
 	if name.Type != gjson.String {
 		return nil, fmt.Errorf("%w: server_name missing or not a string", ErrMalformed)
 	}
@@ -164,11 +164,12 @@ func Parse(raw []byte, serverName string) (*ServerKeys, error) {
 	if err := checkServerName(sk.ServerName); err != nil {
 		return nil, err
 	}
-	if sk.ValidUntilTS, err = intField(fields["valid_until_ts"], "valid_until_ts"); err != nil {
+	vut, _ := fields.get("valid_until_ts")
+	if sk.ValidUntilTS, err = intField(vut, "valid_until_ts"); err != nil {
 		return nil, err
 	}
 
-	vks, ok := fields["verify_keys"]
+	vks, ok := fields.get("verify_keys")
 	if !ok || !vks.IsObject() {
 		return nil, fmt.Errorf("%w: verify_keys missing or not an object", ErrMalformed)
 	}
@@ -177,7 +178,8 @@ func Parse(raw []byte, serverName string) (*ServerKeys, error) {
 		return nil, err
 	}
 	sk.VerifyKeys = make(map[string]ed25519.PublicKey, len(vkm))
-	for id, v := range vkm {
+	for _, m := range vkm {
+		id, v := m.key, m.val
 		if !v.IsObject() {
 			return nil, fmt.Errorf("%w: verify_keys[%q] not an object", ErrMalformed, id)
 		}
@@ -185,7 +187,8 @@ func Parse(raw []byte, serverName string) (*ServerKeys, error) {
 		if err != nil {
 			return nil, err
 		}
-		pub, isEd, err := parseKey(id, km["key"])
+		kv, _ := km.get("key")
+		pub, isEd, err := parseKey(id, kv)
 		if err != nil {
 			return nil, err
 		}
@@ -197,7 +200,7 @@ func Parse(raw []byte, serverName string) (*ServerKeys, error) {
 		return nil, fmt.Errorf("%w: no ed25519 key in verify_keys", ErrMalformed)
 	}
 
-	if ovks, ok := fields["old_verify_keys"]; ok {
+	if ovks, ok := fields.get("old_verify_keys"); ok {
 		if !ovks.IsObject() {
 			return nil, fmt.Errorf("%w: old_verify_keys not an object", ErrMalformed)
 		}
@@ -206,7 +209,8 @@ func Parse(raw []byte, serverName string) (*ServerKeys, error) {
 			return nil, err
 		}
 		sk.OldVerifyKeys = make(map[string]OldVerifyKey, len(om))
-		for id, v := range om {
+		for _, m := range om {
+			id, v := m.key, m.val
 			if !v.IsObject() {
 				return nil, fmt.Errorf("%w: old_verify_keys[%q] not an object", ErrMalformed, id)
 			}
@@ -214,11 +218,13 @@ func Parse(raw []byte, serverName string) (*ServerKeys, error) {
 			if err != nil {
 				return nil, err
 			}
-			pub, isEd, err := parseKey(id, km["key"])
+			kv, _ := km.get("key")
+			pub, isEd, err := parseKey(id, kv)
 			if err != nil {
 				return nil, err
 			}
-			exp, err := intField(km["expired_ts"], "expired_ts")
+			ev, _ := km.get("expired_ts")
+			exp, err := intField(ev, "expired_ts")
 			if err != nil {
 				return nil, err
 			}
@@ -232,7 +238,7 @@ func Parse(raw []byte, serverName string) (*ServerKeys, error) {
 		}
 	}
 
-	sigs, ok := fields["signatures"]
+	sigs, ok := fields.get("signatures")
 	if !ok || !sigs.IsObject() {
 		return nil, fmt.Errorf("%w: signatures missing or not an object", ErrSelfSignature)
 	}
@@ -292,21 +298,55 @@ func (sk *ServerKeys) KeyValidUntil(keyID string, fetchedMS int64) (pub ed25519.
 	return nil, 0, false
 }
 
+// member is one member of a JSON object.
+type member struct {
+	key string
+	val gjson.Result
+}
+
+// memberList is an object's members in order; objects here are small, so
+// lookups scan.
+type memberList []member
+
+// get returns the value of member k (the zero Result if absent).
+func (m memberList) get(k string) (gjson.Result, bool) {
+	for i := range m {
+		if m[i].key == k {
+			return m[i].val, true
+		}
+	}
+	return gjson.Result{}, false
+}
+
 // members returns the members of obj, rejecting duplicates and more than
 // limit members.
-func members(obj gjson.Result, what string, limit int) (map[string]gjson.Result, error) {
-	out := make(map[string]gjson.Result)
+func members(obj gjson.Result, what string, limit int) (memberList, error) {
+	out := make(memberList, 0, 8)
+	var seen map[string]bool // used once the list is too long to scan
 	var err error
 	obj.ForEach(func(k, v gjson.Result) bool {
-		if _, dup := out[k.Str]; dup {
-			err = fmt.Errorf("%w: %s: duplicate member %q", ErrMalformed, what, k.Str)
-			return false
-		}
 		if len(out) >= limit {
 			err = fmt.Errorf("%w: %s: more than %d members", ErrTooLarge, what, limit)
 			return false
 		}
-		out[k.Str] = v
+		dup := false
+		if len(out) < 16 {
+			_, dup = out.get(k.Str)
+		} else {
+			if seen == nil {
+				seen = make(map[string]bool, 2*len(out))
+				for _, m := range out {
+					seen[m.key] = true
+				}
+			}
+			dup = seen[k.Str]
+			seen[k.Str] = true
+		}
+		if dup {
+			err = fmt.Errorf("%w: %s: duplicate member %q", ErrMalformed, what, k.Str)
+			return false
+		}
+		out = append(out, member{k.Str, v})
 		return true
 	})
 	return out, err
