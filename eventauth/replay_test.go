@@ -3,6 +3,7 @@ package eventauth
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/gomatrixlib/gomatrixlib/event"
@@ -25,6 +26,28 @@ type replayStep struct {
 // state; accepted state events update it. The expected verdicts are written
 // from the spec (and the version's feature flags), not computed by Check.
 func realisticRoom(t testing.TB, rules roomversion.Rules) []replayStep {
+	roomCache.Lock()
+	defer roomCache.Unlock()
+	if roomCache.m == nil {
+		roomCache.m = map[string][]replayStep{}
+	}
+	if steps, ok := roomCache.m[rules.ID]; ok {
+		return steps
+	}
+	steps := buildRealisticRoom(t, rules)
+	roomCache.m[rules.ID] = steps
+	return steps
+}
+
+// roomCache keeps each version's realistic room for the test binary's
+// lifetime: several tests replay the same rooms, and building one signs
+// hundreds of events. Test-only; the events are immutable.
+var roomCache struct {
+	sync.Mutex
+	m map[string][]replayStep
+}
+
+func buildRealisticRoom(t testing.TB, rules roomversion.Rules) []replayStep {
 	r := newTestRoom(t, rules)
 	var steps []replayStep
 	step := func(what string, spec eventSpec, want error) *event.PDU {

@@ -395,6 +395,7 @@ func TestVectors(t *testing.T) {
 			}
 			exp := vec.expect[v]
 			t.Run(fmt.Sprintf("%s/%s/v%d", strings.TrimSuffix(vec.file, ".vectors"), vec.name, v), func(t *testing.T) {
+				t.Parallel()
 				runVector(t, vec, rules, exp)
 			})
 			covered[fmt.Sprintf("%d %s %v", v, exp.rule, exp.ok)] = true
