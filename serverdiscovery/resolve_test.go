@@ -315,3 +315,18 @@ func TestResolveEndToEnd(t *testing.T) {
 func itoa(p uint16) string { return strconv.Itoa(int(p)) }
 
 func replacePort(s string, port uint16) string { return strings.ReplaceAll(s, "PORT", itoa(port)) }
+
+func TestTransportErrors(t *testing.T) {
+	f := newFixture(t)
+	tr := &Transport{Resolver: f.r}
+	c := &http.Client{Transport: tr}
+	if _, err := c.Get("http://example.test/x"); err == nil || !strings.Contains(err.Error(), "https or matrix-federation") {
+		t.Errorf("plain http: %v", err)
+	}
+	if _, err := c.Get("https://10.0.0.1:8448/x"); !errors.Is(err, ErrForbiddenAddress) {
+		t.Errorf("private literal: %v", err)
+	}
+	if _, err := c.Get("https://bad_name/x"); !errors.Is(err, ErrInvalidServerName) {
+		t.Errorf("invalid name: %v", err)
+	}
+}
