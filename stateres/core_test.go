@@ -63,7 +63,7 @@ func toyEngine(t testing.TB, evs []toyEvent, allow func(v *authView) bool) *engi
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &engine{rules: rules, g: g, check: &toyChecker{g: g, power: power, allow: allow}, create: -1}
+	return &engine{rules: rules, g: g, check: &toyChecker{g: g, power: power, allow: allow}, create: -1, plKey: -1}
 }
 
 func ids(g *graph, xs []int32) []string {
@@ -183,6 +183,7 @@ func TestPartition(t *testing.T) {
 	if len(un) != 1 || un[stateKey{Type: "m.room.create", StateKey: ""}] != "$c" {
 		t.Fatalf("unconflicted = %v", un)
 	}
+	slices.Sort(conf)
 	if want := []string{"$t1", "$t2", "$x"}; !slices.Equal(conf, want) {
 		t.Fatalf("conflicted = %v, want %v", conf, want)
 	}

@@ -26,8 +26,10 @@ type engine struct {
 	// create is the room's create event when the room version no longer
 	// lists it in auth_events (room ID derived from the create event), or -1.
 	create int32
-	// baseIDs holds lazily loaded starting state (v2: the unconflicted map).
+	// base is the lazily loaded starting state (v2: the unconflicted map).
 	base map[stateKey]string
+	// plKey caches the key ID of (m.room.power_levels, ""), or -1.
+	plKey int32
 }
 
 // resolvedState is a partially resolved state: entries set by the
@@ -67,12 +69,23 @@ type authView struct {
 func (v *authView) get(ctx context.Context, typ, sk string) int32 {
 	e := v.e
 	k := stateKey{Type: typ, StateKey: sk}
-	if kid, ok := e.g.keys[k]; ok {
+	var kid int32 = -1
+	if sk == "" && typ == typePowerLevels && e.plKey >= 0 {
+		kid = e.plKey
+	} else if id, ok := e.g.keys[k]; ok {
+		kid = id
+		if sk == "" && typ == typePowerLevels {
+			e.plKey = id
+		}
+	}
+	if kid >= 0 {
 		if x := v.st.getKey(kid); x >= 0 {
 			return x
 		}
 	}
-	if id, ok := e.base[k]; ok {
+	if len(e.base) == 0 {
+		// Nothing to look up.
+	} else if id, ok := e.base[k]; ok {
 		if err := e.g.ensure(ctx, []string{id}); err != nil {
 			v.err = err
 			return -1

@@ -199,12 +199,18 @@ func (g *graph) loadClosure(ctx context.Context, roots []int32) error {
 	for len(frontier) > 0 {
 		// Resolve the auth IDs already loaded, and fetch the others.
 		var want []string
+		total := 0
+		for _, i := range frontier {
+			total += len(g.nodes[i].authIDs)
+		}
+		arena := make([]int32, total)
 		for _, i := range frontier {
 			n := &g.nodes[i]
 			if n.authLoaded {
 				continue
 			}
-			auth := make([]int32, len(n.authIDs))
+			auth := arena[:len(n.authIDs):len(n.authIDs)]
+			arena = arena[len(n.authIDs):]
 			for j, id := range n.authIDs {
 				if a, ok := g.byID[id]; ok {
 					auth[j] = a

@@ -82,7 +82,7 @@ func (r Resolver) Resolve(ctx context.Context, rules roomversion.Rules, stateSet
 	a.rejections, _ = provider.(RejectionTracker)
 	g := newGraph(a.fetch, limit, min(2*hint, limit))
 	a.g = g
-	e := &engine{rules: rules, g: g, check: a, create: -1}
+	e := &engine{rules: rules, g: g, check: a, create: -1, plKey: -1}
 	a.e = e
 
 	var (

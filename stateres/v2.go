@@ -11,7 +11,8 @@ import (
 // partition splits the state sets into the unconflicted state map and the
 // conflicted state set (spec: "Unconflicted state map and conflicted state
 // set"). A key missing from some set is conflicted. The conflicted event IDs
-// come back sorted and without duplicates.
+// come back without duplicates (an event is under one key), in no particular
+// order.
 func partition(sets []map[stateKey]string) (map[stateKey]string, []string) {
 	unconflicted := make(map[stateKey]string, len(sets[0]))
 	var conflicted []string
@@ -58,8 +59,20 @@ func partition(sets []map[stateKey]string) (map[stateKey]string, []string) {
 			}
 		}
 	}
-	slices.Sort(conflicted)
-	return unconflicted, slices.Compact(conflicted)
+	if len(sets) > 2 {
+		// With more than two sets an event can be listed under its key
+		// by several of them.
+		seen := make(map[string]struct{}, len(conflicted))
+		out := conflicted[:0]
+		for _, id := range conflicted {
+			if _, dup := seen[id]; !dup {
+				seen[id] = struct{}{}
+				out = append(out, id)
+			}
+		}
+		conflicted = out
+	}
+	return unconflicted, conflicted
 }
 
 // resolveV2 runs state resolution v2, or v2.1 when the rules say so.
