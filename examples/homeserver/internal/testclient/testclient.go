@@ -158,3 +158,29 @@ func (c *Client) CollectMessages(roomID, since string, want int, deadline time.D
 
 // EscapeRoom escapes a room ID for a path.
 func EscapeRoom(roomID string) string { return strings.ReplaceAll(url.PathEscape(roomID), "%21", "!") }
+
+// AllMessagesSince pages forward through /messages from the token and
+// returns the IDs of the room's m.room.message events in order.
+func (c *Client) AllMessagesSince(roomID, from string) ([]string, error) {
+	var out []string
+	for {
+		q := url.Values{"dir": {"f"}, "limit": {"500"}, "from": {from}}
+		b, err := c.MustOK("GET", "/rooms/"+url.PathEscape(roomID)+"/messages?"+q.Encode(), nil)
+		if err != nil {
+			return nil, err
+		}
+		chunk, _ := b["chunk"].([]any)
+		for _, e := range chunk {
+			m, _ := e.(map[string]any)
+			if m["type"] == "m.room.message" {
+				id, _ := m["event_id"].(string)
+				out = append(out, id)
+			}
+		}
+		end, more := b["end"].(string)
+		if !more || len(chunk) == 0 {
+			return out, nil
+		}
+		from = end
+	}
+}

@@ -1,0 +1,135 @@
+// Command loadtest measures the homeserver under concurrent sends: N
+// clients each send M messages into one room on 127.0.0.1, then one member
+// syncs and checks that every acknowledged message arrived exactly once.
+// It prints messages per second and send latency percentiles.
+//
+// By default it starts a homeserver in-process on a temporary data folder.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/server"
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/testclient"
+)
+
+func main() {
+	clients := flag.Int("clients", 50, "concurrent clients")
+	messages := flag.Int("messages", 100, "messages per client")
+	flag.Parse()
+	if err := run(*clients, *messages); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+func run(nClients, nMessages int) error {
+	dir, err := os.MkdirTemp("", "loadtest")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	s, err := server.Start(server.Config{DataDir: dir, ClientAddr: "127.0.0.1:0", FederationAddr: "127.0.0.1:0",
+		ServerName: "load.test", BcryptCost: 4, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	base := "http://" + s.ClientAddr()
+	owner := &testclient.Client{Base: base}
+	if err := owner.Register("owner", "pw"); err != nil {
+		return err
+	}
+	created, err := owner.MustOK("POST", "/createRoom", map[string]any{"preset": "public_chat"})
+	if err != nil {
+		return err
+	}
+	roomID := created["room_id"].(string)
+	cs := make([]*testclient.Client, nClients)
+	for i := range cs {
+		cs[i] = &testclient.Client{Base: base}
+		if err := cs[i].Register(fmt.Sprintf("load%d", i), "pw"); err != nil {
+			return err
+		}
+		if _, err := cs[i].MustOK("POST", "/rooms/"+url.PathEscape(roomID)+"/join", nil); err != nil {
+			return err
+		}
+	}
+	_, since, err := owner.CollectMessages(roomID, "", 0, time.Second)
+	if err != nil {
+		return err
+	}
+	var mu sync.Mutex
+	var latencies []time.Duration
+	accepted := map[string]bool{}
+	var firstErr error
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < nMessages; j++ {
+				t0 := time.Now()
+				id, err := c.Send(roomID, fmt.Sprintf("m%d", j), fmt.Sprintf("client %d message %d", i, j))
+				d := time.Since(t0)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				if err == nil {
+					latencies = append(latencies, d)
+					accepted[id] = true
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if firstErr != nil {
+		return firstErr
+	}
+	// Wait for the sync reader to catch up, then read everything back.
+	deadline := time.Now().Add(time.Minute)
+	var ids []string
+	for time.Now().Before(deadline) {
+		if ids, err = owner.AllMessagesSince(roomID, since); err != nil {
+			return err
+		}
+		if len(ids) >= len(accepted) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			return fmt.Errorf("event %s delivered twice", id)
+		}
+		seen[id] = true
+	}
+	lost := 0
+	for id := range accepted {
+		if !seen[id] {
+			lost++
+		}
+	}
+	slices.Sort(latencies)
+	pct := func(p float64) time.Duration { return latencies[int(p*float64(len(latencies)-1))] }
+	fmt.Printf("clients=%d messages/client=%d sent=%d in %v: %.0f messages/s\n", nClients, nMessages, len(accepted), elapsed.Round(time.Millisecond), float64(len(accepted))/elapsed.Seconds())
+	fmt.Printf("send latency: p50 %v  p90 %v  p99 %v  max %v\n", pct(0.50).Round(time.Microsecond), pct(0.90).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), latencies[len(latencies)-1].Round(time.Microsecond))
+	fmt.Printf("read back by a member (/messages from the /sync token): %d of %d (lost %d, duplicated 0)\n", len(seen), len(accepted), lost)
+	if lost > 0 {
+		return fmt.Errorf("%d messages lost", lost)
+	}
+	return nil
+}
