@@ -66,13 +66,24 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16) ([]dns.
 	}
 }
 
+// noteTTL lowers *ttl to the smallest TTL of rrs; ttl may be nil.
+func noteTTL(ttl *uint32, rrs []dns.RR) {
+	if ttl == nil {
+		return
+	}
+	for _, rr := range rrs {
+		*ttl = min(*ttl, rr.Header().Ttl)
+	}
+}
+
 // lookupHost resolves a hostname to addresses (IPv4 first, then IPv6),
-// following CNAME chains.
-func (r *Resolver) lookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
+// following CNAME chains. It lowers *ttl to the smallest TTL of the records
+// used (ttl may be nil).
+func (r *Resolver) lookupHost(ctx context.Context, host string, ttl *uint32) ([]netip.Addr, error) {
 	var out []netip.Addr
 	var firstErr error
 	for _, qt := range [...]uint16{dns.TypeA, dns.TypeAAAA} {
-		addrs, err := r.lookupType(ctx, host, qt)
+		addrs, err := r.lookupType(ctx, host, qt, ttl)
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}
@@ -87,13 +98,14 @@ func (r *Resolver) lookupHost(ctx context.Context, host string) ([]netip.Addr, e
 	return out, nil
 }
 
-func (r *Resolver) lookupType(ctx context.Context, host string, qt uint16) ([]netip.Addr, error) {
+func (r *Resolver) lookupType(ctx context.Context, host string, qt uint16, ttl *uint32) ([]netip.Addr, error) {
 	name := dns.CanonicalName(host)
 	for range maxCNAMEChain {
 		rrs, err := r.query(ctx, name, qt)
 		if err != nil {
 			return nil, err
 		}
+		noteTTL(ttl, rrs)
 		var addrs []netip.Addr
 		// Walk the chain inside this answer: records owned by name or by
 		// a CNAME target reached from it.
@@ -138,11 +150,12 @@ func (r *Resolver) lookupType(ctx context.Context, host string, qt uint16) ([]ne
 // lookupSRV returns the SRV records of name in RFC 2782 order: ascending
 // priority, and within one priority a weighted random order. A single
 // record with target "." yields ErrServiceUnavailable. No records: nil, nil.
-func (r *Resolver) lookupSRV(ctx context.Context, name string) ([]*dns.SRV, error) {
+func (r *Resolver) lookupSRV(ctx context.Context, name string, ttl *uint32) ([]*dns.SRV, error) {
 	rrs, err := r.query(ctx, name, dns.TypeSRV)
 	if err != nil {
 		return nil, err
 	}
+	noteTTL(ttl, rrs)
 	var recs []*dns.SRV
 	dot := false
 	for _, rr := range rrs {

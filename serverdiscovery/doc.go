@@ -24,9 +24,10 @@
 // .well-known results are cached per [Resolver]: successful answers for the
 // Cache-Control max-age or Expires lifetime (no-store/no-cache: not kept),
 // 24 h when the response says nothing, never more than 48 h; failures for
-// 2 minutes doubling on each consecutive failure up to 1 h. Concurrent
-// resolutions of one name share a single lookup. DNS answers are not
-// cached here: point DNSServer at a caching resolver.
+// 2 minutes doubling on each consecutive failure up to 1 h. A whole
+// [Result] is reused for up to Resolver.ResultTTL (1 minute), never longer
+// than the smallest DNS TTL of the records used or the .well-known entry it
+// relied on. Concurrent resolutions of one name share a single lookup.
 //
 // # Security
 //
@@ -42,5 +43,6 @@
 // why (logged once per fetch through Logger).
 //
 // Out of scope: DNSSEC validation, happy-eyeballs dialling (addresses are
-// tried in order, IPv4 first for A/AAAA lookups), and DNS caching.
+// tried in order, IPv4 first for A/AAAA lookups), and a DNS cache of its own
+// (beyond Result reuse; point DNSServer at a caching resolver).
 package serverdiscovery

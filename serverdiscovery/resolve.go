@@ -21,6 +21,9 @@ const DefaultPort = 8448
 // DefaultTimeout bounds one .well-known fetch and one DNS exchange.
 const DefaultTimeout = 10 * time.Second
 
+// DefaultResultTTL is how long a Result is reused at most by default.
+const DefaultResultTTL = time.Minute
+
 // maxCacheEntries bounds the .well-known cache; when full, expired entries
 // and then arbitrary ones are dropped.
 const maxCacheEntries = 10000
@@ -77,6 +80,9 @@ type Result struct {
 	// invalid body, too large, redirect loop...), possibly from the cache;
 	// nil when the well-known was used or not consulted.
 	WellKnownErr error
+
+	ttl       uint32    // smallest DNS TTL of the records used, seconds
+	wkExpires time.Time // expiry of the .well-known cache entry used, if any
 }
 
 func (res *Result) clone() *Result {
@@ -115,13 +121,24 @@ type Resolver struct {
 	// MaxWellKnownBytes bounds the .well-known body. Zero:
 	// DefaultMaxWellKnownBytes.
 	MaxWellKnownBytes int64
+	// ResultTTL is how long a whole Result is reused for the same name,
+	// further capped by the smallest DNS TTL of the records used and by
+	// the .well-known cache entry. Zero: DefaultResultTTL; negative: every
+	// Resolve looks the name up again (the .well-known cache still applies).
+	ResultTTL time.Duration
 
 	// randN orders SRV records of equal priority; nil: math/rand/v2.
 	randN func(n uint64) uint64
 
 	mu      sync.Mutex
 	cache   map[string]*wellKnownEntry
+	results map[string]*resultEntry
 	flights map[string]*flight
+}
+
+type resultEntry struct {
+	res     *Result
+	expires time.Time
 }
 
 type wellKnownEntry struct {
@@ -179,11 +196,16 @@ func (r *Resolver) Resolve(ctx context.Context, serverName string) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	if sn.ip.IsValid() || sn.hasPort {
-		// Steps 1 and 2 need no shared state; no flight.
+	if sn.ip.IsValid() {
+		// Step 1 needs no lookup and no shared state.
 		return r.resolve(ctx, serverName, sn)
 	}
 	r.mu.Lock()
+	if e := r.results[serverName]; e != nil && r.now().Before(e.expires) {
+		res := e.res.clone()
+		r.mu.Unlock()
+		return res, nil
+	}
 	if r.flights == nil {
 		r.flights = make(map[string]*flight)
 	}
@@ -197,6 +219,9 @@ func (r *Resolver) Resolve(ctx context.Context, serverName string) (*Result, err
 			f.res, f.err = r.resolve(fctx, serverName, sn)
 			r.mu.Lock()
 			delete(r.flights, serverName)
+			if f.err == nil {
+				r.storeResultLocked(serverName, f.res)
+			}
 			r.mu.Unlock()
 			close(f.done)
 		}()
@@ -213,8 +238,35 @@ func (r *Resolver) Resolve(ctx context.Context, serverName string) (*Result, err
 	}
 }
 
+// storeResultLocked caches res until the earliest of ResultTTL, its DNS
+// TTL and its .well-known cache entry's expiry.
+func (r *Resolver) storeResultLocked(name string, res *Result) {
+	ttl := r.ResultTTL
+	if ttl == 0 {
+		ttl = DefaultResultTTL
+	}
+	if ttl < 0 {
+		return
+	}
+	now := r.now()
+	expires := now.Add(min(ttl, time.Duration(res.ttl)*time.Second))
+	if !res.wkExpires.IsZero() && res.wkExpires.Before(expires) {
+		expires = res.wkExpires
+	}
+	if !now.Before(expires) {
+		return
+	}
+	if r.results == nil {
+		r.results = make(map[string]*resultEntry)
+	}
+	if len(r.results) >= maxCacheEntries {
+		evict(r.results, now, func(e *resultEntry) time.Time { return e.expires })
+	}
+	r.results[name] = &resultEntry{res: res, expires: expires}
+}
+
 func (r *Resolver) resolve(ctx context.Context, name string, sn serverName) (*Result, error) {
-	res := &Result{ServerName: name}
+	res := &Result{ServerName: name, ttl: ^uint32(0)}
 	switch {
 	case sn.ip.IsValid(): // step 1
 		res.Step = StepIPLiteral
@@ -228,7 +280,8 @@ func (r *Resolver) resolve(ctx context.Context, name string, sn serverName) (*Re
 		return r.hostAddrs(ctx, res, sn.host, uint16(sn.port))
 	}
 	// Step 3: .well-known.
-	delegated, wkErr := r.wellKnown(ctx, sn.host)
+	delegated, wkExpires, wkErr := r.wellKnown(ctx, sn.host)
+	res.wkExpires = wkExpires
 	if wkErr == nil {
 		res.Delegated = delegated
 		dn, err := parseServerName(delegated)
@@ -279,7 +332,7 @@ func (r *Resolver) finish(res *Result, addrs []netip.AddrPort) (*Result, error) 
 }
 
 func (r *Resolver) hostAddrs(ctx context.Context, res *Result, host string, port uint16) (*Result, error) {
-	ips, err := r.lookupHost(ctx, host)
+	ips, err := r.lookupHost(ctx, host, &res.ttl)
 	if err != nil {
 		return nil, fmt.Errorf("serverdiscovery: %s (step %s): %w", res.ServerName, res.Step, err)
 	}
@@ -297,7 +350,7 @@ func (r *Resolver) srvOrDefault(ctx context.Context, res *Result, host string, s
 		prefix string
 	}{{srvStep, "_matrix-fed._tcp."}, {legacyStep, "_matrix._tcp."}} {
 		res.Step = st.step
-		recs, err := r.lookupSRV(ctx, st.prefix+host)
+		recs, err := r.lookupSRV(ctx, st.prefix+host, &res.ttl)
 		if err != nil {
 			return nil, fmt.Errorf("serverdiscovery: %s (step %s): %w", res.ServerName, res.Step, err)
 		}
@@ -307,7 +360,7 @@ func (r *Resolver) srvOrDefault(ctx context.Context, res *Result, host string, s
 		var addrs []netip.AddrPort
 		var lastErr error
 		for _, rec := range recs {
-			ips, err := r.lookupHost(ctx, rec.Target)
+			ips, err := r.lookupHost(ctx, rec.Target, &res.ttl)
 			if err != nil {
 				lastErr = err
 				continue
@@ -327,7 +380,7 @@ func (r *Resolver) srvOrDefault(ctx context.Context, res *Result, host string, s
 
 // wellKnown returns the delegated name for host from the cache or a fetch.
 // Callers are serialised per name by the flight in Resolve.
-func (r *Resolver) wellKnown(ctx context.Context, host string) (string, error) {
+func (r *Resolver) wellKnown(ctx context.Context, host string) (string, time.Time, error) {
 	now := r.now()
 	r.mu.Lock()
 	e := r.cache[host]
@@ -335,7 +388,7 @@ func (r *Resolver) wellKnown(ctx context.Context, host string) (string, error) {
 	if e != nil {
 		if now.Before(e.expires) {
 			r.mu.Unlock()
-			return e.delegated, e.err
+			return e.delegated, e.expires, e.err
 		}
 		failures = e.failures
 	}
@@ -343,7 +396,7 @@ func (r *Resolver) wellKnown(ctx context.Context, host string) (string, error) {
 
 	delegated, ttl, err := r.fetchWellKnown(ctx, host)
 	if err != nil && ctx.Err() != nil {
-		return "", err // our own deadline or cancellation: do not cache
+		return "", now, err // our own deadline or cancellation: do not cache
 	}
 	entry := &wellKnownEntry{delegated: delegated, err: err}
 	if err != nil {
@@ -358,34 +411,38 @@ func (r *Resolver) wellKnown(ctx context.Context, host string) (string, error) {
 	}
 	if ttl > 0 || err != nil {
 		if len(r.cache) >= maxCacheEntries {
-			r.evictLocked(now)
+			evict(r.cache, now, func(e *wellKnownEntry) time.Time { return e.expires })
 		}
 		r.cache[host] = entry
 	} else {
 		delete(r.cache, host)
 	}
 	r.mu.Unlock()
-	return delegated, err
+	return delegated, entry.expires, err
 }
 
-func (r *Resolver) evictLocked(now time.Time) {
-	for k, e := range r.cache {
-		if !now.Before(e.expires) {
-			delete(r.cache, k)
+// evict drops expired entries, then arbitrary ones, until m is below
+// maxCacheEntries.
+func evict[E any](m map[string]E, now time.Time, expires func(E) time.Time) {
+	for k, e := range m {
+		if !now.Before(expires(e)) {
+			delete(m, k)
 		}
 	}
-	for k := range r.cache {
-		if len(r.cache) < maxCacheEntries {
+	for k := range m {
+		if len(m) < maxCacheEntries {
 			break
 		}
-		delete(r.cache, k)
+		delete(m, k)
 	}
 }
 
-// Forget drops the cached .well-known result for serverName's hostname.
+// Forget drops what the resolver remembers about serverName: its cached
+// Result and its .well-known cache entry.
 func (r *Resolver) Forget(serverName string) {
 	r.mu.Lock()
 	delete(r.cache, serverName)
+	delete(r.results, serverName)
 	r.mu.Unlock()
 }
 
@@ -406,7 +463,7 @@ func (r *Resolver) DialContext(ctx context.Context, network, address string) (ne
 	if ip, err := netip.ParseAddr(host); err == nil {
 		addrs = []netip.AddrPort{netip.AddrPortFrom(ip, uint16(port))}
 	} else {
-		ips, err := r.lookupHost(ctx, host)
+		ips, err := r.lookupHost(ctx, host, nil)
 		if err != nil {
 			return nil, fmt.Errorf("serverdiscovery: dial %q: %w", address, err)
 		}

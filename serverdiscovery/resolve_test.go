@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -190,6 +191,7 @@ func TestResolveSRVOrder(t *testing.T) {
 	f.dns.AddSRV("_matrix-fed._tcp.example.test", 30, 0, 3000, "missing.test") // no address: skipped
 	f.dns.AddA("a.test", netip.MustParseAddr("192.0.2.1"))
 	f.dns.AddA("b.test", netip.MustParseAddr("192.0.2.2"))
+	f.r.ResultTTL = -1 // re-resolve every time
 	for _, pick := range []uint64{0, 10} {
 		f.r.randN = func(n uint64) uint64 { return min(pick, n-1) }
 		res, err := f.r.Resolve(context.Background(), "example.test")
@@ -328,5 +330,50 @@ func TestTransportErrors(t *testing.T) {
 	}
 	if _, err := c.Get("https://bad_name/x"); !errors.Is(err, ErrInvalidServerName) {
 		t.Errorf("invalid name: %v", err)
+	}
+}
+
+func TestResultCache(t *testing.T) {
+	f := newFixture(t)
+	f.r.ResultTTL = 10 * time.Minute // capped by the DNS TTL (dnstest.TTL = 60 s)
+	f.dns.AddSRV("_matrix-fed._tcp.example.test", 1, 0, 8443, "target.test")
+	f.dns.AddA("target.test", netip.MustParseAddr("192.0.2.1"))
+	f.dns.AddA("ported.test", netip.MustParseAddr("192.0.2.2"))
+	queries := func() int {
+		return f.dns.Queries("_matrix-fed._tcp.example.test", dns.TypeSRV) + f.dns.Queries("ported.test", dns.TypeA)
+	}
+	resolve := func(name string) {
+		t.Helper()
+		if _, err := f.r.Resolve(context.Background(), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resolve("example.test")
+	resolve("ported.test:8448")
+	if q := queries(); q != 2 {
+		t.Fatalf("%d queries after first resolutions, want 2", q)
+	}
+	f.advance(59 * time.Second)
+	resolve("example.test")
+	resolve("ported.test:8448")
+	if q := queries(); q != 2 {
+		t.Errorf("%d queries within the DNS TTL, want 2 (cached results)", q)
+	}
+	res, _ := f.r.Resolve(context.Background(), "example.test")
+	res.Addrs[0] = ap("198.51.100.9:1") // callers own their copy
+	f.advance(2 * time.Second)
+	resolve("example.test")
+	resolve("ported.test:8448")
+	if q := queries(); q != 4 {
+		t.Errorf("%d queries after the DNS TTL, want 4", q)
+	}
+	res, _ = f.r.Resolve(context.Background(), "example.test")
+	if res.Addrs[0] != ap("192.0.2.1:8443") {
+		t.Errorf("cached result was modified through a returned copy: %v", res.Addrs)
+	}
+	f.r.Forget("example.test")
+	resolve("example.test")
+	if q := queries(); q != 5 {
+		t.Errorf("%d queries after Forget, want 5", q)
 	}
 }
