@@ -174,7 +174,7 @@ func (f *fixture) advance(d time.Duration) {
 
 // newFixture builds a resolver against an in-process DNS server and a
 // well-known site whose certificate covers wkNames.
-func newFixture(t *testing.T, wkNames ...string) *fixture {
+func newFixture(t testing.TB, wkNames ...string) *fixture {
 	t.Helper()
 	f := &fixture{ca: newCA(t), dns: dnstest.New(t), now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	f.wk = &wellKnownSite{handlers: map[string]http.HandlerFunc{}, hits: map[string]int{}}
