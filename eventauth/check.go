@@ -72,6 +72,15 @@ func CheckAuthEvents(ev *event.PDU, authEvents []*event.PDU, opts Options) (rule
 	a := &authRun{opts: opts}
 	ids := ev.AuthEventIDs()
 	ordered := a.buf[:0]
+	// Usual case: the caller passes the events in the order listed.
+	inOrder := len(authEvents) == len(ids)
+	for i := 0; inOrder && i < len(ids); i++ {
+		inOrder = authEvents[i] != nil && authEvents[i].EventID() == ids[i]
+	}
+	if inOrder {
+		ordered = append(ordered, authEvents...)
+		ids = nil
+	}
 	for _, id := range ids {
 		var found *event.PDU
 		for _, ae := range authEvents {
@@ -86,7 +95,7 @@ func CheckAuthEvents(ev *event.PDU, authEvents []*event.PDU, opts Options) (rule
 		ordered = append(ordered, found)
 	}
 	for _, ae := range authEvents {
-		if ae == nil {
+		if ae == nil || inOrder {
 			continue
 		}
 		listed := false
