@@ -103,6 +103,13 @@ func Append(dst, in []byte, opts Options) ([]byte, error) {
 	e.members = e.memberBuf[:0]
 	e.keys = e.keyBuf[:0]
 	e.tmp = e.tmpBuf[:0]
+	if len(in) > 8<<10 {
+		// Size the stacks for large inputs once rather than growing them
+		// step by step.
+		e.members = make([]member, 0, len(in)/32)
+		e.keys = make([]byte, 0, len(in)/4)
+		e.tmp = make([]byte, 0, len(in))
+	}
 	base := len(dst)
 	e.skipSpace()
 	if err := e.value(0); err != nil {

@@ -46,7 +46,14 @@ func (e *encoder) string(key *[]byte) error {
 	in := e.in
 	start := e.pos
 	i := start + 1
-	e.out = append(e.out, '"')
+	// Work on local copies of the buffers and store them back once: the
+	// encoder lives on the heap, and every store of a slice header into it
+	// costs a write barrier while the GC runs.
+	out := append(e.out, '"')
+	var kb []byte
+	if key != nil {
+		kb = *key
+	}
 	for {
 		// Copy the longest run of bytes that need no attention.
 		j := i
@@ -54,45 +61,75 @@ func (e *encoder) string(key *[]byte) error {
 			j++
 		}
 		if j > i {
-			e.out = append(e.out, in[i:j]...)
+			out = append(out, in[i:j]...)
 			if key != nil {
-				*key = append(*key, in[i:j]...)
+				kb = append(kb, in[i:j]...)
 			}
 			i = j
 		}
 		if i >= len(in) {
+			e.out = out
 			return e.fail(start, ErrSyntax, "unterminated string")
 		}
 		c := in[i]
 		switch {
 		case c == '"':
-			e.out = append(e.out, '"')
+			e.out = append(out, '"')
+			if key != nil {
+				*key = kb
+			}
 			e.pos = i + 1
 			return nil
 		case c == '\\':
 			r, n, err := e.escape(i)
 			if err != nil {
+				e.out = out
 				return err
 			}
-			e.out = appendRune(e.out, r)
+			out = appendRune(out, r)
 			if key != nil {
-				*key = utf8.AppendRune(*key, r)
+				kb = utf8.AppendRune(kb, r)
 			}
 			i += n
 		case c < 0x20:
+			e.out = out
 			return e.fail(i, ErrSyntax, "control character in string")
-		default: // c >= 0x80
-			r, n := utf8.DecodeRune(in[i:])
-			if r == utf8.RuneError && n <= 1 {
-				return e.fail(i, ErrInvalidUTF8, "")
+		default: // c >= 0x80: copy a run of valid multi-byte UTF-8
+			j := i
+			for j < len(in) && in[j] >= 0x80 {
+				if in[j] < 0xe0 || in[j] >= 0xf0 || j+2 >= len(in) || !valid3(in[j], in[j+1], in[j+2]) {
+					r, n := utf8.DecodeRune(in[j:])
+					if r == utf8.RuneError && n <= 1 {
+						e.out = out
+						return e.fail(j, ErrInvalidUTF8, "")
+					}
+					j += n
+					continue
+				}
+				j += 3
 			}
-			e.out = append(e.out, in[i:i+n]...)
+			out = append(out, in[i:j]...)
 			if key != nil {
-				*key = append(*key, in[i:i+n]...)
+				kb = append(kb, in[i:j]...)
 			}
-			i += n
+			i = j
 		}
 	}
+}
+
+// valid3 reports whether b0 b1 b2 is a valid 3-byte UTF-8 sequence
+// (U+0800 to U+FFFF without the surrogates), the common case for CJK text.
+func valid3(b0, b1, b2 byte) bool {
+	if b1&0xc0 != 0x80 || b2&0xc0 != 0x80 {
+		return false
+	}
+	switch b0 {
+	case 0xe0:
+		return b1 >= 0xa0
+	case 0xed:
+		return b1 < 0xa0
+	}
+	return true
 }
 
 // escape decodes the escape sequence at in[i] (a backslash) and returns the
