@@ -61,3 +61,21 @@ func Example() {
 	// is a join rule rejection: true
 	// rule: 4.3.7
 }
+
+func ExampleAuthEventsNeeded() {
+	rules, err := roomversion.Get(roomversion.Default)
+	if err != nil {
+		panic(err)
+	}
+	// A restricted join: no create event (room version 12 derives it from
+	// the room ID), and the authorising user's member event.
+	content := []byte(`{"membership":"join","join_authorised_via_users_server":"@alice:a.test"}`)
+	for _, k := range eventauth.AuthEventsNeeded(rules, "m.room.member", "@bob:b.test", "@bob:b.test", content) {
+		fmt.Printf("%s %q\n", k.Type, k.StateKey)
+	}
+	// Output:
+	// m.room.power_levels ""
+	// m.room.member "@bob:b.test"
+	// m.room.join_rules ""
+	// m.room.member "@alice:a.test"
+}
