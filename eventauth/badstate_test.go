@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/gomatrixlib/gomatrixlib/event"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 )
 
@@ -52,6 +53,34 @@ func TestMissingAuthEvents(t *testing.T) {
 		}
 		if _, err := CheckAuthEvents(msg, append(auth, nil), Options{Create: r.create}); err != nil {
 			t.Fatalf("room version %s: nil entries are skipped: %v", rules.ID, err)
+		}
+	}
+}
+
+// TestVerifyServerSignature: the join_authorised_via_users_server rule asks
+// Options.VerifyServerSignature when set, with the authorising server.
+func TestVerifyServerSignature(t *testing.T) {
+	for _, rules := range roomversion.All() {
+		if !rules.RestrictedJoins {
+			continue
+		}
+		r := newTestRoom(t, rules)
+		r.add(r.build(eventSpec{Type: typeCreate, Sender: "@alice:a.test", StateKey: sk(""), Content: `{"creator":"@alice:a.test"}`}))
+		r.add(r.build(eventSpec{Type: typeMember, Sender: "@alice:a.test", StateKey: sk("@alice:a.test"), Content: `{"membership":"join"}`}))
+		r.add(r.build(eventSpec{Type: typeJoinRules, Sender: "@alice:a.test", StateKey: sk(""), Content: `{"join_rule":"restricted"}`}))
+		join := r.build(eventSpec{Type: typeMember, Sender: "@bob:b.test", StateKey: sk("@bob:b.test"),
+			Content: `{"membership":"join","join_authorised_via_users_server":"@alice:a.test"}`, Cosign: []string{"a.test"}})
+		var asked []string
+		verify := func(ev *event.PDU, server string) error {
+			asked = append(asked, server)
+			return errors.New("signature does not verify")
+		}
+		rule, err := CheckWithOptions(join, r.state, Options{VerifyServerSignature: verify})
+		if !errors.Is(err, ErrAuthorisedVia) || len(asked) != 1 || asked[0] != "a.test" {
+			t.Fatalf("room version %s: %q %v, asked %v", rules.ID, rule, err, asked)
+		}
+		if _, err := CheckWithOptions(join, r.state, Options{VerifyServerSignature: func(*event.PDU, string) error { return nil }}); err != nil {
+			t.Fatalf("room version %s: verified join rejected: %v", rules.ID, err)
 		}
 	}
 }
