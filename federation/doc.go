@@ -1,0 +1,23 @@
+// Package federation implements the server-server API's request
+// authentication and a client for it (server-server API, "Authentication"
+// and the endpoints a homeserver calls).
+//
+// [SignRequest] produces the X-Matrix Authorization header over the JSON
+// the spec defines (method, uri, origin, destination, content);
+// [ParseAuthorization] reads one tolerantly, as the spec asks receivers to;
+// [VerifyRequest] checks it against keys from a [signing.KeyLookup] (such
+// as keys.Ring). [Authenticator] is the server side: an http.Handler
+// middleware that authenticates every request, bounds header and body
+// sizes and read time, rejects with the spec's error JSON, and passes the
+// verified origin in the request context.
+//
+// [Client] dials the addresses serverdiscovery gives (through
+// serverdiscovery.Transport, with the right Host header and TLS name),
+// signs each request and has typed methods for the federation API; Matrix
+// errors come back as [*Error]. [Backoff] keeps per-destination retry
+// state so that a failing server is not hammered.
+//
+// Security: a request is processed only after its signature verified; the
+// destination must be us when given; request signatures are checked with
+// keys valid now.
+package federation
