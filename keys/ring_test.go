@@ -394,3 +394,50 @@ func BenchmarkRingHitParallel(b *testing.B) {
 		}
 	})
 }
+
+func TestRingServerKeys(t *testing.T) {
+	c := newClock()
+	now := c.Now().UnixMilli()
+	k := genKey(t, "ed25519:1")
+	short := serverKeys(t, "n.example", now+1000, []*signing.Key{k})
+	long := serverKeys(t, "n.example", now+1e9, []*signing.Key{k})
+	var mu sync.Mutex
+	answer, fail := short, false
+	src := &fakeSource{fn: func(string, []string, time.Time) ([]*ServerKeys, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if fail {
+			return nil, ErrFetch
+		}
+		return []*ServerKeys{answer}, nil
+	}}
+	r := &Ring{Now: c.Now, Sources: []Source{src}, MinRefetch: -1}
+	ctx := context.Background()
+	// Nothing held: fetch.
+	sk, err := r.ServerKeys(ctx, "n.example", c.Now())
+	if err != nil || sk != short || src.calls.Load() != 1 {
+		t.Fatalf("first: %v, %d calls", err, src.calls.Load())
+	}
+	// Held and valid long enough: no fetch.
+	if sk, _ = r.ServerKeys(ctx, "n.example", time.UnixMilli(now+500)); sk != short || src.calls.Load() != 1 {
+		t.Errorf("cached answer not used")
+	}
+	// Asked for more than held: refetch, newer response returned.
+	mu.Lock()
+	answer = long
+	mu.Unlock()
+	if sk, _ = r.ServerKeys(ctx, "n.example", time.UnixMilli(now+5000)); sk != long || src.calls.Load() != 2 {
+		t.Errorf("refetch: got %v after %d calls", sk == long, src.calls.Load())
+	}
+	// Origin offline and nothing fresh enough: the last response is served.
+	mu.Lock()
+	fail = true
+	mu.Unlock()
+	if sk, err = r.ServerKeys(ctx, "n.example", time.UnixMilli(now+2e9)); err != nil || sk != long {
+		t.Errorf("offline origin: %v, %v", sk == long, err)
+	}
+	// Never seen and offline: error.
+	if sk, err = r.ServerKeys(ctx, "gone.example", c.Now()); sk != nil || !errors.Is(err, ErrFetch) {
+		t.Errorf("unknown offline server: %v, %v", sk, err)
+	}
+}
