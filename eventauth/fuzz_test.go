@@ -224,3 +224,30 @@ func FuzzEventAgainstRoom(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTopLevel checks topLevel's shortcut (skip parsing when the key cannot
+// occur) against a full parse: they must find the same value.
+func FuzzTopLevel(f *testing.F) {
+	for _, s := range []string{`{"m.federate":false}`, `{"m\u002efederate":false}`, `{"a":{"m.federate":1}}`,
+		`{"join_rule":"public","join_rule":"invite"}`, `{"k\"ey":1}`, `{}`, `[]`} {
+		f.Add([]byte(s), "m.federate")
+		f.Add([]byte(s), "join_rule")
+	}
+	f.Fuzz(func(t *testing.T, content []byte, key string) {
+		if !gjson.ValidBytes(content) {
+			return
+		}
+		var want gjson.Result
+		gjson.ParseBytes(content).ForEach(func(k, v gjson.Result) bool {
+			if k.Str == key {
+				want = v
+				return false
+			}
+			return true
+		})
+		got := topLevel(content, key)
+		if got.Raw != want.Raw || got.Type != want.Type {
+			t.Fatalf("topLevel(%q, %q) = %q, full parse %q", content, key, got.Raw, want.Raw)
+		}
+	})
+}
