@@ -270,16 +270,18 @@ func ruleTree() []node {
 // ruleList is the rule tree. It is built once and only read afterwards.
 var ruleList = ruleTree()
 
-// layout is what decides a room version's rule numbering: the switches that
-// add or remove rules.
-type layout struct {
-	roomIDFromCreate, creatorFromSender, privilegedCreators, createInAuth,
-	aliases, restricted, knocking, integerLevels, redaction bool
-}
-
-func layoutOf(v roomversion.Rules) layout {
-	return layout{v.RoomIDFromCreateEvent, v.CreatorFromSender, v.PrivilegedCreators, v.CreateEventInAuthEvents,
-		v.SpecialCaseAliases, v.RestrictedJoins, v.Knocking, v.IntegerPowerLevels, v.RedactionAuthRule}
+// layoutOf returns what decides a room version's rule numbering, the
+// switches that add or remove rules, as a bit set.
+func layoutOf(v roomversion.Rules) uint16 {
+	var l uint16
+	for i, b := range [...]bool{v.RoomIDFromCreateEvent, v.CreatorFromSender, v.PrivilegedCreators,
+		v.CreateEventInAuthEvents, v.SpecialCaseAliases, v.RestrictedJoins, v.Knocking,
+		v.IntegerPowerLevels, v.RedactionAuthRule} {
+		if b {
+			l |= 1 << i
+		}
+	}
+	return l
 }
 
 type codeTable struct {
@@ -287,14 +289,14 @@ type codeTable struct {
 	kind [numRules]error
 }
 
-// codeTables holds the numbering of every layout in the room version
-// table, computed once so that naming a rule costs no allocation. It is
-// only read after initialisation. Rules values outside the table fall back
-// to walking the tree.
+// codeTables holds, by layout, the numbering of every layout in the room
+// version table, computed once so that naming a rule costs no allocation
+// and no hashing. It is only read after initialisation. Rules values
+// outside the table fall back to walking the tree.
 var codeTables = buildCodeTables()
 
-func buildCodeTables() map[layout]*codeTable {
-	out := map[layout]*codeTable{}
+func buildCodeTables() *[1 << 9]*codeTable {
+	out := new([1 << 9]*codeTable)
 	for _, v := range roomversion.All() {
 		l := layoutOf(v)
 		if out[l] != nil {

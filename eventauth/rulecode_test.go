@@ -123,6 +123,18 @@ func TestRuleCodes(t *testing.T) {
 			}
 		}
 	}
+	// A Rules value outside the table (here version 12 with the aliases
+	// special case) is numbered by walking the tree.
+	custom, err := roomversion.Get("12")
+	if err != nil {
+		t.Fatal(err)
+	}
+	custom.SpecialCaseAliases = true
+	for r, code := range map[rule]string{rAliasesAllow: "5.3", rJoinPublic: "6.3.6", rOtherwise: "12"} {
+		if got, _, ok := ruleCode(custom, r); !ok || got != code {
+			t.Errorf("custom rules: rule %d numbered %q, want %q", r, got, code)
+		}
+	}
 	// Rules that a version does not have.
 	absent := map[string][]rule{
 		"1":  {rCreateHasRoomID, rCreateAdditionalCreators, rRoomIDFromCreate, rMemberAuthorisedViaSignature, rKnockAllow, rPLScalarsInteger, rPLCreators},
