@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -426,10 +427,19 @@ func TestGuardDialer(t *testing.T) {
 	if _, err := g.DialContext(context.Background(), "tcp", ln.Addr().String()); !errors.Is(err, ErrForbiddenAddress) {
 		t.Errorf("guarded dial to loopback: %v", err)
 	}
-	// A hostname that resolves inward is caught at connect time too.
 	port := netip.MustParseAddrPort(ln.Addr().String()).Port()
-	if _, err := g.DialContext(context.Background(), "tcp", "localhost:"+itoa(port)); !errors.Is(err, ErrForbiddenAddress) {
-		t.Errorf("guarded dial to localhost: %v", err)
+	// The hook itself, as net.Dialer calls it after name resolution.
+	if err := g.Control("tcp", "127.0.0.1:"+itoa(port), nil); !errors.Is(err, ErrForbiddenAddress) {
+		t.Errorf("Control on loopback: %v", err)
+	}
+	if err := g.Control("tcp6", "[fe80::1%eth0]:443", nil); !errors.Is(err, ErrForbiddenAddress) {
+		t.Errorf("Control on link-local with zone: %v", err)
+	}
+	if err := g.Control("tcp", "not an address", nil); !errors.Is(err, ErrForbiddenAddress) {
+		t.Errorf("Control on garbage: %v", err)
+	}
+	if err := g.Control("tcp", "198.51.100.1:443", nil); err != nil {
+		t.Errorf("Control on a public address: %v", err)
 	}
 	g.Allow = loopback()
 	c, err := g.DialContext(context.Background(), "tcp", ln.Addr().String())
@@ -522,4 +532,27 @@ func FuzzParseWellKnown(f *testing.F) {
 			t.Fatalf("round trip of %q: %q, %v", name, again, err)
 		}
 	})
+}
+
+func TestGuardDialerChains(t *testing.T) {
+	var called []string
+	base := &net.Dialer{Control: func(network, address string, _ syscall.RawConn) error {
+		called = append(called, address)
+		return nil
+	}}
+	d := Guard{}.Dialer(base)
+	if err := d.Control("tcp", "10.0.0.1:80", nil); !errors.Is(err, ErrForbiddenAddress) {
+		t.Errorf("chained Control: %v", err)
+	}
+	if len(called) != 1 || called[0] != "10.0.0.1:80" {
+		t.Errorf("base Control not run first: %v", called)
+	}
+	if base.Control == nil || d == base {
+		t.Error("base dialer modified")
+	}
+	withCtx := &net.Dialer{ControlContext: func(context.Context, string, string, syscall.RawConn) error { return nil }}
+	d = Guard{}.Dialer(withCtx)
+	if err := d.ControlContext(context.Background(), "tcp", "127.0.0.1:80", nil); !errors.Is(err, ErrForbiddenAddress) {
+		t.Errorf("chained ControlContext: %v", err)
+	}
 }
