@@ -379,3 +379,39 @@ func TestBuild(t *testing.T) {
 		}
 	}
 }
+
+// TestHandlerLooksUpConcurrently: the origins of one query are fetched in
+// parallel (each fetch here waits until both have started).
+func TestHandlerLooksUpConcurrently(t *testing.T) {
+	c := newClock()
+	k := genKey(t, "ed25519:o")
+	var started sync.WaitGroup
+	started.Add(2)
+	src := &fakeSource{fn: func(server string, _ []string, _ time.Time) ([]*ServerKeys, error) {
+		started.Done()
+		started.Wait()
+		return []*ServerKeys{serverKeys(t, server, c.Now().UnixMilli()+1e6, []*signing.Key{k})}, nil
+	}}
+	nk := genKey(t, "ed25519:n")
+	h := &Handler{ServerName: "notary.example", Keys: []*signing.Key{nk}, Now: c.Now, Ring: &Ring{Now: c.Now, Sources: []Source{src}}}
+	done := make(chan *httptest.ResponseRecorder)
+	go func() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", QueryPath, strings.NewReader(`{"server_keys":{"a.example":{},"b.example":{}}}`)))
+		done <- rec
+	}()
+	select {
+	case rec := <-done:
+		objs, err := splitServerKeys(rec.Body.Bytes())
+		if err != nil || len(objs) != 2 {
+			t.Fatalf("%d objects, %v", len(objs), err)
+		}
+		for i, want := range []string{"a.example", "b.example"} {
+			if _, err := Parse(objs[i], want); err != nil {
+				t.Errorf("object %d: %v", i, err)
+			}
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("lookups ran one after the other (deadlock on the two-party barrier)")
+	}
+}

@@ -198,48 +198,38 @@ func (h *Handler) parseQuery(req *http.Request) ([]KeyRequest, error) {
 	return reqs, perr
 }
 
-// answer writes {"server_keys": [...]} for reqs, countersigned.
+// answer writes {"server_keys": [...]} for reqs, countersigned. Servers
+// are looked up concurrently (at most queryWorkers at a time) and each
+// lookup gives up after queryLookupTimeout, so one slow origin cannot hold
+// the whole answer; servers without an answer are omitted, as the spec
+// allows for unreachable servers.
 func (h *Handler) answer(w http.ResponseWriter, ctx context.Context, reqs []KeyRequest) {
 	now := nowOr(h.Now)
+	seen := make(map[string]bool, len(reqs))
+	uniq := reqs[:0:0]
+	for _, kr := range reqs {
+		if !seen[kr.ServerName] {
+			seen[kr.ServerName] = true
+			uniq = append(uniq, kr)
+		}
+	}
+	out := make([][]byte, len(uniq))
+	sem := make(chan struct{}, queryWorkers)
+	var wg sync.WaitGroup
+	for i, kr := range uniq {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			out[i] = h.lookup(ctx, kr, now)
+		})
+	}
+	wg.Wait()
 	var buf bytes.Buffer
 	buf.WriteString(`{"server_keys":[`)
 	n := 0
-	seen := make(map[string]bool, len(reqs))
-	for _, kr := range reqs {
-		if seen[kr.ServerName] {
+	for _, raw := range out {
+		if raw == nil {
 			continue
-		}
-		seen[kr.ServerName] = true
-		var raw []byte
-		if kr.ServerName == h.ServerName {
-			own, err := h.Own()
-			if err != nil {
-				continue
-			}
-			raw = own
-		} else {
-			if h.Ring == nil {
-				continue
-			}
-			minValid := kr.MinimumValidUntil
-			if minValid.IsZero() {
-				minValid = now
-			}
-			sk, err := h.Ring.ServerKeys(ctx, kr.ServerName, minValid)
-			if err != nil {
-				h.logger().Warn("keys: notary lookup failed", "server", kr.ServerName, "err", err)
-				continue
-			}
-			raw = sk.Raw
-			for _, k := range h.Keys {
-				if raw, err = signing.SignJSON(h.ServerName, k.KeyID(), k.PrivateKey(), raw); err != nil {
-					break
-				}
-			}
-			if err != nil {
-				h.logger().Warn("keys: cannot countersign", "server", kr.ServerName, "err", err)
-				continue
-			}
 		}
 		if n > 0 {
 			buf.WriteByte(',')
@@ -249,6 +239,45 @@ func (h *Handler) answer(w http.ResponseWriter, ctx context.Context, reqs []KeyR
 	}
 	buf.WriteString(`]}`)
 	writeJSON(w, buf.Bytes())
+}
+
+// Bounds on notary lookups made while answering one query.
+const (
+	queryWorkers       = 8
+	queryLookupTimeout = 15 * time.Second
+)
+
+// lookup returns the countersigned keys object for one query entry, or nil.
+func (h *Handler) lookup(ctx context.Context, kr KeyRequest, now time.Time) []byte {
+	if kr.ServerName == h.ServerName {
+		own, err := h.Own()
+		if err != nil {
+			return nil
+		}
+		return own
+	}
+	if h.Ring == nil {
+		return nil
+	}
+	minValid := kr.MinimumValidUntil
+	if minValid.IsZero() {
+		minValid = now
+	}
+	ctx, cancel := context.WithTimeout(ctx, queryLookupTimeout)
+	defer cancel()
+	sk, err := h.Ring.ServerKeys(ctx, kr.ServerName, minValid)
+	if err != nil {
+		h.logger().Warn("keys: notary lookup failed", "server", kr.ServerName, "err", err)
+		return nil
+	}
+	raw := sk.Raw
+	for _, k := range h.Keys {
+		if raw, err = signing.SignJSON(h.ServerName, k.KeyID(), k.PrivateKey(), raw); err != nil {
+			h.logger().Warn("keys: cannot countersign", "server", kr.ServerName, "err", err)
+			return nil
+		}
+	}
+	return raw
 }
 
 func (h *Handler) logger() *slog.Logger {
