@@ -51,3 +51,19 @@ func ExampleParseWellKnown() {
 	// delegated.example.com:1234 <nil>
 	// true true
 }
+
+func ExampleGuard() {
+	var g serverdiscovery.Guard // the zero Guard refuses inward addresses
+	for _, s := range []string{"198.51.100.7", "10.0.0.1", "::1", "::ffff:192.168.1.1"} {
+		fmt.Println(s, g.Allowed(netip.MustParseAddr(s)))
+	}
+	// A private deployment opens its own range.
+	g.Allow = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	fmt.Println("10.0.0.1 allowed:", g.Allowed(netip.MustParseAddr("10.0.0.1")))
+	// Output:
+	// 198.51.100.7 true
+	// 10.0.0.1 false
+	// ::1 false
+	// ::ffff:192.168.1.1 false
+	// 10.0.0.1 allowed: true
+}
