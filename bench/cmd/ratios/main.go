@@ -1,6 +1,7 @@
 // Command ratios reads `go test -bench` output (several runs, from one or
 // more test binaries) on stdin and prints, for every benchmark named
-// Benchmark<Op>/<impl> with impl one of ours, gmsl or mautrix, the median
+// Benchmark<Op>/<impl> with impl one of ours, gmsl, mautrix or raw (the
+// bare crypto floor), the median
 // ns/op of each implementation and its ratio to ours (how many times slower
 // than ours it is).
 package main
@@ -16,7 +17,7 @@ import (
 	"strings"
 )
 
-var line = regexp.MustCompile(`^Benchmark(\S+?)/(ours|gmsl|mautrix)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(.*)$`)
+var line = regexp.MustCompile(`^Benchmark(\S+?)/(ours|gmsl|mautrix|raw)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(.*)$`)
 
 func main() {
 	samples := map[string]map[string][]float64{}
@@ -52,7 +53,7 @@ func main() {
 	fmt.Printf("%-34s %-8s %14s %8s %10s %s\n", "operation", "impl", "median ns/op", "runs", "allocs/op", "ratio to ours")
 	for _, op := range ops {
 		ours := median(samples[op]["ours"])
-		for _, impl := range []string{"ours", "gmsl", "mautrix"} {
+		for _, impl := range []string{"ours", "gmsl", "mautrix", "raw"} {
 			s := samples[op][impl]
 			if len(s) == 0 {
 				continue
