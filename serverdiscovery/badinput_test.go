@@ -556,3 +556,21 @@ func TestGuardDialerChains(t *testing.T) {
 		t.Errorf("chained ControlContext: %v", err)
 	}
 }
+
+// TestDefaultWellKnownClientGuarded: without an injected client, the
+// .well-known fetch resolves through the resolver's DNS server and the
+// guard refuses a name that points inward.
+func TestDefaultWellKnownClientGuarded(t *testing.T) {
+	f := newFixture(t)
+	f.r.HTTPClient = nil
+	f.dns.AddA("example.test", netip.MustParseAddr("127.0.0.1"))
+	f.dns.AddSRV("_matrix-fed._tcp.example.test", 1, 0, 8448, "target.test")
+	f.dns.AddA("target.test", netip.MustParseAddr("192.0.2.1"))
+	res, err := f.r.Resolve(context.Background(), "example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Step != StepSRV || !errors.Is(res.WellKnownErr, ErrForbiddenAddress) {
+		t.Errorf("step %s, WellKnownErr %v; want step 4 after a guarded well-known", res.Step, res.WellKnownErr)
+	}
+}

@@ -130,6 +130,9 @@ type Resolver struct {
 	// randN orders SRV records of equal priority; nil: math/rand/v2.
 	randN func(n uint64) uint64
 
+	defaultTransportOnce sync.Once
+	defaultTransport     *http.Transport // for .well-known when HTTPClient is nil
+
 	mu      sync.Mutex
 	cache   map[string]*wellKnownEntry
 	results map[string]*resultEntry

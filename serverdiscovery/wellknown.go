@@ -143,12 +143,15 @@ func (r *Resolver) wellKnownClient() *http.Client {
 	if r.HTTPClient != nil {
 		c = *r.HTTPClient
 	} else {
-		c = http.Client{Transport: &http.Transport{
-			DialContext:         r.DialContext,
-			TLSHandshakeTimeout: 10 * time.Second,
-			MaxIdleConns:        8,
-			IdleConnTimeout:     30 * time.Second,
-		}}
+		r.defaultTransportOnce.Do(func() {
+			r.defaultTransport = &http.Transport{
+				DialContext:         r.DialContext,
+				TLSHandshakeTimeout: 10 * time.Second,
+				MaxIdleConns:        8,
+				IdleConnTimeout:     30 * time.Second,
+			}
+		})
+		c = http.Client{Transport: r.defaultTransport}
 	}
 	maxRedir := r.MaxRedirects
 	if maxRedir <= 0 {
