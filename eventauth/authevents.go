@@ -8,8 +8,8 @@ import (
 
 // checkAuthEvents applies the auth events rules (rule 2 in room versions
 // 1-11, rule 3 in 12) to the events ev cites, in ev's order.
-func (c *checker) checkAuthEvents(a *authState) (rule, error) {
-	evs := a.events
+func (c *checker) checkAuthEvents() (rule, error) {
+	evs := c.auth.list()
 	for i, x := range evs {
 		xk, xok := x.StateKey()
 		for _, y := range evs[:i] {
@@ -32,14 +32,14 @@ func (c *checker) checkAuthEvents(a *authState) (rule, error) {
 				x.EventID(), x.Type(), sk))
 		}
 	}
-	if c.opts != nil && c.opts.Rejected != nil {
+	if c.opts.Rejected != nil {
 		for _, x := range evs {
 			if c.opts.Rejected(x.EventID()) {
 				return c.reject(rAuthRejected, fmt.Sprintf("auth event %s was itself rejected", x.EventID()))
 			}
 		}
 	}
-	if c.v.CreateEventInAuthEvents && a.Create() == nil {
+	if c.v.CreateEventInAuthEvents && c.auth.find(typeCreate, "") == nil {
 		return c.reject(rAuthNoCreate, "auth_events has no m.room.create event")
 	}
 	for _, x := range evs {

@@ -93,7 +93,8 @@ func BenchmarkCheckMessage(b *testing.B) {
 }
 
 // TestCheckMessageAllocs guards the common path: a message event checked
-// against parsed state allocates nothing, in every room version.
+// against parsed state, or against its own auth events, allocates nothing,
+// in every room version.
 func TestCheckMessageAllocs(t *testing.T) {
 	for _, rules := range roomversion.All() {
 		msg, state := messageAgainstState(t, rules)
@@ -103,6 +104,15 @@ func TestCheckMessageAllocs(t *testing.T) {
 			}
 		}); n != 0 {
 			t.Errorf("room version %s: %v allocations per message check, want 0", rules.ID, n)
+		}
+		auth := state.Select(AuthEventsNeeded(rules, msg.Type(), "", msg.Sender(), msg.Content()))
+		opts := Options{Create: state.Create()}
+		if n := testing.AllocsPerRun(100, func() {
+			if _, err := CheckAuthEvents(msg, auth, opts); err != nil {
+				t.Fatal(err)
+			}
+		}); n != 0 {
+			t.Errorf("room version %s: %v allocations per message check against auth events, want 0", rules.ID, n)
 		}
 	}
 }

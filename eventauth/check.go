@@ -40,8 +40,9 @@ type Options struct {
 // *Error) means a state event it needed could not be read. It allocates
 // nothing for an allowed event whose state views were read before.
 func Check(ev *event.PDU, state State) error {
-	c := checker{opts: nil}
-	_, err := c.run(ev, state, nil)
+	var c checker
+	c.st = state
+	_, err := c.run(ev)
 	return err
 }
 
@@ -49,8 +50,9 @@ func Check(ev *event.PDU, state State) error {
 // the rule that decided: the allowing rule (for example "10" for
 // "otherwise, allow" in room version 10) or the rejecting one.
 func CheckWithOptions(ev *event.PDU, state State, opts Options) (rule string, err error) {
-	c := checker{opts: &opts}
-	r, err := c.run(ev, state, nil)
+	var c checker
+	c.opts, c.st = opts, state
+	r, err := c.run(ev)
 	if err != nil {
 		return ruleOf(err), err
 	}
@@ -69,52 +71,53 @@ func CheckWithOptions(ev *event.PDU, state State, opts Options) (rule string, er
 // authEvents misses an event ev lists, or has one it does not list, the
 // error wraps [ErrMissingAuthEvent] and is not an [*Error].
 func CheckAuthEvents(ev *event.PDU, authEvents []*event.PDU, opts Options) (rule string, err error) {
-	a := &authRun{opts: opts}
+	var c checker
+	c.opts = opts
+	c.authMode = true
 	ids := ev.AuthEventIDs()
-	ordered := a.buf[:0]
 	// Usual case: the caller passes the events in the order listed.
 	inOrder := len(authEvents) == len(ids)
 	for i := 0; inOrder && i < len(ids); i++ {
 		inOrder = authEvents[i] != nil && authEvents[i].EventID() == ids[i]
 	}
 	if inOrder {
-		ordered = append(ordered, authEvents...)
-		ids = nil
-	}
-	for _, id := range ids {
-		var found *event.PDU
-		for _, ae := range authEvents {
-			if ae != nil && ae.EventID() == id {
-				found = ae
-				break
-			}
-		}
-		if found == nil {
-			return "", fmt.Errorf("%w: %s lists %s", ErrMissingAuthEvent, ev.EventID(), id)
-		}
-		ordered = append(ordered, found)
-	}
-	for _, ae := range authEvents {
-		if ae == nil || inOrder {
-			continue
-		}
-		listed := false
+		c.auth.set(authEvents)
+	} else {
+		ordered := make([]*event.PDU, 0, len(ids))
 		for _, id := range ids {
-			if ae.EventID() == id {
-				listed = true
-				break
+			var found *event.PDU
+			for _, ae := range authEvents {
+				if ae != nil && ae.EventID() == id {
+					found = ae
+					break
+				}
+			}
+			if found == nil {
+				return "", fmt.Errorf("%w: %s lists %s", ErrMissingAuthEvent, ev.EventID(), id)
+			}
+			ordered = append(ordered, found)
+		}
+		for _, ae := range authEvents {
+			if ae == nil {
+				continue
+			}
+			listed := false
+			for _, id := range ids {
+				if ae.EventID() == id {
+					listed = true
+					break
+				}
+			}
+			if !listed {
+				return "", fmt.Errorf("%w: %s does not list %s", ErrMissingAuthEvent, ev.EventID(), ae.EventID())
 			}
 		}
-		if !listed {
-			return "", fmt.Errorf("%w: %s does not list %s", ErrMissingAuthEvent, ev.EventID(), ae.EventID())
-		}
+		c.auth.set(ordered)
 	}
-	a.state.events = ordered
 	if !ev.Rules().CreateEventInAuthEvents {
-		a.state.create = opts.Create
+		c.auth.create = opts.Create
 	}
-	a.c.opts = &a.opts
-	r, err := a.c.run(ev, &a.state, &a.state)
+	r, err := c.run(ev)
 	if err != nil {
 		return ruleOf(err), err
 	}
@@ -131,37 +134,34 @@ func ruleOf(err error) string {
 	return ""
 }
 
-// authRun is everything one CheckAuthEvents call needs, allocated at once.
-type authRun struct {
-	c     checker
-	state authState
-	opts  Options
-	buf   [8]*event.PDU
-}
-
-// checker carries one check. It lives on the stack.
+// checker carries one check. It lives on the stack: the auth events are
+// held inline, not behind an interface, so that checking against them
+// allocates nothing in the usual case.
 type checker struct {
-	opts   *Options
-	v      roomversion.Rules
-	ev     *event.PDU
-	st     State
-	create *event.PDU
-	sender string
-	pl     levels
+	opts Options
+	v    roomversion.Rules
+	ev   *event.PDU
+	// st is the state checked against, unless authMode: then it is auth.
+	st       State
+	authMode bool
+	auth     authState
+	create   *event.PDU
+	sender   string
+	pl       levels
 }
 
 // run applies the rules in the spec's order and returns the rule that
-// decided. auth is non-nil when the state is ev's own auth events.
-func (c *checker) run(ev *event.PDU, st State, auth *authState) (rule, error) {
+// decided. In authMode the state is ev's own auth events (c.auth) and the
+// auth events rules apply.
+func (c *checker) run(ev *event.PDU) (rule, error) {
 	c.v = ev.Rules()
 	c.ev = ev
-	c.st = st
 	c.sender = ev.Sender()
 
 	if ev.Type() == typeCreate {
 		return c.checkCreate()
 	}
-	c.create = st.Create()
+	c.create = c.stateCreate()
 
 	if c.v.RoomIDFromCreateEvent {
 		if c.create == nil {
@@ -173,8 +173,8 @@ func (c *checker) run(ev *event.PDU, st State, auth *authState) (rule, error) {
 		}
 	}
 
-	if auth != nil {
-		if r, err := c.checkAuthEvents(auth); err != nil {
+	if c.authMode {
+		if r, err := c.checkAuthEvents(); err != nil {
 			return r, err
 		}
 	} else if c.create == nil && c.v.CreateEventInAuthEvents {
@@ -207,7 +207,7 @@ func (c *checker) run(ev *event.PDU, st State, auth *authState) (rule, error) {
 		return c.checkMember()
 	}
 
-	if m := membershipOf(st.Member(c.sender)); m != "join" {
+	if m := membershipOf(c.member(c.sender)); m != "join" {
 		return c.reject(rSenderNotJoined, fmt.Sprintf("%s is not joined to the room (membership %s)", c.sender, describe(m)))
 	}
 

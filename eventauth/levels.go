@@ -20,7 +20,7 @@ type levels struct {
 // loadLevels reads the state's power levels (or the defaults when there is
 // no power levels event).
 func (c *checker) loadLevels() error {
-	pl := c.st.PowerLevels()
+	pl := c.statePowerLevels()
 	if pl == nil {
 		c.pl = levels{invite: 0, kick: 50, ban: 50, redact: 50}
 		return nil
@@ -143,7 +143,7 @@ func contentHas(content []byte, key string) bool {
 
 // signedBy reports whether c.ev is signed by server.
 func (c *checker) signedBy(server string) error {
-	if c.opts != nil && c.opts.VerifyServerSignature != nil {
+	if c.opts.VerifyServerSignature != nil {
 		return c.opts.VerifyServerSignature(c.ev, server)
 	}
 	found := false

@@ -48,7 +48,7 @@ func (c *checker) checkMember() (rule, error) {
 // joinRule returns the room's join rule; a room without an
 // m.room.join_rules event is treated as "invite", the spec's default.
 func (c *checker) joinRule() string {
-	jr := c.st.JoinRules()
+	jr := c.stateJoinRules()
 	if jr == nil {
 		return "invite"
 	}
@@ -64,7 +64,7 @@ func (c *checker) checkJoin(target string) (rule, error) {
 	if c.sender != target {
 		return c.reject(rJoinSenderMismatch, fmt.Sprintf("%s cannot join on behalf of %s", c.sender, target))
 	}
-	current := membershipOf(c.st.Member(target))
+	current := membershipOf(c.member(target))
 	if current == "ban" {
 		return c.reject(rJoinBanned, fmt.Sprintf("%s is banned from the room", target))
 	}
@@ -85,7 +85,7 @@ func (c *checker) checkJoin(target string) (rule, error) {
 			return c.reject(rJoinRestrictedAuthoriser, fmt.Sprintf(
 				"the join rule is %q and the join names no join_authorised_via_users_server", jr))
 		}
-		if m := membershipOf(c.st.Member(via)); m != "join" {
+		if m := membershipOf(c.member(via)); m != "join" {
 			return c.reject(rJoinRestrictedAuthoriser, fmt.Sprintf(
 				"the authorising user %s is not joined to the room (membership %s)", via, describe(m)))
 		}
@@ -107,11 +107,11 @@ func (c *checker) checkInvite(target string) (rule, error) {
 	if contentHas(ev.Content(), "third_party_invite") {
 		return c.checkThirdPartyInvite(target)
 	}
-	if m := membershipOf(c.st.Member(c.sender)); m != "join" {
+	if m := membershipOf(c.member(c.sender)); m != "join" {
 		return c.reject(rInviteSenderNotJoined, fmt.Sprintf(
 			"%s is not joined to the room (membership %s) and cannot invite", c.sender, describe(m)))
 	}
-	if m := membershipOf(c.st.Member(target)); m == "join" || m == "ban" {
+	if m := membershipOf(c.member(target)); m == "join" || m == "ban" {
 		return c.reject(rInviteTarget, fmt.Sprintf("%s cannot be invited: their membership is %q", target, m))
 	}
 	if lvl := c.userLevel(c.sender); lvl < c.pl.invite {
@@ -122,7 +122,7 @@ func (c *checker) checkInvite(target string) (rule, error) {
 }
 
 func (c *checker) checkLeave(target string) (rule, error) {
-	current := membershipOf(c.st.Member(target))
+	current := membershipOf(c.member(target))
 	if c.sender == target {
 		if current == "invite" || current == "join" || (c.v.Knocking && current == "knock") {
 			return rLeaveSelf, nil
@@ -130,7 +130,7 @@ func (c *checker) checkLeave(target string) (rule, error) {
 		return c.reject(rLeaveSelf, fmt.Sprintf(
 			"%s cannot leave: their membership is %s", target, describe(current)))
 	}
-	if m := membershipOf(c.st.Member(c.sender)); m != "join" {
+	if m := membershipOf(c.member(c.sender)); m != "join" {
 		return c.reject(rLeaveSenderNotJoined, fmt.Sprintf(
 			"%s is not joined to the room (membership %s) and cannot kick or unban", c.sender, describe(m)))
 	}
@@ -150,7 +150,7 @@ func (c *checker) checkLeave(target string) (rule, error) {
 }
 
 func (c *checker) checkBan(target string) (rule, error) {
-	if m := membershipOf(c.st.Member(c.sender)); m != "join" {
+	if m := membershipOf(c.member(c.sender)); m != "join" {
 		return c.reject(rBanSenderNotJoined, fmt.Sprintf(
 			"%s is not joined to the room (membership %s) and cannot ban", c.sender, describe(m)))
 	}
@@ -171,7 +171,7 @@ func (c *checker) checkKnock(target string) (rule, error) {
 	if c.sender != target {
 		return c.reject(rKnockSenderMismatch, fmt.Sprintf("%s cannot knock on behalf of %s", c.sender, target))
 	}
-	switch m := membershipOf(c.st.Member(c.sender)); m {
+	switch m := membershipOf(c.member(c.sender)); m {
 	case "ban", "invite", "join":
 		return c.reject(rKnockOtherwise, fmt.Sprintf("%s cannot knock: their membership is %q", c.sender, m))
 	}

@@ -47,7 +47,7 @@ func (c *checker) checkPowerLevels(senderLevel int64) (rule, error) {
 			}
 		}
 	}
-	oldEv := c.st.PowerLevels()
+	oldEv := c.statePowerLevels()
 	if oldEv == nil {
 		return rPLNoPrevious, nil
 	}

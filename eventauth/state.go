@@ -110,17 +110,34 @@ func (m StateMap) Members() iter.Seq2[string, *event.PDU] {
 	}
 }
 
-// authState is the State formed by an event's auth events (and, from room
-// version 12, the room's create event, which is not cited). Lookups are a
-// linear scan: an event has at most a handful of auth events.
+// authState holds the events an event cites (and, from room version 12,
+// the room's create event, which is not cited), inline for the usual
+// handful. Lookups are a linear scan.
 type authState struct {
 	create *event.PDU
-	events []*event.PDU
+	buf    [8]*event.PDU
+	n      int
+	more   []*event.PDU // used instead of buf when there are more
+}
+
+func (s *authState) set(evs []*event.PDU) {
+	if len(evs) <= len(s.buf) {
+		s.n = copy(s.buf[:], evs)
+		return
+	}
+	s.more = evs
+}
+
+func (s *authState) list() []*event.PDU {
+	if s.more != nil {
+		return s.more
+	}
+	return s.buf[:s.n]
 }
 
 func (s *authState) find(typ, stateKey string) *event.PDU {
-	for _, ev := range s.events {
-		if ev.Type() != typ {
+	for _, ev := range s.list() {
+		if ev == nil || ev.Type() != typ {
 			continue
 		}
 		if sk, ok := ev.StateKey(); ok && sk == stateKey {
@@ -130,16 +147,46 @@ func (s *authState) find(typ, stateKey string) *event.PDU {
 	return nil
 }
 
-func (s *authState) Create() *event.PDU {
-	if s.create != nil {
-		return s.create
+// The checker's view of the state: the auth events in authMode, else the
+// State it was given.
+
+func (c *checker) stateCreate() *event.PDU {
+	if !c.authMode {
+		return c.st.Create()
 	}
-	return s.find(typeCreate, "")
+	if c.auth.create != nil {
+		return c.auth.create
+	}
+	return c.auth.find(typeCreate, "")
 }
-func (s *authState) PowerLevels() *event.PDU                { return s.find(typePowerLevels, "") }
-func (s *authState) JoinRules() *event.PDU                  { return s.find(typeJoinRules, "") }
-func (s *authState) Member(userID string) *event.PDU        { return s.find(typeMember, userID) }
-func (s *authState) ThirdPartyInvite(tok string) *event.PDU { return s.find(typeThirdPartyInvite, tok) }
+
+func (c *checker) statePowerLevels() *event.PDU {
+	if !c.authMode {
+		return c.st.PowerLevels()
+	}
+	return c.auth.find(typePowerLevels, "")
+}
+
+func (c *checker) stateJoinRules() *event.PDU {
+	if !c.authMode {
+		return c.st.JoinRules()
+	}
+	return c.auth.find(typeJoinRules, "")
+}
+
+func (c *checker) member(userID string) *event.PDU {
+	if !c.authMode {
+		return c.st.Member(userID)
+	}
+	return c.auth.find(typeMember, userID)
+}
+
+func (c *checker) stateThirdPartyInvite(token string) *event.PDU {
+	if !c.authMode {
+		return c.st.ThirdPartyInvite(token)
+	}
+	return c.auth.find(typeThirdPartyInvite, token)
+}
 
 // Select returns the events of m under keys, skipping keys m has no event
 // for; with [AuthEventsNeeded] it gives the auth events of a new event.

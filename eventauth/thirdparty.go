@@ -17,7 +17,7 @@ const maxThirdPartyKeys = 16
 // content.third_party_invite.
 func (c *checker) checkThirdPartyInvite(target string) (rule, error) {
 	ev := c.ev
-	if membershipOf(c.st.Member(target)) == "ban" {
+	if membershipOf(c.member(target)) == "ban" {
 		return c.reject(rInvite3PBanned, fmt.Sprintf("%s is banned from the room", target))
 	}
 	signed := gjson.GetBytes(ev.Content(), "third_party_invite.signed")
@@ -32,7 +32,7 @@ func (c *checker) checkThirdPartyInvite(target string) (rule, error) {
 		return c.reject(rInvite3PMXID, fmt.Sprintf(
 			"third_party_invite.signed.mxid %q is not the invited user %q", mxid.Str, target))
 	}
-	tpi := c.st.ThirdPartyInvite(token.Str)
+	tpi := c.stateThirdPartyInvite(token.Str)
 	if tpi == nil {
 		return c.reject(rInvite3PNoEvent, fmt.Sprintf(
 			"the room has no m.room.third_party_invite with token %q", token.Str))
