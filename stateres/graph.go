@@ -77,7 +77,7 @@ func newGraph(fetch fetchFunc, maxNodes, sizeHint int) *graph {
 	return &graph{
 		nodes:    make([]node, 0, sizeHint),
 		byID:     make(map[string]int32, sizeHint),
-		keys:     make(map[stateKey]int32, sizeHint),
+		keys:     make(map[stateKey]int32, sizeHint/2),
 		fetch:    fetch,
 		maxNodes: maxNodes,
 	}

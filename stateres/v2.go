@@ -14,7 +14,7 @@ import (
 // come back without duplicates (an event is under one key), in no particular
 // order.
 func partition(sets []map[stateKey]string) (map[stateKey]string, []string) {
-	unconflicted := make(map[stateKey]string, len(sets[0]))
+	unconflicted := make(map[stateKey]string)
 	var conflicted []string
 	for k, v0 := range sets[0] {
 		same := true
