@@ -84,3 +84,35 @@ func TestVerifyServerSignature(t *testing.T) {
 		}
 	}
 }
+
+// TestManyAuthEvents: more auth events than the inline buffer holds are
+// still all checked.
+func TestManyAuthEvents(t *testing.T) {
+	for _, rules := range roomversion.All() {
+		r := newTestRoom(t, rules)
+		r.add(r.build(eventSpec{Type: typeCreate, Sender: "@a:x", StateKey: sk(""), Content: `{"creator":"@a:x"}`}))
+		r.add(r.build(eventSpec{Type: typeMember, Sender: "@a:x", StateKey: sk("@a:x"), Content: `{"membership":"join"}`}))
+		var extra []string
+		// event.Parse allows 10 auth events; 8 extra make 9 or 10 in all.
+		for i := 0; i < 8; i++ {
+			ev := r.build(eventSpec{Type: "m.room.topic", Sender: "@a:x", StateKey: sk(""), Content: `{"topic":"t"}`})
+			r.add(ev)
+			extra = append(extra, ev.EventID())
+		}
+		var auth []string
+		for _, ev := range r.state.Select(AuthEventsNeeded(rules, "m.room.message", "", "@a:x", nil)) {
+			auth = append(auth, ev.EventID())
+		}
+		msg := r.build(eventSpec{Type: "m.room.message", Sender: "@a:x", Content: `{}`, Auth: append(auth, extra...)})
+		_, err := CheckAuthEvents(msg, r.authEventsOf(msg), Options{Create: r.create})
+		if !errors.Is(err, ErrAuthEvents) {
+			t.Fatalf("room version %s: %d auth events: %v", rules.ID, len(msg.AuthEventIDs()), err)
+		}
+		// The same events in another order than listed.
+		evs := r.authEventsOf(msg)
+		evs[0], evs[len(evs)-1] = evs[len(evs)-1], evs[0]
+		if _, err := CheckAuthEvents(msg, evs, Options{Create: r.create}); !errors.Is(err, ErrAuthEvents) {
+			t.Fatalf("room version %s: reordered: %v", rules.ID, err)
+		}
+	}
+}
