@@ -19,8 +19,10 @@ type Options struct {
 	VerifyServerSignature func(ev *event.PDU, serverName string) error
 
 	// Create is the room's create event, for [CheckAuthEvents] in room
-	// versions where events do not cite it (12 and later). Ignored by
-	// [CheckWithOptions], which takes it from the state.
+	// versions where events do not cite it (12 and later); it must be an
+	// accepted event (rule 2 of room version 12 requires the room ID to
+	// name an accepted create event). Ignored by [CheckWithOptions], which
+	// takes it from the state, and in versions whose events cite it.
 	Create *event.PDU
 
 	// Rejected reports whether an auth event was itself rejected (auth
