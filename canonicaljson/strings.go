@@ -55,10 +55,23 @@ func (e *encoder) string(key *[]byte) error {
 		kb = *key
 	}
 	for {
-		// Copy the longest run of bytes that need no attention.
+		// Find the longest run of bytes copied unchanged: printable ASCII
+		// other than '"' and '\\', and valid multi-byte UTF-8.
 		j := i
-		for j < len(in) && safe[in[j]] {
-			j++
+		for j < len(in) {
+			c := in[j]
+			if safe[c] {
+				j++
+				continue
+			}
+			if c < 0x80 {
+				break
+			}
+			n := utf8Len(in[j:])
+			if n == 0 {
+				break
+			}
+			j += n
 		}
 		if j > i {
 			out = append(out, in[i:j]...)
@@ -94,27 +107,40 @@ func (e *encoder) string(key *[]byte) error {
 		case c < 0x20:
 			e.out = out
 			return e.fail(i, ErrSyntax, "control character in string")
-		default: // c >= 0x80: copy a run of valid multi-byte UTF-8
-			j := i
-			for j < len(in) && in[j] >= 0x80 {
-				if in[j] < 0xe0 || in[j] >= 0xf0 || j+2 >= len(in) || !valid3(in[j], in[j+1], in[j+2]) {
-					r, n := utf8.DecodeRune(in[j:])
-					if r == utf8.RuneError && n <= 1 {
-						e.out = out
-						return e.fail(j, ErrInvalidUTF8, "")
-					}
-					j += n
-					continue
-				}
-				j += 3
-			}
-			out = append(out, in[i:j]...)
-			if key != nil {
-				kb = append(kb, in[i:j]...)
-			}
-			i = j
+		default: // a byte >= 0x80 that does not start valid UTF-8
+			e.out = out
+			return e.fail(i, ErrInvalidUTF8, "")
 		}
 	}
+}
+
+// utf8Len returns the length of the valid UTF-8 sequence (2 to 4 bytes) at
+// the start of b, or 0 if b does not start with one. Overlong forms,
+// surrogates and code points above U+10FFFF are invalid.
+func utf8Len(b []byte) int {
+	c := b[0]
+	switch {
+	case c >= 0xc2 && c <= 0xdf:
+		if len(b) >= 2 && b[1]&0xc0 == 0x80 {
+			return 2
+		}
+	case c >= 0xe0 && c <= 0xef:
+		if len(b) >= 3 && valid3(c, b[1], b[2]) {
+			return 3
+		}
+	case c >= 0xf0 && c <= 0xf4:
+		if len(b) >= 4 && b[2]&0xc0 == 0x80 && b[3]&0xc0 == 0x80 {
+			b1 := b[1]
+			switch {
+			case b1&0xc0 != 0x80:
+			case c == 0xf0 && b1 < 0x90:
+			case c == 0xf4 && b1 >= 0x90:
+			default:
+				return 4
+			}
+		}
+	}
+	return 0
 }
 
 // valid3 reports whether b0 b1 b2 is a valid 3-byte UTF-8 sequence
