@@ -116,3 +116,19 @@ func TestManyAuthEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestNilState: a nil State is an empty one.
+func TestNilState(t *testing.T) {
+	for _, rules := range roomversion.All() {
+		r := newTestRoom(t, rules)
+		create := r.build(eventSpec{Type: typeCreate, Sender: "@a:x", StateKey: sk(""), Content: `{"creator":"@a:x"}`})
+		if err := Check(create, nil); err != nil {
+			t.Fatalf("room version %s: create against nil state: %v", rules.ID, err)
+		}
+		r.add(create)
+		msg := r.build(eventSpec{Type: "m.room.message", Sender: "@a:x", Content: `{}`})
+		if _, err := CheckWithOptions(msg, nil, Options{}); !errors.Is(err, ErrRejected) {
+			t.Fatalf("room version %s: message against nil state: %v", rules.ID, err)
+		}
+	}
+}

@@ -25,8 +25,9 @@ type Options struct {
 	// takes it from the state, and in versions whose events cite it.
 	Create *event.PDU
 
-	// Rejected reports whether an auth event was itself rejected (auth
-	// events rule 3). Used by [CheckAuthEvents]; nil means none was.
+	// Rejected reports whether an auth event was itself rejected (the
+	// auth events rule on rejected entries: 2.3, or 3.3 in room version
+	// 12). Used by [CheckAuthEvents]; nil means none was.
 	Rejected func(eventID string) bool
 }
 
@@ -40,10 +41,11 @@ type Options struct {
 // It returns nil if the event is allowed and an [*Error] naming the rule
 // that rejected it otherwise; an error wrapping [ErrBadState] (not an
 // *Error) means a state event it needed could not be read. It allocates
-// nothing for an allowed event whose state views were read before.
+// nothing for an allowed event whose state views were read before. A nil
+// state is an empty one; ev must not be nil.
 func Check(ev *event.PDU, state State) error {
 	var c checker
-	c.st = state
+	c.st = orEmpty(state)
 	_, err := c.run(ev)
 	return err
 }
@@ -53,7 +55,7 @@ func Check(ev *event.PDU, state State) error {
 // "otherwise, allow" in room version 10) or the rejecting one.
 func CheckWithOptions(ev *event.PDU, state State, opts Options) (rule string, err error) {
 	var c checker
-	c.opts, c.st = opts, state
+	c.opts, c.st = opts, orEmpty(state)
 	r, err := c.run(ev)
 	if err != nil {
 		return ruleOf(err), err
@@ -125,6 +127,14 @@ func CheckAuthEvents(ev *event.PDU, authEvents []*event.PDU, opts Options) (rule
 	}
 	code, _, _ := ruleCode(ev.Rules(), r)
 	return code, nil
+}
+
+// orEmpty returns st, or an empty state for nil.
+func orEmpty(st State) State {
+	if st == nil {
+		return StateMap(nil)
+	}
+	return st
 }
 
 // ruleOf returns the rule of a rejection, "" for other errors (a state

@@ -33,7 +33,7 @@ func (c *checker) loadLevels() error {
 	return nil
 }
 
-// user returns userID's power level. From room version 12 the creators'
+// userLevel returns userID's power level. From room version 12 the creators'
 // level is infinite; without a power levels event the creator has 100 in
 // earlier versions and everyone else 0.
 func (c *checker) userLevel(userID string) int64 {
@@ -50,7 +50,7 @@ func (c *checker) userLevel(userID string) int64 {
 	return l.view.UserLevel(userID)
 }
 
-// event returns the level needed to send an event of type evType.
+// eventLevel returns the level needed to send an event of type evType.
 func (c *checker) eventLevel(evType string, isState bool) int64 {
 	l := &c.pl
 	if l.view == nil {
