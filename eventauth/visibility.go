@@ -55,6 +55,9 @@ type Viewer struct {
 // membership before and the one it makes both count: either allowing is
 // enough.
 func UserMaySee(ev *event.PDU, before VisibilityState, viewer Viewer) bool {
+	if before == nil {
+		before = StateMap(nil)
+	}
 	visBefore, visAfter := visibilities(ev, before)
 	memBefore := membershipOf(before.Member(viewer.UserID))
 	memAfter := memBefore
@@ -94,6 +97,9 @@ func userAllowed(vis, membership string, joinedLater bool) bool {
 // server's users with the membership before and after it. The caller still
 // checks that the server is, or was, in the room at all.
 func ServerMaySee(ev *event.PDU, before MemberLister, serverName string) bool {
+	if before == nil {
+		before = StateMap(nil)
+	}
 	visBefore, visAfter := visibilities(ev, before)
 	needJoin := true
 	for _, vis := range [2]string{visBefore, visAfter} {

@@ -136,3 +136,20 @@ func TestServerMaySee(t *testing.T) {
 		}
 	}
 }
+
+func TestVisibilityNilState(t *testing.T) {
+	rules, err := roomversion.Get(roomversion.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newTestRoom(t, rules)
+	r.add(r.build(eventSpec{Type: typeCreate, Sender: "@a:x", StateKey: sk(""), Content: `{}`}))
+	msg := r.build(eventSpec{Type: "m.room.message", Sender: "@a:x", Content: `{}`})
+	// No history visibility event: shared.
+	if UserMaySee(msg, nil, Viewer{UserID: "@u:y"}) || !UserMaySee(msg, nil, Viewer{UserID: "@u:y", JoinedLater: true}) {
+		t.Fatal("nil state is not an empty (shared) state for users")
+	}
+	if !ServerMaySee(msg, nil, "y") {
+		t.Fatal("nil state is not an empty (shared) state for servers")
+	}
+}
