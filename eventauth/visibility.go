@@ -53,7 +53,7 @@ type Viewer struct {
 // For an m.room.history_visibility event the setting before and the one it
 // makes both count, and for the user's own m.room.member event the
 // membership before and the one it makes both count: either allowing is
-// enough.
+// enough. A nil before is an empty state.
 func UserMaySee(ev *event.PDU, before VisibilityState, viewer Viewer) bool {
 	if before == nil {
 		before = StateMap(nil)
@@ -95,7 +95,8 @@ func userAllowed(vis, membership string, joinedLater bool) bool {
 // its users was joined. As for users, a history visibility event counts
 // with the setting before and after it, and a member event for one of the
 // server's users with the membership before and after it. The caller still
-// checks that the server is, or was, in the room at all.
+// checks that the server is, or was, in the room at all. A nil before is an
+// empty state.
 func ServerMaySee(ev *event.PDU, before MemberLister, serverName string) bool {
 	if before == nil {
 		before = StateMap(nil)
