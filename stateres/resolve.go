@@ -51,12 +51,16 @@ func Resolve(ctx context.Context, rules roomversion.Rules, stateSets []map[event
 // rules.StateResolution is [roomversion.StateResV1], v2 for
 // [roomversion.StateResV2] and v2.1 for [roomversion.StateResV2_1].
 //
-// If provider implements [AuthChainIndex], the auth difference and the
-// conflicted state subgraph come from it and only the events of the full
-// conflicted set (and the power levels events their chains cite) are
-// loaded; otherwise the auth chains of every event in the state sets are
-// loaded. If provider implements [RejectionTracker], rejected auth events are
-// skipped in the iterative auth checks.
+// If provider implements [AuthChainIndex], the auth difference, the
+// conflicted state subgraph and the auth chain membership of step 1 come
+// from it and only the events of the full conflicted set (with their auth
+// events and the power levels chains the mainline walks) are loaded;
+// otherwise the auth chains of every event in the state sets are loaded. If
+// provider implements [RejectionTracker], rejected auth events are skipped by
+// the auth-events fallback of the iterative auth checks.
+//
+// The state sets are not modified and the result is a new map. Entries whose
+// events get loaded are checked to name an event of their type and state key.
 //
 // Errors wrap [ErrBadInput] (no state sets, an entry whose event has another
 // type or state key, events of another room, an unknown algorithm),
