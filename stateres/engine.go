@@ -86,6 +86,9 @@ func (v *authView) get(ctx context.Context, typ, sk string) int32 {
 	if len(e.base) == 0 {
 		// Nothing to look up.
 	} else if id, ok := e.base[k]; ok {
+		if x, ok := e.g.index(id); ok {
+			return x
+		}
 		if err := e.g.ensure(ctx, []string{id}); err != nil {
 			v.err = err
 			return -1

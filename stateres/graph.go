@@ -115,13 +115,16 @@ func (g *graph) add(n node) (int32, error) {
 // ensure loads every ID in ids that is not in the graph yet.
 func (g *graph) ensure(ctx context.Context, ids []string) error {
 	var missing []string
-	seen := make(map[string]struct{})
+	var seen map[string]struct{}
 	for _, id := range ids {
 		if _, ok := g.byID[id]; ok {
 			continue
 		}
 		if _, ok := seen[id]; ok {
 			continue
+		}
+		if seen == nil {
+			seen = make(map[string]struct{}, len(ids))
 		}
 		seen[id] = struct{}{}
 		missing = append(missing, id)
