@@ -140,6 +140,7 @@ type adapter struct {
 	e          *engine
 	pdus       []*event.PDU
 	roomID     string
+	vs         viewState
 }
 
 func (a *adapter) fetch(ctx context.Context, g *graph, ids []string) error {
@@ -208,7 +209,9 @@ func (s *viewState) ThirdPartyInvite(token string) *event.PDU {
 }
 
 func (a *adapter) allowed(ctx context.Context, v *authView) (bool, error) {
-	err := eventauth.Check(a.pdu(v.ev), &viewState{ctx: ctx, a: a, v: v})
+	// One viewState per resolution: no allocation per check.
+	a.vs = viewState{ctx: ctx, a: a, v: v}
+	err := eventauth.Check(a.pdu(v.ev), &a.vs)
 	if v.err != nil {
 		return false, v.err
 	}
