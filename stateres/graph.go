@@ -135,8 +135,14 @@ func (g *graph) ensure(ctx context.Context, ids []string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	before := len(g.nodes)
 	if err := g.fetch(ctx, g, missing); err != nil {
 		return err
+	}
+	if len(g.nodes)-before == len(missing) {
+		// The fetch added exactly the missing events (fetch functions add
+		// only events they were asked for, each once).
+		return nil
 	}
 	for _, id := range missing {
 		if _, ok := g.byID[id]; !ok {
@@ -144,6 +150,36 @@ func (g *graph) ensure(ctx context.Context, ids []string) error {
 		}
 	}
 	return nil
+}
+
+// loadDistinct loads ids, which must be distinct, and returns their indices
+// in the same order.
+func (g *graph) loadDistinct(ctx context.Context, ids []string) ([]int32, error) {
+	before := len(g.nodes)
+	fresh := before == 0
+	if err := g.ensure(ctx, ids); err != nil {
+		return nil, err
+	}
+	out := make([]int32, len(ids))
+	if fresh && len(g.nodes) == len(ids) {
+		// Loaded in order into an empty graph: ids[i] is node i, unless
+		// the fetch function reordered them.
+		ok := true
+		for i := range out {
+			out[i] = int32(i)
+			if g.nodes[i].id != ids[i] {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return out, nil
+		}
+	}
+	for i, id := range ids {
+		out[i] = g.byID[id]
+	}
+	return out, nil
 }
 
 // index returns the index of a loaded event ID.

@@ -284,13 +284,9 @@ func (e *engine) fullConflictedSet(ctx context.Context, sets []map[stateKey]stri
 		all = append(all, id)
 	}
 	all = append(all, conflicted...)
-	if err := g.ensure(ctx, all); err != nil {
+	roots, err := g.loadDistinct(ctx, all)
+	if err != nil {
 		return nil, err
-	}
-	roots := make([]int32, 0, len(all))
-	for _, id := range all {
-		i, _ := g.index(id)
-		roots = append(roots, i)
 	}
 	if err := g.loadClosure(ctx, roots); err != nil {
 		return nil, err
