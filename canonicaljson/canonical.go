@@ -83,14 +83,17 @@ type Options struct {
 // Errors wrap [ErrSyntax], [ErrInvalidUTF8], [ErrSurrogate],
 // [ErrDuplicateKey], [ErrTooDeep], [ErrTrailingData] or [ErrNumberRange].
 func Canonicalize(in []byte) ([]byte, error) {
-	return Append(make([]byte, 0, len(in)), in, Options{})
+	// Twice the input: the output is never longer than the input (bar
+	// lenient numbers written out), and sorting an object uses the spare
+	// room after it.
+	return Append(make([]byte, 0, 2*len(in)), in, Options{})
 }
 
 // CanonicalizeStrict is [Canonicalize] with the number rules of room
 // versions 6 and later: it also returns errors wrapping [ErrFloat] and
 // [ErrNumberRange].
 func CanonicalizeStrict(in []byte) ([]byte, error) {
-	return Append(make([]byte, 0, len(in)), in, Options{Strict: true})
+	return Append(make([]byte, 0, 2*len(in)), in, Options{Strict: true})
 }
 
 // Append appends the canonical form of in to dst and returns the extended
@@ -102,13 +105,11 @@ func Append(dst, in []byte, opts Options) ([]byte, error) {
 	e := &encoder{in: in, out: dst, strict: opts.Strict, omit: opts.Omit}
 	e.members = e.memberBuf[:0]
 	e.keys = e.keyBuf[:0]
-	e.tmp = e.tmpBuf[:0]
 	if len(in) > 8<<10 {
 		// Size the stacks for large inputs once rather than growing them
 		// step by step.
 		e.members = make([]member, 0, len(in)/32)
 		e.keys = make([]byte, 0, len(in)/4)
-		e.tmp = make([]byte, 0, len(in))
 	}
 	base := len(dst)
 	e.skipSpace()
@@ -139,11 +140,9 @@ type encoder struct {
 
 	members []member
 	keys    []byte
-	tmp     []byte
 
 	memberBuf [32]member
 	keyBuf    [512]byte
-	tmpBuf    [1536]byte
 }
 
 func (e *encoder) fail(off int, sentinel error, msg string) error {
@@ -336,12 +335,12 @@ func (e *encoder) object(depth int) error {
 		}
 	}
 	if !sorted {
-		// Rewrite the object body in key order. Omitted members have
-		// already been cut out of out; the rest are spread over
-		// out[objStart+1:] in input order, separated by commas.
-		e.tmp = append(e.tmp[:0], e.out[objStart+1:]...)
-		shift := objStart + 1
-		e.out = e.out[:objStart+1]
+		// Rewrite the object body in key order: append the members in
+		// order after the body (out's spare capacity, or one growth),
+		// then move them over the body. Omitted members have already
+		// been cut out of out; the rest are spread over the body in input
+		// order, separated by commas.
+		bodyStart, bodyEnd := objStart+1, len(e.out)
 		first := true
 		for _, m := range ms {
 			if m.start < 0 {
@@ -351,8 +350,10 @@ func (e *encoder) object(depth int) error {
 				e.out = append(e.out, ',')
 			}
 			first = false
-			e.out = append(e.out, e.tmp[m.start-shift:m.end-shift]...)
+			e.out = append(e.out, e.out[m.start:m.end]...)
 		}
+		copy(e.out[bodyStart:], e.out[bodyEnd:])
+		e.out = e.out[:bodyEnd]
 	}
 	e.out = append(e.out, '}')
 	return nil

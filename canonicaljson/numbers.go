@@ -91,7 +91,8 @@ func (e *encoder) number() error {
 	e10 := exp - (fracEnd - fracStart)
 	// Significant digits: integer part then fraction part, without
 	// leading zeros and with trailing zeros moved into the exponent.
-	digits := e.tmp[:0]
+	var digitBuf [64]byte
+	digits := digitBuf[:0]
 	digits = append(digits, in[intStart:intEnd]...)
 	digits = append(digits, in[fracStart:fracEnd]...)
 	lead := 0

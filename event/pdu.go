@@ -67,8 +67,7 @@ func Parse(rules roomversion.Rules, raw []byte) (*PDU, error) {
 	if len(raw) > 4*MaxSize {
 		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(raw))
 	}
-	var scratch [4096]byte
-	canon, err := canonicaljson.Append(scratch[:0], raw, canonicaljson.Options{Strict: rules.StrictCanonicalJSON})
+	canon, err := canonicaljson.Append(make([]byte, 0, len(raw)), raw, canonicaljson.Options{Strict: rules.StrictCanonicalJSON})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadJSON, err)
 	}

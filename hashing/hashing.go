@@ -38,8 +38,7 @@ var (
 // canonical JSON without the unsigned, signatures and hashes keys. Errors
 // wrap canonicaljson's sentinels.
 func ContentHash(event []byte) ([]byte, error) {
-	var buf [2048]byte
-	c, err := canonicaljson.Append(buf[:0], event, canonicaljson.Options{Omit: omitForContentHash})
+	c, err := canonicaljson.Append(make([]byte, 0, len(event)), event, canonicaljson.Options{Omit: omitForContentHash})
 	if err != nil {
 		return nil, fmt.Errorf("hashing: content hash: %w", err)
 	}
@@ -87,8 +86,7 @@ func AddContentHash(event []byte) ([]byte, error) {
 // ReferenceHash returns the event's reference hash: the sha256 of the
 // canonical JSON of its redacted form without signatures and unsigned.
 func ReferenceHash(rules roomversion.Rules, event []byte) ([]byte, error) {
-	var buf [2048]byte
-	red, err := appendRedacted(buf[:0], rules, event, true)
+	red, err := appendRedacted(make([]byte, 0, len(event)), rules, event, true)
 	if err != nil {
 		return nil, err
 	}

@@ -37,8 +37,8 @@ func appendRedacted(dst []byte, rules roomversion.Rules, event []byte, dropSigna
 		}
 		return true
 	})
-	var scratch [2048]byte
-	b := append(scratch[:0], '{')
+	b := make([]byte, 0, len(event)+16)
+	b = append(b, '{')
 	first := true
 	var err error
 	top.ForEach(func(k, v gjson.Result) bool {

@@ -25,8 +25,7 @@ func SignJSON(serverName, keyID string, key ed25519.PrivateKey, in []byte) ([]by
 	if !gjson.ParseBytes(in).IsObject() {
 		return nil, ErrNotObject
 	}
-	var buf [4096]byte
-	signed, err := canonicaljson.Append(buf[:0], in, canonicaljson.Options{Omit: omitUnsigned})
+	signed, err := canonicaljson.Append(make([]byte, 0, len(in)), in, canonicaljson.Options{Omit: omitUnsigned})
 	if err != nil {
 		return nil, fmt.Errorf("signing: %w", err)
 	}
@@ -102,8 +101,7 @@ func VerifyJSON(serverName, keyID string, pub ed25519.PublicKey, in []byte) erro
 	if !ok {
 		return fmt.Errorf("%w: no signature by %s with %s", ErrMissingSignature, serverName, keyID)
 	}
-	var buf [4096]byte
-	signed, err := canonicaljson.Append(buf[:0], in, canonicaljson.Options{Omit: omitUnsigned})
+	signed, err := canonicaljson.Append(make([]byte, 0, len(in)), in, canonicaljson.Options{Omit: omitUnsigned})
 	if err != nil {
 		return fmt.Errorf("signing: %w", err)
 	}
