@@ -105,6 +105,7 @@ func Append(dst, in []byte, opts Options) ([]byte, error) {
 	e := &encoder{in: in, out: dst, strict: opts.Strict, omit: opts.Omit}
 	e.members = e.memberBuf[:0]
 	e.keys = e.keyBuf[:0]
+	e.order = e.orderBuf[:0]
 	if len(in) > 8<<10 {
 		// Size the stacks for large inputs once rather than growing them
 		// step by step.
@@ -131,6 +132,14 @@ type member struct {
 	keyStart, keyEnd int
 }
 
+// sortKey orders members: 8 key bytes past the object's common key prefix
+// and the member's index. Sorting these 16-byte values moves less memory
+// than sorting members.
+type sortKey struct {
+	pfx uint64
+	i   int
+}
+
 type encoder struct {
 	in     []byte
 	pos    int
@@ -140,9 +149,11 @@ type encoder struct {
 
 	members []member
 	keys    []byte
+	order   []sortKey
 
 	memberBuf [32]member
 	keyBuf    [512]byte
+	orderBuf  [32]sortKey
 }
 
 func (e *encoder) fail(off int, sentinel error, msg string) error {
@@ -323,14 +334,25 @@ func (e *encoder) object(depth int) error {
 		break
 	}
 	ms := e.members[base:]
+	var order []sortKey
 	if !sorted {
 		keys := e.keys
-		slices.SortFunc(ms, func(a, b member) int {
-			return bytes.Compare(keys[a.keyStart:a.keyEnd], keys[b.keyStart:b.keyEnd])
+		order = sortKeys(e.order[:0], ms, keys)
+		e.order = order
+		slices.SortFunc(order, func(a, b sortKey) int {
+			if a.pfx != b.pfx {
+				if a.pfx < b.pfx {
+					return -1
+				}
+				return 1
+			}
+			ma, mb := ms[a.i], ms[b.i]
+			return bytes.Compare(keys[ma.keyStart:ma.keyEnd], keys[mb.keyStart:mb.keyEnd])
 		})
-		for i := 1; i < len(ms); i++ {
-			if bytes.Equal(keys[ms[i-1].keyStart:ms[i-1].keyEnd], keys[ms[i].keyStart:ms[i].keyEnd]) {
-				return e.fail(objStart, ErrDuplicateKey, fmt.Sprintf("key %q", keys[ms[i].keyStart:ms[i].keyEnd]))
+		for i := 1; i < len(order); i++ {
+			ma, mb := ms[order[i-1].i], ms[order[i].i]
+			if bytes.Equal(keys[ma.keyStart:ma.keyEnd], keys[mb.keyStart:mb.keyEnd]) {
+				return e.fail(objStart, ErrDuplicateKey, fmt.Sprintf("key %q", keys[mb.keyStart:mb.keyEnd]))
 			}
 		}
 	}
@@ -342,7 +364,8 @@ func (e *encoder) object(depth int) error {
 		// order, separated by commas.
 		bodyStart, bodyEnd := objStart+1, len(e.out)
 		first := true
-		for _, m := range ms {
+		for _, o := range order {
+			m := ms[o.i]
 			if m.start < 0 {
 				continue
 			}
@@ -357,4 +380,38 @@ func (e *encoder) object(depth int) error {
 	}
 	e.out = append(e.out, '}')
 	return nil
+}
+
+// sortKeys returns, for each member, the 8 bytes of its key that follow
+// the prefix all keys of the object share (big-endian, zero-padded) and its
+// index, so that most comparisons while sorting are one integer
+// comparison. Equal prefixes fall back to comparing whole keys, so the
+// order is exactly byte order, which is code point order for UTF-8.
+func sortKeys(dst []sortKey, ms []member, keys []byte) []sortKey {
+	first := keys[ms[0].keyStart:ms[0].keyEnd]
+	common := len(first)
+	for _, m := range ms[1:] {
+		k := keys[m.keyStart:m.keyEnd]
+		n := min(common, len(k))
+		i := 0
+		for i < n && k[i] == first[i] {
+			i++
+		}
+		common = i
+		if common == 0 {
+			break
+		}
+	}
+	for idx, m := range ms {
+		k := keys[m.keyStart:m.keyEnd]
+		var p uint64
+		for j := 0; j < 8; j++ {
+			p <<= 8
+			if common+j < len(k) {
+				p |= uint64(k[common+j])
+			}
+		}
+		dst = append(dst, sortKey{pfx: p, i: idx})
+	}
+	return dst
 }
