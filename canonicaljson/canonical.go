@@ -110,7 +110,8 @@ func Append(dst, in []byte, opts Options) ([]byte, error) {
 		// Size the stacks for large inputs once rather than growing them
 		// step by step.
 		e.members = make([]member, 0, len(in)/32)
-		e.keys = make([]byte, 0, len(in)/4)
+		e.keys = make([]byte, 0, len(in)/2)
+		e.order = make([]sortKey, 0, len(in)/32)
 	}
 	base := len(dst)
 	e.skipSpace()
