@@ -375,7 +375,7 @@ func (a *API) getState(w http.ResponseWriter, r *http.Request, d *device) error 
 	}
 	out := []json.RawMessage{}
 	for _, p := range state {
-		out = append(out, clientFormat(p.JSON(), roomID, p.EventID()))
+		out = append(out, httputil.ClientEvent(p.JSON(), roomID, p.EventID()))
 	}
 	httputil.WriteJSON(w, 200, out)
 	return nil
@@ -571,20 +571,4 @@ func (a *API) syncHandler(w http.ResponseWriter, r *http.Request, d *device) err
 	}
 	httputil.WriteJSON(w, 200, resp)
 	return nil
-}
-
-func clientFormat(raw []byte, roomID, eventID string) json.RawMessage {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(raw, &m) != nil {
-		return raw
-	}
-	for _, k := range []string{"auth_events", "prev_events", "hashes", "signatures", "depth", "origin"} {
-		delete(m, k)
-	}
-	if _, ok := m["room_id"]; !ok {
-		m["room_id"], _ = json.Marshal(roomID)
-	}
-	m["event_id"], _ = json.Marshal(eventID)
-	b, _ := json.Marshal(m)
-	return b
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
 )
 
 // Token is a stream position written as "s<pos>".
@@ -169,7 +171,7 @@ func (s *SyncAPI) roomSection(ctx context.Context, roomID string, since, upto in
 	}
 	first := upto + 1 // position of the oldest timeline event
 	for i := len(items) - 1; i >= 0; i-- {
-		room.Timeline.Events = append(room.Timeline.Events, clientEvent([]byte(items[i].raw), roomID, items[i].id))
+		room.Timeline.Events = append(room.Timeline.Events, httputil.ClientEvent([]byte(items[i].raw), roomID, items[i].id))
 	}
 	if len(items) > 0 {
 		first = items[len(items)-1].pos
@@ -203,7 +205,7 @@ func (s *SyncAPI) stateEvents(ctx context.Context, roomID string, upto int64) ([
 		if err := rows.Scan(&raw, &eventID); err != nil {
 			return nil, err
 		}
-		raw = string(clientEvent([]byte(raw), roomID, eventID))
+		raw = string(httputil.ClientEvent([]byte(raw), roomID, eventID))
 		var k struct {
 			Type     string `json:"type"`
 			StateKey string `json:"state_key"`
@@ -248,24 +250,6 @@ func strip(state [][]byte, userID string) []json.RawMessage {
 		out = append(out, b)
 	}
 	return out
-}
-
-// clientEvent turns a PDU into the client format: event_id and room_id
-// set, federation-only keys removed.
-func clientEvent(raw []byte, roomID, eventID string) json.RawMessage {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(raw, &m) != nil {
-		return raw
-	}
-	for _, k := range []string{"auth_events", "prev_events", "hashes", "signatures", "depth", "origin"} {
-		delete(m, k)
-	}
-	if _, ok := m["room_id"]; !ok {
-		m["room_id"], _ = json.Marshal(roomID)
-	}
-	m["event_id"], _ = json.Marshal(eventID)
-	b, _ := json.Marshal(m)
-	return b
 }
 
 // JoinedRooms lists the rooms the user is joined to.
@@ -314,7 +298,7 @@ func (s *SyncAPI) Messages(ctx context.Context, roomID string, from int64, dir s
 		if err := rows.Scan(&pos, &raw, &eventID); err != nil {
 			return nil, "", "", err
 		}
-		chunk = append(chunk, clientEvent([]byte(raw), roomID, eventID))
+		chunk = append(chunk, httputil.ClientEvent([]byte(raw), roomID, eventID))
 		last = pos
 	}
 	start = Token(from)
