@@ -11,7 +11,6 @@ package clientapi
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/gomatrixlib/gomatrixlib/event"
 	"github.com/gomatrixlib/gomatrixlib/eventauth"
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/db"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/roomserver"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/syncapi"
@@ -33,7 +33,7 @@ import (
 
 // API serves the client-server API.
 type API struct {
-	db         *sql.DB
+	db         *db.DB
 	rs         *roomserver.RoomServer
 	sync       *syncapi.SyncAPI
 	serverName string
@@ -52,7 +52,7 @@ type Options struct {
 }
 
 // New prepares the tables.
-func New(db *sql.DB, rs *roomserver.RoomServer, sy *syncapi.SyncAPI, serverName string, key *signing.Key, log *slog.Logger, opts Options) (*API, error) {
+func New(db *db.DB, rs *roomserver.RoomServer, sy *syncapi.SyncAPI, serverName string, key *signing.Key, log *slog.Logger, opts Options) (*API, error) {
 	if _, err := db.Exec(schema); err != nil {
 		return nil, fmt.Errorf("clientapi: schema: %w", err)
 	}

@@ -349,7 +349,7 @@ func (a *API) idempotent(ctx context.Context, d *device, txnID string, send func
 	if err != nil {
 		return "", err
 	}
-	_, err = a.db.ExecContext(ctx, `INSERT OR IGNORE INTO cs_txns (user_id, device_id, txn_id, event_id) VALUES (?, ?, ?, ?)`, d.userID, d.deviceID, txnID, eventID)
+	_, err = a.db.ExecContext(ctx, `INSERT INTO cs_txns (user_id, device_id, txn_id, event_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, d.userID, d.deviceID, txnID, eventID)
 	return eventID, err
 }
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/gomatrixlib/gomatrixlib/event"
 	"github.com/gomatrixlib/gomatrixlib/eventauth"
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/db"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/logs"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 	"github.com/gomatrixlib/gomatrixlib/signing"
@@ -60,7 +61,7 @@ func (e *RejectedError) Unwrap() error { return e.Err }
 
 // RoomServer is the room server component.
 type RoomServer struct {
-	db         *sql.DB
+	db         *db.DB
 	js         nats.JetStreamContext
 	serverName string
 	key        *signing.Key
@@ -78,7 +79,7 @@ type RoomServer struct {
 const schema = `
 CREATE TABLE IF NOT EXISTS rs_rooms (
 	room_id TEXT PRIMARY KEY, version TEXT NOT NULL,
-	extremities TEXT NOT NULL, depth INTEGER NOT NULL);
+	extremities TEXT NOT NULL, depth BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS rs_events (
 	nid INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT UNIQUE NOT NULL,
 	room_id TEXT NOT NULL, json TEXT NOT NULL, state_after TEXT NOT NULL);
@@ -89,7 +90,7 @@ CREATE TABLE IF NOT EXISTS rs_state (
 `
 
 // New prepares the room server's tables. Call Start to consume the log.
-func New(db *sql.DB, js nats.JetStreamContext, serverName string, key *signing.Key, log *slog.Logger) (*RoomServer, error) {
+func New(db *db.DB, js nats.JetStreamContext, serverName string, key *signing.Key, log *slog.Logger) (*RoomServer, error) {
 	if _, err := db.Exec(schema); err != nil {
 		return nil, fmt.Errorf("roomserver: schema: %w", err)
 	}
@@ -381,7 +382,8 @@ func (rs *RoomServer) store(rules roomversion.Rules, ev *event.PDU, before event
 	}
 	nextJSON, _ := json.Marshal(next)
 	if _, err := tx.Exec(`INSERT INTO rs_rooms (room_id, version, extremities, depth) VALUES (?, ?, ?, ?)
-		ON CONFLICT(room_id) DO UPDATE SET extremities = excluded.extremities, depth = max(depth, excluded.depth)`,
+		ON CONFLICT(room_id) DO UPDATE SET extremities = excluded.extremities,
+		depth = CASE WHEN excluded.depth > rs_rooms.depth THEN excluded.depth ELSE rs_rooms.depth END`,
 		ev.RoomID(), rules.ID, string(nextJSON), ev.Depth()); err != nil {
 		return nil, err
 	}

@@ -12,11 +12,13 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/db"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/logs"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/roomserver"
 	"github.com/nats-io/nats.go"
@@ -33,12 +35,12 @@ CREATE TABLE IF NOT EXISTS sync_state (
 	event_id TEXT NOT NULL, PRIMARY KEY (room_id, type, state_key));
 CREATE TABLE IF NOT EXISTS sync_memberships (
 	user_id TEXT NOT NULL, room_id TEXT NOT NULL, membership TEXT NOT NULL,
-	pos INTEGER NOT NULL, PRIMARY KEY (user_id, room_id));
+	pos BIGINT NOT NULL, PRIMARY KEY (user_id, room_id));
 `
 
 // SyncAPI is the sync reader.
 type SyncAPI struct {
-	db  *sql.DB
+	db  *db.DB
 	js  nats.JetStreamContext
 	log *slog.Logger
 
@@ -51,7 +53,7 @@ type SyncAPI struct {
 }
 
 // New prepares the tables.
-func New(db *sql.DB, js nats.JetStreamContext, log *slog.Logger) (*SyncAPI, error) {
+func New(db *db.DB, js nats.JetStreamContext, log *slog.Logger) (*SyncAPI, error) {
 	if _, err := db.Exec(schema); err != nil {
 		return nil, fmt.Errorf("syncapi: schema: %w", err)
 	}
@@ -119,15 +121,16 @@ func (s *SyncAPI) apply(data []byte) error {
 		return err
 	}
 	defer tx.Rollback()
-	res, err := tx.Exec(`INSERT OR IGNORE INTO sync_events (event_id, room_id, json, is_state) VALUES (?, ?, ?, ?)`,
-		out.EventID, out.RoomID, string(out.Event), sk.Exists())
-	if err != nil {
-		return err
+	isState := 0
+	if sk.Exists() {
+		isState = 1
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	var pos int64
+	err = tx.QueryRow(`INSERT INTO sync_events (event_id, room_id, json, is_state) VALUES (?, ?, ?, ?)
+		ON CONFLICT DO NOTHING RETURNING pos`, out.EventID, out.RoomID, string(out.Event), isState).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil // already applied
 	}
-	pos, err := res.LastInsertId()
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"database/sql"
 	"encoding/pem"
 	"errors"
 
@@ -48,6 +47,9 @@ type Config struct {
 	// NATSURL, if set, uses an external NATS with JetStream instead of the
 	// embedded one.
 	NATSURL string
+	// PostgresDSN, if set, stores everything in PostgreSQL instead of the
+	// SQLite database in DataDir.
+	PostgresDSN string
 	// BcryptCost for passwords; zero is the default cost.
 	BcryptCost int
 	// Logger; nil logs to stderr at info level.
@@ -59,7 +61,7 @@ type Server struct {
 	cfg       Config
 	log       *slog.Logger
 	key       *signing.Key
-	db        *sql.DB
+	db        *db.DB
 	logs      *logs.Logs
 	rs        *roomserver.RoomServer
 	sync      *syncapi.SyncAPI
@@ -114,7 +116,7 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.db, err = db.Open(cfg.DataDir); err != nil {
+	if s.db, err = db.Open(cfg.DataDir, cfg.PostgresDSN); err != nil {
 		return nil, err
 	}
 	if s.logs, err = logs.Open(cfg.NATSURL, cfg.DataDir); err != nil {
