@@ -3,6 +3,7 @@ package hashing
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomatrixlib/gomatrixlib/canonicaljson"
 	"github.com/gomatrixlib/gomatrixlib/internal/b64"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 )
@@ -191,6 +193,31 @@ func BenchmarkContentHash(b *testing.B) {
 	for b.Loop() {
 		if _, err := ContentHash(ev); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestSigningForm: the one-pass form equals Redact then omitting
+// signatures and unsigned, and its hash is the reference hash.
+func TestSigningForm(t *testing.T) {
+	for _, r := range roomversion.All() {
+		for _, ev := range []string{specEvent1Signed, specEvent2, v12Join} {
+			got, err := SigningForm(r, []byte(ev))
+			if err != nil {
+				t.Fatal(err)
+			}
+			red, err := Redact(r, []byte(ev))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := canonicaljson.Append(nil, red, canonicaljson.Options{Omit: []string{"signatures", "unsigned"}})
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("v%s: %s\nwant %s", r.ID, got, want)
+			}
+			ref, _ := ReferenceHash(r, []byte(ev))
+			if sum := sha256.Sum256(got); !bytes.Equal(sum[:], ref) {
+				t.Fatalf("v%s: reference hash differs", r.ID)
+			}
 		}
 	}
 }

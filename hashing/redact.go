@@ -17,7 +17,15 @@ func Redact(rules roomversion.Rules, event []byte) ([]byte, error) {
 	return appendRedacted(make([]byte, 0, len(event)), rules, event, false)
 }
 
-// AppendRedacted is [Redact] into a caller's buffer, optionally without
+// SigningForm returns what an event signature covers, which is also what
+// the reference hash hashes: the canonical JSON of the redacted event
+// without signatures and unsigned. It is [Redact] and
+// canonicaljson.Append with those keys omitted, in one pass.
+func SigningForm(rules roomversion.Rules, event []byte) ([]byte, error) {
+	return appendRedacted(make([]byte, 0, len(event)), rules, event, true)
+}
+
+// appendRedacted is [Redact] into a caller's buffer, optionally without
 // the signatures and unsigned keys (what signing and the reference hash
 // cover).
 func appendRedacted(dst []byte, rules roomversion.Rules, event []byte, dropSignatures bool) ([]byte, error) {

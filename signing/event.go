@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gomatrixlib/gomatrixlib/canonicaljson"
 	"github.com/gomatrixlib/gomatrixlib/hashing"
 	"github.com/gomatrixlib/gomatrixlib/id"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
@@ -52,11 +51,7 @@ func SignEvent(rules roomversion.Rules, serverName, keyID string, key ed25519.Pr
 // signedPart returns the bytes an event signature covers: the canonical
 // redacted event without signatures and unsigned.
 func signedPart(rules roomversion.Rules, event []byte) ([]byte, error) {
-	red, err := hashing.Redact(rules, event)
-	if err != nil {
-		return nil, err
-	}
-	return canonicaljson.Append(red[:0:0], red, canonicaljson.Options{Omit: omitUnsigned})
+	return hashing.SigningForm(rules, event)
 }
 
 // RequiredSigners returns the servers whose signatures the event must
