@@ -29,25 +29,99 @@ func SignJSON(serverName, keyID string, key ed25519.PrivateKey, in []byte) ([]by
 	if err != nil {
 		return nil, fmt.Errorf("signing: %w", err)
 	}
-	return addSignature(in, serverName, keyID, ed25519.Sign(key, signed))
+	return spliceSignature(signed, in, serverName, keyID, ed25519.Sign(key, signed))
 }
 
 // addSignature returns in, in canonical form, with signatures[server][keyID]
 // set to sig.
 func addSignature(in []byte, serverName, keyID string, sig []byte) ([]byte, error) {
-	if s := gjson.GetBytes(in, "signatures"); s.Exists() && !s.IsObject() {
+	canon, err := canonicaljson.Append(make([]byte, 0, len(in)), in, canonicaljson.Options{Omit: omitUnsigned})
+	if err != nil {
+		return nil, fmt.Errorf("signing: %w", err)
+	}
+	return spliceSignature(canon, in, serverName, keyID, sig)
+}
+
+// spliceSignature builds the canonical signed object: canon (the canonical
+// object without signatures and unsigned) with the signatures of in plus
+// signatures[server][keyID] = sig, and in's unsigned, each inserted at its
+// place in key order.
+func spliceSignature(canon, in []byte, serverName, keyID string, sig []byte) ([]byte, error) {
+	obj := gjson.ParseBytes(in)
+	var sigsRaw, unsignedRaw string
+	obj.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "signatures":
+			sigsRaw = v.Raw
+		case "unsigned":
+			unsignedRaw = v.Raw
+		}
+		return true
+	})
+	if sigsRaw == "" {
+		sigsRaw = "{}"
+	}
+	sigsJSON := gjson.Parse(sigsRaw)
+	if !sigsJSON.IsObject() {
 		return nil, fmt.Errorf("%w: signatures is not an object", ErrNotObject)
 	}
-	if s := gjson.GetBytes(in, "signatures."+escapePath(serverName)); s.Exists() && !s.IsObject() {
+	if s := sigsJSON.Get(escapePath(serverName)); s.Exists() && !s.IsObject() {
 		return nil, fmt.Errorf("%w: signatures of %q is not an object", ErrNotObject, serverName)
 	}
-	out, err := sjson.SetBytes(in, "signatures."+escapePath(serverName)+"."+escapePath(keyID), EncodeBase64(sig))
+	merged, err := sjson.SetBytes([]byte(sigsRaw), escapePath(serverName)+"."+escapePath(keyID), EncodeBase64(sig))
 	if err != nil {
 		return nil, fmt.Errorf("signing: adding signature: %w", err)
 	}
-	return canonicaljson.Canonicalize(out)
+	sigsCanon, err := canonicaljson.Canonicalize(merged)
+	if err != nil {
+		return nil, fmt.Errorf("signing: signatures: %w", err)
+	}
+	var unsignedCanon []byte
+	if unsignedRaw != "" {
+		if unsignedCanon, err = canonicaljson.Canonicalize([]byte(unsignedRaw)); err != nil {
+			return nil, fmt.Errorf("signing: unsigned: %w", err)
+		}
+	}
+	out := make([]byte, 0, len(canon)+len(sigsCanon)+len(unsignedCanon)+32)
+	out = append(out, '{')
+	first := true
+	member := func(key string, raw []byte) {
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+		out = append(out, '"')
+		out = append(out, key...)
+		out = append(out, '"', ':')
+		out = append(out, raw...)
+	}
+	sigDone, unsignedDone := false, unsignedCanon == nil
+	gjson.ParseBytes(canon).ForEach(func(k, v gjson.Result) bool {
+		if !sigDone && k.Str > "signatures" {
+			member("signatures", sigsCanon)
+			sigDone = true
+		}
+		if !unsignedDone && k.Str > "unsigned" {
+			member("unsigned", unsignedCanon)
+			unsignedDone = true
+		}
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+		out = append(out, k.Raw...)
+		out = append(out, ':')
+		out = append(out, v.Raw...)
+		return true
+	})
+	if !sigDone {
+		member("signatures", sigsCanon)
+	}
+	if !unsignedDone {
+		member("unsigned", unsignedCanon)
+	}
+	return append(out, '}'), nil
 }
-
 // escapePath escapes a key for use as one component of a gjson/sjson path.
 func escapePath(key string) string {
 	if !strings.ContainsAny(key, `.*?|#@\!=<>%:`) {
