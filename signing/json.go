@@ -122,6 +122,7 @@ func spliceSignature(canon, in []byte, serverName, keyID string, sig []byte) ([]
 	}
 	return append(out, '}'), nil
 }
+
 // escapePath escapes a key for use as one component of a gjson/sjson path.
 func escapePath(key string) string {
 	if !strings.ContainsAny(key, `.*?|#@\!=<>%:`) {
