@@ -47,6 +47,7 @@ type SyntaxError struct {
 	msg string
 }
 
+// Error describes the problem and its byte offset.
 func (e *SyntaxError) Error() string {
 	if e.msg != "" {
 		return fmt.Sprintf("%v at byte offset %d: %s", e.Err, e.Offset, e.msg)

@@ -26,6 +26,7 @@ type Error struct {
 	Message string
 }
 
+// Error describes the remote error.
 func (e *Error) Error() string {
 	return fmt.Sprintf("federation: remote error %d %s: %s", e.Status, e.Errcode, e.Message)
 }

@@ -24,6 +24,7 @@ const (
 	EventIDURLSafeBase64
 )
 
+// String names the format.
 func (f EventIDFormat) String() string {
 	switch f {
 	case EventIDServerGenerated:
@@ -50,6 +51,7 @@ const (
 	StateResV2_1
 )
 
+// String names the algorithm ("v1", "v2", "v2.1").
 func (a StateResAlgorithm) String() string {
 	switch a {
 	case StateResV1:
