@@ -56,7 +56,9 @@ var ErrUnknownRoom = errors.New("roomserver: unknown room")
 // RejectedError is the verdict on an event that failed a check.
 type RejectedError struct{ Err error }
 
+// Error describes the rejection.
 func (e *RejectedError) Error() string { return "roomserver: event rejected: " + e.Err.Error() }
+// Unwrap returns the failed check's error.
 func (e *RejectedError) Unwrap() error { return e.Err }
 
 // RoomServer is the room server component.
