@@ -58,6 +58,7 @@ type RejectedError struct{ Err error }
 
 // Error describes the rejection.
 func (e *RejectedError) Error() string { return "roomserver: event rejected: " + e.Err.Error() }
+
 // Unwrap returns the failed check's error.
 func (e *RejectedError) Unwrap() error { return e.Err }
 
