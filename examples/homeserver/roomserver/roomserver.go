@@ -74,9 +74,7 @@ type RoomServer struct {
 	waiters map[string][]chan error
 	cache   map[string]*event.PDU
 
-	sub    *nats.Subscription
-	cancel context.CancelFunc
-	done   chan struct{}
+	consumer *logs.Consumer
 }
 
 const schema = `
@@ -104,43 +102,18 @@ func New(db *db.DB, js nats.JetStreamContext, serverName string, key *signing.Ke
 // Start begins consuming the input log with the durable consumer
 // "roomserver".
 func (rs *RoomServer) Start() error {
-	sub, err := rs.js.PullSubscribe(logs.InputSubject, "roomserver", nats.BindStream(logs.InputStream), nats.AckExplicit(), nats.MaxDeliver(-1))
+	c, err := logs.Consume(rs.js, logs.InputStream, logs.InputSubject, "roomserver", 16, rs.log, rs.process)
 	if err != nil {
-		return fmt.Errorf("roomserver: subscribing to the input log: %w", err)
+		return err
 	}
-	rs.sub = sub
-	ctx, cancel := context.WithCancel(context.Background())
-	rs.cancel = cancel
-	rs.done = make(chan struct{})
-	go rs.loop(ctx)
+	rs.consumer = c
 	return nil
 }
 
 // Stop stops consuming; unprocessed entries stay in the log.
 func (rs *RoomServer) Stop() {
-	if rs.cancel != nil {
-		rs.cancel()
-		<-rs.done
-	}
-}
-
-func (rs *RoomServer) loop(ctx context.Context) {
-	defer close(rs.done)
-	for ctx.Err() == nil {
-		fctx, cancel := context.WithTimeout(ctx, time.Second)
-		msgs, err := rs.sub.Fetch(16, nats.Context(fctx))
-		cancel()
-		if err != nil {
-			continue
-		}
-		for _, m := range msgs {
-			if err := rs.process(ctx, m.Data); err != nil {
-				rs.log.Error("roomserver: processing failed; will retry", "err", err)
-				_ = m.NakWithDelay(time.Second)
-				continue
-			}
-			_ = m.Ack()
-		}
+	if rs.consumer != nil {
+		rs.consumer.Stop()
 	}
 }
 

@@ -44,12 +44,10 @@ type SyncAPI struct {
 	js  nats.JetStreamContext
 	log *slog.Logger
 
-	mu     sync.Mutex
-	latest int64
-	wake   chan struct{}
-	sub    *nats.Subscription
-	cancel context.CancelFunc
-	done   chan struct{}
+	mu       sync.Mutex
+	latest   int64
+	wake     chan struct{}
+	consumer *logs.Consumer
 }
 
 // New prepares the tables.
@@ -66,43 +64,19 @@ func New(db *db.DB, js nats.JetStreamContext, log *slog.Logger) (*SyncAPI, error
 
 // Start consumes the output log with the durable consumer "syncapi".
 func (s *SyncAPI) Start() error {
-	sub, err := s.js.PullSubscribe(logs.OutputSubject, "syncapi", nats.BindStream(logs.OutputStream), nats.AckExplicit(), nats.MaxDeliver(-1))
+	c, err := logs.Consume(s.js, logs.OutputStream, logs.OutputSubject, "syncapi", 64, s.log,
+		func(_ context.Context, data []byte) error { return s.apply(data) })
 	if err != nil {
-		return fmt.Errorf("syncapi: subscribing to the output log: %w", err)
+		return err
 	}
-	s.sub = sub
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	s.done = make(chan struct{})
-	go s.loop(ctx)
+	s.consumer = c
 	return nil
 }
 
 // Stop stops consuming.
 func (s *SyncAPI) Stop() {
-	if s.cancel != nil {
-		s.cancel()
-		<-s.done
-	}
-}
-
-func (s *SyncAPI) loop(ctx context.Context) {
-	defer close(s.done)
-	for ctx.Err() == nil {
-		fctx, cancel := context.WithTimeout(ctx, time.Second)
-		msgs, err := s.sub.Fetch(64, nats.Context(fctx))
-		cancel()
-		if err != nil {
-			continue
-		}
-		for _, m := range msgs {
-			if err := s.apply(m.Data); err != nil {
-				s.log.Error("syncapi: applying output failed; will retry", "err", err)
-				_ = m.NakWithDelay(time.Second)
-				continue
-			}
-			_ = m.Ack()
-		}
+	if s.consumer != nil {
+		s.consumer.Stop()
 	}
 }
 
