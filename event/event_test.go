@@ -252,3 +252,26 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+func TestPowerLevelsExplicit(t *testing.T) {
+	r := rules(t, "11")
+	pl, err := ParsePowerLevels(r, []byte(`{"ban":50,"invite":0,"users_default":3,"notifications":{"room":50}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ExplicitLevels{Ban: true, Invite: true, UsersDefault: true, NotificationsRoom: true}
+	if pl.Explicit != want {
+		t.Fatalf("explicit %+v, want %+v", pl.Explicit, want)
+	}
+	// Defaults are filled in but not marked as set by the content.
+	pl, err = ParsePowerLevels(r, []byte(`{"kick":1,"notifications":{"other":2}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (ExplicitLevels{Kick: true}); pl.Explicit != want {
+		t.Fatalf("explicit %+v, want %+v", pl.Explicit, want)
+	}
+	if pl.Ban != 50 || pl.Notifications["room"] != 50 || pl.Notifications["other"] != 2 {
+		t.Fatalf("defaults not filled in: %+v", pl)
+	}
+}

@@ -255,6 +255,23 @@ type PowerLevels struct {
 	Users                                     map[string]int64
 	Events                                    map[string]int64
 	Notifications                             map[string]int64
+
+	// Explicit tells which of the defaulted properties the content sets
+	// itself. The power level change rules compare what the content
+	// says, so a property left to its default differs from one set to the
+	// default's value. (Users and Events only ever hold what the content
+	// sets.)
+	Explicit ExplicitLevels
+}
+
+// ExplicitLevels records which defaulted power levels properties an
+// m.room.power_levels content sets itself.
+type ExplicitLevels struct {
+	Ban, Kick, Redact, Invite                 bool
+	EventsDefault, StateDefault, UsersDefault bool
+	// NotificationsRoom: notifications.room is in the content;
+	// otherwise Notifications["room"] holds the default, 50.
+	NotificationsRoom bool
 }
 
 // DefaultPowerLevels returns the levels of a room without a power levels
@@ -314,21 +331,23 @@ func ParsePowerLevels(rules roomversion.Rules, content []byte) (*PowerLevels, er
 	}
 	pl := DefaultPowerLevels()
 	var err error
-	level := func(name string, dst *int64) {
+	level := func(name string, dst *int64, explicit *bool) {
 		if err != nil {
 			return
 		}
 		if v := c.Get(name); v.Exists() {
 			*dst, err = parseLevel(rules, v, name)
+			*explicit = true
 		}
 	}
-	level("ban", &pl.Ban)
-	level("kick", &pl.Kick)
-	level("redact", &pl.Redact)
-	level("invite", &pl.Invite)
-	level("events_default", &pl.EventsDefault)
-	level("state_default", &pl.StateDefault)
-	level("users_default", &pl.UsersDefault)
+	x := &pl.Explicit
+	level("ban", &pl.Ban, &x.Ban)
+	level("kick", &pl.Kick, &x.Kick)
+	level("redact", &pl.Redact, &x.Redact)
+	level("invite", &pl.Invite, &x.Invite)
+	level("events_default", &pl.EventsDefault, &x.EventsDefault)
+	level("state_default", &pl.StateDefault, &x.StateDefault)
+	level("users_default", &pl.UsersDefault, &x.UsersDefault)
 	if err != nil {
 		return nil, err
 	}
@@ -356,6 +375,9 @@ func ParsePowerLevels(rules roomversion.Rules, content []byte) (*PowerLevels, er
 				return false
 			}
 			m.dst[k.Str] = n
+			if m.name == "notifications" && k.Str == "room" {
+				x.NotificationsRoom = true
+			}
 			return true
 		})
 		if err != nil {

@@ -2,6 +2,7 @@ package eventauth
 
 import (
 	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 
@@ -148,10 +149,32 @@ func FuzzPowerLevelsContent(f *testing.F) {
 		if !gjson.ValidBytes(content) || !gjson.ParseBytes(content).IsObject() {
 			return
 		}
-		_, _, reason := parseLevelsContent(rules, content)
-		_, err := event.ParsePowerLevels(rules, content)
+		want, _, reason := parseLevelsContent(rules, content)
+		view, err := event.ParsePowerLevels(rules, content)
 		if (reason == "") != (err == nil) {
 			t.Fatalf("room version %s: rules say %q, event says %v", rules.ID, reason, err)
+		}
+		if err != nil {
+			return
+		}
+		// What the change rules compare must be the same whether read
+		// from the content or from the view.
+		got := levelsFromView(view)
+		if got.scalars != want.scalars || !maps.Equal(got.users, want.users) ||
+			!maps.Equal(got.maps[0], want.maps[0]) {
+			t.Fatalf("room version %s: view gives %+v, content %+v", rules.ID, got, want)
+		}
+		for k, n := range want.maps[1] {
+			if g, ok := got.level(1, k); !ok || g != n {
+				t.Fatalf("notifications[%q]: view %d/%v, content %d", k, g, ok, n)
+			}
+		}
+		for k := range got.maps[1] {
+			if _, ok := got.level(1, k); ok {
+				if _, ok := want.maps[1][k]; !ok {
+					t.Fatalf("notifications[%q] is not in the content", k)
+				}
+			}
 		}
 	})
 }

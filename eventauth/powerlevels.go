@@ -8,6 +8,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/gomatrixlib/gomatrixlib/event"
 	"github.com/gomatrixlib/gomatrixlib/id"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 )
@@ -35,10 +36,17 @@ func scalarLevelKeys() [7]string {
 // in the current state.
 func (c *checker) checkPowerLevels(senderLevel int64) (rule, error) {
 	v := c.v
-	newPL, r, reason := parseLevelsContent(v, c.ev.Content())
-	if reason != "" {
+	newView, err := c.ev.PowerLevels()
+	if err != nil {
+		// The view and parseLevelsContent accept the same contents
+		// (FuzzPowerLevelsContent); the latter names the rule broken.
+		_, r, reason := parseLevelsContent(v, c.ev.Content())
+		if reason == "" {
+			r, reason = rPLUsers, err.Error()
+		}
 		return c.reject(r, reason)
 	}
+	newPL := levelsFromView(newView)
 	if v.PrivilegedCreators {
 		for u := range newPL.users {
 			if c.isCreator(u) {
@@ -51,10 +59,11 @@ func (c *checker) checkPowerLevels(senderLevel int64) (rule, error) {
 	if oldEv == nil {
 		return rPLNoPrevious, nil
 	}
-	oldPL, _, reason := parseLevelsContent(v, oldEv.Content())
-	if reason != "" {
-		return rNone, fmt.Errorf("%w: the current power levels %s cannot be read: %s", ErrBadState, oldEv.EventID(), reason)
+	oldView, err := oldEv.PowerLevels()
+	if err != nil {
+		return rNone, fmt.Errorf("%w: the current power levels %s cannot be read: %w", ErrBadState, oldEv.EventID(), err)
 	}
+	oldPL := levelsFromView(oldView)
 
 	for i, key := range scalarLevelKeys() {
 		o, n := oldPL.scalars[i], newPL.scalars[i]
@@ -79,9 +88,11 @@ func (c *checker) checkPowerLevels(senderLevel int64) (rule, error) {
 		nmaps = 2
 	}
 	for m := 0; m < nmaps; m++ {
-		oldM, newM := oldPL.maps[m], newPL.maps[m]
-		for k, o := range oldM {
-			if n, ok := newM[k]; (!ok || n != o) && o > senderLevel {
+		for k, o := range oldPL.maps[m] {
+			if m == 1 && k == "room" && oldPL.implicitNotificationsRoom {
+				continue
+			}
+			if n, ok := newPL.level(m, k); (!ok || n != o) && o > senderLevel {
 				return c.reject(rPLMapsOldCheck, fmt.Sprintf(
 					"%s cannot change %s[%q]: its current value %d is above their power level %s",
 					c.sender, maps[m], k, o, levelString(senderLevel)))
@@ -89,9 +100,11 @@ func (c *checker) checkPowerLevels(senderLevel int64) (rule, error) {
 		}
 	}
 	for m := 0; m < nmaps; m++ {
-		oldM, newM := oldPL.maps[m], newPL.maps[m]
-		for k, n := range newM {
-			if o, ok := oldM[k]; (!ok || n != o) && n > senderLevel {
+		for k, n := range newPL.maps[m] {
+			if m == 1 && k == "room" && newPL.implicitNotificationsRoom {
+				continue
+			}
+			if o, ok := oldPL.level(m, k); (!ok || n != o) && n > senderLevel {
 				return c.reject(rPLMapsNewCheck, fmt.Sprintf(
 					"%s cannot set %s[%q] to %d, above their power level %s",
 					c.sender, maps[m], k, n, levelString(senderLevel)))
@@ -131,6 +144,42 @@ type levelsContent struct {
 	scalars [7]optLevel
 	maps    [2]map[string]int64 // events, notifications
 	users   map[string]int64
+
+	// implicitNotificationsRoom: maps[1]["room"] is the view's default,
+	// not part of the content.
+	implicitNotificationsRoom bool
+}
+
+// levelsFromView returns what a power levels view's content says, in the
+// order of scalarLevelKeys. It shares the view's maps.
+func levelsFromView(pl *event.PowerLevels) levelsContent {
+	x := pl.Explicit
+	opt := func(set bool, v int64) optLevel {
+		if !set {
+			return optLevel{}
+		}
+		return optLevel{set: true, v: v}
+	}
+	return levelsContent{
+		scalars: [7]optLevel{
+			opt(x.UsersDefault, pl.UsersDefault), opt(x.EventsDefault, pl.EventsDefault),
+			opt(x.StateDefault, pl.StateDefault), opt(x.Ban, pl.Ban), opt(x.Redact, pl.Redact),
+			opt(x.Kick, pl.Kick), opt(x.Invite, pl.Invite),
+		},
+		maps:                      [2]map[string]int64{pl.Events, pl.Notifications},
+		users:                     pl.Users,
+		implicitNotificationsRoom: !x.NotificationsRoom,
+	}
+}
+
+// level returns the level of key k in map m (0 events, 1 notifications)
+// if the content sets it.
+func (l *levelsContent) level(m int, k string) (int64, bool) {
+	if m == 1 && k == "room" && l.implicitNotificationsRoom {
+		return 0, false
+	}
+	n, ok := l.maps[m][k]
+	return n, ok
 }
 
 // parseLevelsContent reads and validates a power levels content for room
