@@ -81,6 +81,39 @@ func BenchmarkResolve(b *testing.B) {
 	}
 }
 
+// BenchmarkResolveSameFootprint resolves forked rooms of N = 1000 and
+// 10000 with the same amount of room data in memory: 10000/N distinct
+// rooms taken in turn. BenchmarkResolve repeats one room, so a small room
+// stays in the CPU's L2 cache between iterations while a large one cannot;
+// here both sizes read their events from the same cache level, so the
+// ratio of the two times shows how the algorithm itself grows.
+func BenchmarkResolveSameFootprint(b *testing.B) {
+	rules := latest(b, roomversion.StateResV2)
+	const total = 10000
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			rooms := make([]forkedRoom, total/n)
+			for i := range rooms {
+				room, sets, err := roomgen.Forked(rules, n, 10)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rooms[i] = forkedRoom{room, sets}
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				f := rooms[i%len(rooms)]
+				i++
+				if _, err := stateres.Resolve(ctx, rules, f.sets, f.room); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // peakHeap runs f once and returns the largest growth of the live heap
 // objects while it ran, sampled every 200µs.
 func peakHeap(f func()) uint64 {
