@@ -75,12 +75,19 @@ func BenchmarkVerifyEvents1000(b *testing.B) {
 		}
 		evs[i] = s
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		for i, err := range VerifyEvents(context.Background(), rules, evs, keys) {
-			if err != nil {
-				b.Fatalf("event %d: %v", i, err)
+	for _, mode := range []struct {
+		name string
+		opts VerifyOptions
+	}{{"single", VerifyOptions{}}, {"batch", VerifyOptions{Batch: true}}} {
+		b.Run(mode.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				for i, err := range VerifyEventsWithOptions(context.Background(), rules, evs, keys, mode.opts) {
+					if err != nil {
+						b.Fatalf("event %d: %v", i, err)
+					}
+				}
 			}
-		}
+		})
 	}
 }

@@ -5,9 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gomatrixlib/gomatrixlib/hashing"
@@ -119,45 +117,66 @@ func RequiredSigners(rules roomversion.Rules, event []byte) ([]string, error) {
 // hashing.ErrMissingContentHash, in which case the spec says to keep the
 // event redacted ([hashing.Redact]) rather than drop it.
 func VerifyEvent(ctx context.Context, rules roomversion.Rules, event []byte, keys KeyLookup) error {
-	signers, err := RequiredSigners(rules, event)
+	p, err := prepareEvent(rules, event)
 	if err != nil {
 		return err
 	}
-	signed, err := signedPart(rules, event)
-	if err != nil {
-		return err
-	}
-	var validAt time.Time
-	if rules.EnforceKeyValidity {
-		ts := gjson.GetBytes(event, "origin_server_ts")
-		if ts.Type != gjson.Number {
-			return fmt.Errorf("signing: origin_server_ts is not a number")
-		}
-		validAt = time.UnixMilli(ts.Int())
-	}
-	obj := gjson.ParseBytes(event)
-	sigs := obj.Get("signatures")
-	if !sigs.IsObject() {
-		return fmt.Errorf("%w: no signatures object", ErrMissingSignature)
-	}
-	for _, server := range signers {
-		if err := verifyServer(ctx, keys, sigs, server, signed, validAt); err != nil {
+	for _, server := range p.signers {
+		if err := verifyServer(ctx, keys, p.sigs, server, p.signed, p.validAt); err != nil {
 			return err
 		}
 	}
 	return hashing.CheckContentHash(event)
 }
 
-// verifyServer passes if at least one ed25519 signature of server verifies.
-func verifyServer(ctx context.Context, keys KeyLookup, sigs gjson.Result, server string, signed []byte, validAt time.Time) error {
-	var serverSigs gjson.Result
+// eventToVerify is what signature checks need from an event.
+type eventToVerify struct {
+	signers []string
+	signed  []byte // the bytes the signatures cover
+	validAt time.Time
+	sigs    gjson.Result
+}
+
+func prepareEvent(rules roomversion.Rules, event []byte) (eventToVerify, error) {
+	var p eventToVerify
+	var err error
+	if p.signers, err = RequiredSigners(rules, event); err != nil {
+		return p, err
+	}
+	if p.signed, err = signedPart(rules, event); err != nil {
+		return p, err
+	}
+	obj := gjson.ParseBytes(event)
+	if rules.EnforceKeyValidity {
+		ts := obj.Get("origin_server_ts")
+		if ts.Type != gjson.Number {
+			return p, fmt.Errorf("signing: origin_server_ts is not a number")
+		}
+		p.validAt = time.UnixMilli(ts.Int())
+	}
+	p.sigs = obj.Get("signatures")
+	if !p.sigs.IsObject() {
+		return p, fmt.Errorf("%w: no signatures object", ErrMissingSignature)
+	}
+	return p, nil
+}
+
+// serverSignatures returns the signatures object of server.
+func serverSignatures(sigs gjson.Result, server string) gjson.Result {
+	var out gjson.Result
 	sigs.ForEach(func(k, v gjson.Result) bool {
 		if k.Str == server {
-			serverSigs = v
+			out = v
 			return false
 		}
 		return true
 	})
+	return out
+}
+
+// verifyServer passes if at least one ed25519 signature of server verifies.
+func verifyServer(ctx context.Context, keys KeyLookup, sigs gjson.Result, server string, signed []byte, validAt time.Time) error {
+	serverSigs := serverSignatures(sigs, server)
 	if !serverSigs.IsObject() {
 		return fmt.Errorf("%w: no signatures by %s", ErrMissingSignature, server)
 	}
@@ -196,39 +215,4 @@ func verifyServer(ctx context.Context, keys KeyLookup, sigs gjson.Result, server
 		return fmt.Errorf("%w: no ed25519 signature by %s", ErrMissingSignature, server)
 	}
 	return firstErr
-}
-
-// VerifyEvents runs [VerifyEvent] on many events of one room version at
-// once, spread over GOMAXPROCS goroutines, and returns the result for each
-// event at the same index (nil for a good event).
-func VerifyEvents(ctx context.Context, rules roomversion.Rules, events [][]byte, keys KeyLookup) []error {
-	out := make([]error, len(events))
-	workers := runtime.GOMAXPROCS(0)
-	if workers > len(events) {
-		workers = len(events)
-	}
-	if workers <= 1 {
-		for i, ev := range events {
-			out[i] = VerifyEvent(ctx, rules, ev, keys)
-		}
-		return out
-	}
-	var wg sync.WaitGroup
-	chunk := (len(events) + workers - 1) / workers
-	for start := 0; start < len(events); start += chunk {
-		end := min(start+chunk, len(events))
-		wg.Add(1)
-		go func(start, end int) {
-			defer wg.Done()
-			for i := start; i < end; i++ {
-				if err := ctx.Err(); err != nil {
-					out[i] = err
-					continue
-				}
-				out[i] = VerifyEvent(ctx, rules, events[i], keys)
-			}
-		}(start, end)
-	}
-	wg.Wait()
-	return out
 }
