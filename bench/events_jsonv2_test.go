@@ -58,7 +58,15 @@ func benchEventIDMautrix(b *testing.B, ev []byte) {
 
 // BenchmarkVerifyEvents1000: mautrix-go parses each PDU, checks its
 // content hash and its signature.
-func BenchmarkVerifyEvents1000(b *testing.B) {
+func BenchmarkVerifyEvents1000(b *testing.B) { benchVerifyEventsMautrix(b, signing.VerifyOptions{}) }
+
+// BenchmarkVerifyEventsBatch1000 is the same with ours in the opt-in batch
+// mode (signing.VerifyOptions.Batch).
+func BenchmarkVerifyEventsBatch1000(b *testing.B) {
+	benchVerifyEventsMautrix(b, signing.VerifyOptions{Batch: true})
+}
+
+func benchVerifyEventsMautrix(b *testing.B, opts signing.VerifyOptions) {
 	benchEvents(b)
 	rules := rulesV10()
 	keys := fixedKey{benchKey.Public()}
@@ -69,7 +77,7 @@ func BenchmarkVerifyEvents1000(b *testing.B) {
 	b.Run("ours", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			for i, err := range signing.VerifyEvents(context.Background(), rules, events1000, keys) {
+			for i, err := range signing.VerifyEventsWithOptions(context.Background(), rules, events1000, keys, opts) {
 				if err != nil {
 					b.Fatalf("event %d: %v", i, err)
 				}

@@ -148,7 +148,15 @@ func (v gmslVerifier) VerifyJSONs(_ context.Context, reqs []gomatrixserverlib.Ve
 // BenchmarkVerifyEvents1000: 1000 signed ~1 KB events, content hashes and
 // signatures. Ours: signing.VerifyEvents. gomatrixserverlib: load each
 // event untrusted (checks the content hash) and VerifyEventSignatures.
-func BenchmarkVerifyEvents1000(b *testing.B) {
+func BenchmarkVerifyEvents1000(b *testing.B) { benchVerifyEvents(b, signing.VerifyOptions{}) }
+
+// BenchmarkVerifyEventsBatch1000 is the same with ours in the opt-in batch
+// mode (signing.VerifyOptions.Batch).
+func BenchmarkVerifyEventsBatch1000(b *testing.B) {
+	benchVerifyEvents(b, signing.VerifyOptions{Batch: true})
+}
+
+func benchVerifyEvents(b *testing.B, opts signing.VerifyOptions) {
 	benchEvents(b)
 	rules := rulesV10()
 	keys := fixedKey{benchKey.Public()}
@@ -159,7 +167,7 @@ func BenchmarkVerifyEvents1000(b *testing.B) {
 	b.Run("ours", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			for i, err := range signing.VerifyEvents(ctx, rules, events1000, keys) {
+			for i, err := range signing.VerifyEventsWithOptions(ctx, rules, events1000, keys, opts) {
 				if err != nil {
 					b.Fatalf("event %d: %v", i, err)
 				}

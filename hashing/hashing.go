@@ -51,6 +51,16 @@ func ContentHash(event []byte) ([]byte, error) {
 // (then use [Redact] to get the form the spec says to keep), or a
 // canonicaljson sentinel.
 func CheckContentHash(event []byte) error {
+	return matchContentHash(event, ContentHash)
+}
+
+// MatchContentHash is [CheckContentHash] with the content hash already
+// computed (by [SigningFormAndContentHash]); it gives the same errors.
+func MatchContentHash(event, contentHash []byte) error {
+	return matchContentHash(event, func([]byte) ([]byte, error) { return contentHash, nil })
+}
+
+func matchContentHash(event []byte, compute func([]byte) ([]byte, error)) error {
 	h := gjson.GetBytes(event, "hashes.sha256")
 	if h.Type != gjson.String {
 		return ErrMissingContentHash
@@ -59,7 +69,7 @@ func CheckContentHash(event []byte) error {
 	if err != nil || len(want) != sha256.Size {
 		return fmt.Errorf("%w: hashes.sha256 is not a base64 sha256 hash", ErrContentHashMismatch)
 	}
-	got, err := ContentHash(event)
+	got, err := compute(event)
 	if err != nil {
 		return err
 	}

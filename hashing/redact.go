@@ -1,6 +1,7 @@
 package hashing
 
 import (
+	"crypto/sha256"
 	"fmt"
 
 	"github.com/gomatrixlib/gomatrixlib/canonicaljson"
@@ -36,6 +37,22 @@ func appendRedacted(dst []byte, rules roomversion.Rules, event []byte, dropSigna
 	if !top.IsObject() {
 		return dst, ErrNotObject
 	}
+	b, err := redactMembers(make([]byte, 0, len(event)+16), rules, top, dropSignatures, false)
+	if err != nil {
+		return dst, err
+	}
+	out, err := canonicaljson.Append(dst, b, canonicaljson.Options{})
+	if err != nil {
+		return dst, fmt.Errorf("hashing: redact: %w", err)
+	}
+	return out, nil
+}
+
+// redactMembers writes the object top as redaction leaves it, members in
+// their input order, content where it stands or, if absent, as {} at the
+// end, or when sorted (top is canonical, and then so is the output) before
+// the first key that sorts after it.
+func redactMembers(b []byte, rules roomversion.Rules, top gjson.Result, dropSignatures, sorted bool) ([]byte, error) {
 	// The event type decides the content keep-list.
 	var eventType string
 	top.ForEach(func(k, v gjson.Result) bool {
@@ -45,58 +62,48 @@ func appendRedacted(dst []byte, rules roomversion.Rules, event []byte, dropSigna
 		}
 		return true
 	})
-	b := make([]byte, 0, len(event)+16)
 	b = append(b, '{')
 	first := true
+	sawContent := false
 	var err error
-	top.ForEach(func(k, v gjson.Result) bool {
-		if !rules.Redaction.KeepsTopLevel(k.Str) {
-			return true
-		}
-		if dropSignatures && (k.Str == "signatures" || k.Str == "unsigned") {
-			return true
-		}
-		if k.Str == "content" {
-			return true // written below
-		}
+	member := func(k gjson.Result) {
 		if !first {
 			b = append(b, ',')
 		}
 		first = false
 		b = append(b, k.Raw...)
 		b = append(b, ':')
+	}
+	top.ForEach(func(k, v gjson.Result) bool {
+		if sorted && !sawContent && k.Str > "content" {
+			sawContent = true
+			member(gjson.Result{Raw: `"content"`})
+			b = append(b, '{', '}')
+		}
+		if k.Str == "content" {
+			sawContent = true
+			member(k)
+			b, err = appendRedactedContent(b, rules, eventType, v)
+			return err == nil
+		}
+		if !rules.Redaction.KeepsTopLevel(k.Str) || dropSignatures && (k.Str == "signatures" || k.Str == "unsigned") {
+			return true
+		}
+		member(k)
 		b = append(b, v.Raw...)
 		return true
 	})
-	if !first {
-		b = append(b, ',')
-	}
-	b = append(b, `"content":`...)
-	b, err = appendRedactedContent(b, rules, eventType, top)
 	if err != nil {
-		return dst, err
+		return b, err
 	}
-	b = append(b, '}')
-	out, err := canonicaljson.Append(dst, b, canonicaljson.Options{})
-	if err != nil {
-		return dst, fmt.Errorf("hashing: redact: %w", err)
+	if !sawContent {
+		member(gjson.Result{Raw: `"content"`})
+		b = append(b, '{', '}')
 	}
-	return out, nil
+	return append(b, '}'), nil
 }
 
-func appendRedactedContent(b []byte, rules roomversion.Rules, eventType string, top gjson.Result) ([]byte, error) {
-	var content gjson.Result
-	found := false
-	top.ForEach(func(k, v gjson.Result) bool {
-		if k.Str == "content" {
-			content, found = v, true
-			return false
-		}
-		return true
-	})
-	if !found {
-		return append(b, '{', '}'), nil
-	}
+func appendRedactedContent(b []byte, rules roomversion.Rules, eventType string, content gjson.Result) ([]byte, error) {
 	if !content.IsObject() {
 		return b, fmt.Errorf("%w: content is not an object", ErrNotObject)
 	}
@@ -147,4 +154,42 @@ func appendRedactedContent(b []byte, rules roomversion.Rules, eventType string, 
 		return true
 	})
 	return append(b, '}'), nil
+}
+
+// SigningFormAndContentHash returns [SigningForm] and [ContentHash] of the
+// event from one canonical JSON pass, for verifiers that need both. Errors
+// wrap [ErrNotObject] or a canonicaljson sentinel; an event that one of
+// the two functions rejects may pass here only if the other rejects it
+// too, as canonical JSON of the whole event is checked here.
+func SigningFormAndContentHash(rules roomversion.Rules, event []byte) (signingForm, contentHash []byte, err error) {
+	canon, err := canonicaljson.Append(make([]byte, 0, len(event)), event, canonicaljson.Options{Omit: omitForSigning})
+	if err != nil {
+		return nil, nil, fmt.Errorf("hashing: %w", err)
+	}
+	top := gjson.ParseBytes(canon)
+	if !top.IsObject() {
+		return nil, nil, ErrNotObject
+	}
+	signingForm, err = redactMembers(make([]byte, 0, len(canon)), rules, top, true, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The content hash covers the canonical event without hashes: the
+	// same members, in the same order, less one.
+	b := make([]byte, 0, len(canon))
+	b = append(b, '{')
+	top.ForEach(func(k, v gjson.Result) bool {
+		if k.Str == "hashes" {
+			return true
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, k.Raw...)
+		b = append(b, ':')
+		b = append(b, v.Raw...)
+		return true
+	})
+	sum := sha256.Sum256(append(b, '}'))
+	return signingForm, sum[:], nil
 }

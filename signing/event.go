@@ -63,6 +63,44 @@ func RequiredSigners(rules roomversion.Rules, event []byte) ([]string, error) {
 	if !obj.IsObject() {
 		return nil, ErrNotObject
 	}
+	return requiredSigners(rules, topFields(obj))
+}
+
+// fields are the top-level members of an event that verification reads,
+// found in one pass (the first of duplicate keys, as gjson.Get finds).
+type fields struct {
+	sender, typ, eventID, ts, sigs, content gjson.Result
+}
+
+func topFields(obj gjson.Result) fields {
+	var f fields
+	obj.ForEach(func(k, v gjson.Result) bool {
+		var dst *gjson.Result
+		switch k.Str {
+		case "sender":
+			dst = &f.sender
+		case "type":
+			dst = &f.typ
+		case "event_id":
+			dst = &f.eventID
+		case "origin_server_ts":
+			dst = &f.ts
+		case "signatures":
+			dst = &f.sigs
+		case "content":
+			dst = &f.content
+		default:
+			return true
+		}
+		if !dst.Exists() {
+			*dst = v
+		}
+		return true
+	})
+	return f
+}
+
+func requiredSigners(rules roomversion.Rules, f fields) ([]string, error) {
 	var out []string
 	add := func(s string) {
 		for _, x := range out {
@@ -72,19 +110,20 @@ func RequiredSigners(rules roomversion.Rules, event []byte) ([]string, error) {
 		}
 		out = append(out, s)
 	}
-	sender := obj.Get("sender")
-	uid, err := id.ParseUserID(sender.Str)
-	if sender.Type != gjson.String || err != nil {
-		return nil, fmt.Errorf("signing: event sender %q is not a user ID", truncate(sender.Raw))
+	uid, err := id.ParseUserID(f.sender.Str)
+	if f.sender.Type != gjson.String || err != nil {
+		return nil, fmt.Errorf("signing: event sender %q is not a user ID", truncate(f.sender.Raw))
 	}
-	evType := obj.Get("type").Str
-	membership := obj.Get("content.membership").Str
-	isMember := evType == "m.room.member"
-	if !(isMember && membership == "invite" && obj.Get("content.third_party_invite").Exists()) {
+	isMember := f.typ.Str == "m.room.member"
+	var membership string
+	if isMember {
+		membership = f.content.Get("membership").Str
+	}
+	if !(isMember && membership == "invite" && f.content.Get("third_party_invite").Exists()) {
 		add(uid.Server().String())
 	}
 	if rules.SignedByEventIDServer {
-		eid, err := id.ParseEventID(obj.Get("event_id").Str)
+		eid, err := id.ParseEventID(f.eventID.Str)
 		if err != nil {
 			return nil, fmt.Errorf("signing: event_id: %w", err)
 		}
@@ -93,7 +132,7 @@ func RequiredSigners(rules roomversion.Rules, event []byte) ([]string, error) {
 		}
 	}
 	if rules.RestrictedJoins && isMember && membership == "join" {
-		if via := obj.Get(`content.join_authorised_via_users_server`); via.Exists() {
+		if via := f.content.Get(`join_authorised_via_users_server`); via.Exists() {
 			vu, err := id.ParseUserID(via.Str)
 			if via.Type != gjson.String || err != nil {
 				return nil, fmt.Errorf("signing: join_authorised_via_users_server %q is not a user ID", truncate(via.Raw))
@@ -117,16 +156,23 @@ func RequiredSigners(rules roomversion.Rules, event []byte) ([]string, error) {
 // hashing.ErrMissingContentHash, in which case the spec says to keep the
 // event redacted ([hashing.Redact]) rather than drop it.
 func VerifyEvent(ctx context.Context, rules roomversion.Rules, event []byte, keys KeyLookup) error {
-	p, err := prepareEvent(rules, event)
+	p, contentHash, err := prepareFast(rules, event)
 	if err != nil {
-		return err
+		// Let the separate steps name the problem, in their order.
+		if p, err = prepareEvent(rules, event); err != nil {
+			return err
+		}
+		contentHash = nil
 	}
 	for _, server := range p.signers {
 		if err := verifyServer(ctx, keys, p.sigs, server, p.signed, p.validAt); err != nil {
 			return err
 		}
 	}
-	return hashing.CheckContentHash(event)
+	if contentHash == nil {
+		return hashing.CheckContentHash(event)
+	}
+	return hashing.MatchContentHash(event, contentHash)
 }
 
 // eventToVerify is what signature checks need from an event.
@@ -137,6 +183,8 @@ type eventToVerify struct {
 	sigs    gjson.Result
 }
 
+// prepareEvent takes the steps one by one: required signers, signing
+// form, origin_server_ts, signatures.
 func prepareEvent(rules roomversion.Rules, event []byte) (eventToVerify, error) {
 	var p eventToVerify
 	var err error
@@ -146,19 +194,38 @@ func prepareEvent(rules roomversion.Rules, event []byte) (eventToVerify, error) 
 	if p.signed, err = signedPart(rules, event); err != nil {
 		return p, err
 	}
-	obj := gjson.ParseBytes(event)
+	return p, finishPrepare(rules, &p, topFields(gjson.ParseBytes(event)))
+}
+
+// prepareFast is prepareEvent from one canonical pass and one field pass,
+// with the content hash as well. When it fails, prepareEvent gives the
+// error; when it succeeds, its result is prepareEvent's.
+func prepareFast(rules roomversion.Rules, event []byte) (eventToVerify, []byte, error) {
+	var p eventToVerify
+	signed, contentHash, err := hashing.SigningFormAndContentHash(rules, event)
+	if err != nil {
+		return p, nil, err
+	}
+	f := topFields(gjson.ParseBytes(event))
+	if p.signers, err = requiredSigners(rules, f); err != nil {
+		return p, nil, err
+	}
+	p.signed = signed
+	return p, contentHash, finishPrepare(rules, &p, f)
+}
+
+func finishPrepare(rules roomversion.Rules, p *eventToVerify, f fields) error {
 	if rules.EnforceKeyValidity {
-		ts := obj.Get("origin_server_ts")
-		if ts.Type != gjson.Number {
-			return p, fmt.Errorf("signing: origin_server_ts is not a number")
+		if f.ts.Type != gjson.Number {
+			return fmt.Errorf("signing: origin_server_ts is not a number")
 		}
-		p.validAt = time.UnixMilli(ts.Int())
+		p.validAt = time.UnixMilli(f.ts.Int())
 	}
-	p.sigs = obj.Get("signatures")
+	p.sigs = f.sigs
 	if !p.sigs.IsObject() {
-		return p, fmt.Errorf("%w: no signatures object", ErrMissingSignature)
+		return fmt.Errorf("%w: no signatures object", ErrMissingSignature)
 	}
-	return p, nil
+	return nil
 }
 
 // serverSignatures returns the signatures object of server.

@@ -89,7 +89,7 @@ func verifyBatch(ctx context.Context, rules roomversion.Rules, events [][]byte, 
 		n := len(entries)
 		var ok bool
 		entries, ok = batchEntries(ctx, rules, ev, keys, entries)
-		if !ok || hashing.CheckContentHash(ev) != nil {
+		if !ok {
 			entries = entries[:n]
 			slow[i] = true
 			continue
@@ -113,11 +113,11 @@ func verifyBatch(ctx context.Context, rules roomversion.Rules, events [][]byte, 
 
 // batchEntries appends, for each server that must sign ev, its first
 // ed25519 signature made with a key that keys knows. ok is false when a
-// server has no such signature or the event is malformed; VerifyEvent
-// then gives the error.
+// server has no such signature, the content hash does not match or the
+// event is malformed; VerifyEvent then gives the error.
 func batchEntries(ctx context.Context, rules roomversion.Rules, ev []byte, keys KeyLookup, entries []ed25519batch.Entry) (_ []ed25519batch.Entry, ok bool) {
-	p, err := prepareEvent(rules, ev)
-	if err != nil {
+	p, contentHash, err := prepareFast(rules, ev)
+	if err != nil || hashing.MatchContentHash(ev, contentHash) != nil {
 		return entries, false
 	}
 	for _, server := range p.signers {

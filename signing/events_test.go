@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gomatrixlib/gomatrixlib/hashing"
+	"github.com/gomatrixlib/gomatrixlib/roomversion"
 	"github.com/tidwall/gjson"
 )
 
@@ -129,6 +130,38 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// referenceVerify is VerifyEvent without the one-pass preparation: each
+// step on its own, as the spec lists them.
+func referenceVerify(ctx context.Context, rules roomversion.Rules, event []byte, keys KeyLookup) error {
+	p, err := prepareEvent(rules, event)
+	if err != nil {
+		return err
+	}
+	for _, server := range p.signers {
+		if err := verifyServer(ctx, keys, p.sigs, server, p.signed, p.validAt); err != nil {
+			return err
+		}
+	}
+	return hashing.CheckContentHash(event)
+}
+
+// TestVerifyEventOnePass: VerifyEvent's one-pass preparation gives the
+// step-by-step result on every corpus event, in several room versions.
+func TestVerifyEventOnePass(t *testing.T) {
+	evs, keys := eventCorpus(t)
+	evs = append(evs, []byte(v12Create), []byte(v12Join), []byte(`{"sender":"@a:b","type":"m.room.member","content":{"membership":"join","join_authorised_via_users_server":5}}`))
+	for _, v := range []string{"1", "5", "8", "10", "12"} {
+		rules := mustRules(t, v)
+		for i, ev := range evs {
+			got := VerifyEvent(context.Background(), rules, ev, keys)
+			want := referenceVerify(context.Background(), rules, ev, keys)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("v%s event %d: %v, step by step %v", v, i, got, want)
+			}
+		}
+	}
+}
+
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("no entropy") }
@@ -157,4 +190,23 @@ func TestVerifyEventsCancelled(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzVerifyEventOnePass compares VerifyEvent with referenceVerify on
+// mutated events.
+func FuzzVerifyEventOnePass(f *testing.F) {
+	k := specKey(f)
+	keys := mapKeys{"domain ed25519:1": {k.Public(), time.UnixMilli(9e12)}}
+	for _, ev := range []string{v12Create, v12Join, specEvent1, specEvent2} {
+		f.Add([]byte(ev), uint8(11))
+	}
+	versions := roomversion.All()
+	f.Fuzz(func(t *testing.T, ev []byte, v uint8) {
+		rules := versions[int(v)%len(versions)]
+		got := VerifyEvent(context.Background(), rules, ev, keys)
+		want := referenceVerify(context.Background(), rules, ev, keys)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("v%s: %v, step by step %v", rules.ID, got, want)
+		}
+	})
 }
