@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 )
 
 // MaxDepth is the deepest nesting of arrays and objects accepted. The
@@ -125,6 +126,10 @@ func Append(dst, in []byte, opts Options) ([]byte, error) {
 	}
 	return e.out, nil
 }
+
+// scratchPool holds buffers for reordering object bodies that do not fit
+// in the output's spare capacity.
+var scratchPool = sync.Pool{New: func() any { return new([]byte) }}
 
 // member is one key/value pair of an object being encoded. Offsets into
 // out delimit the pair (from the opening quote of the key to the end of the
@@ -359,12 +364,19 @@ func (e *encoder) object(depth int) error {
 		}
 	}
 	if !sorted {
-		// Rewrite the object body in key order: append the members in
-		// order after the body (out's spare capacity, or one growth),
-		// then move them over the body. Omitted members have already
-		// been cut out of out; the rest are spread over the body in input
-		// order, separated by commas.
+		// Rewrite the object body in key order: write the members in
+		// order after the body when out has the spare capacity, else in
+		// a pooled scratch buffer (growing out would copy all of it), then
+		// move them over the body. Omitted members have already been cut
+		// out of out; the rest are spread over the body in input order,
+		// separated by commas.
 		bodyStart, bodyEnd := objStart+1, len(e.out)
+		var scratch *[]byte
+		dst := e.out[bodyEnd:bodyEnd]
+		if cap(e.out)-bodyEnd < bodyEnd-bodyStart {
+			scratch = scratchPool.Get().(*[]byte)
+			dst = (*scratch)[:0]
+		}
 		first := true
 		for _, o := range order {
 			m := ms[o.i]
@@ -372,13 +384,18 @@ func (e *encoder) object(depth int) error {
 				continue
 			}
 			if !first {
-				e.out = append(e.out, ',')
+				dst = append(dst, ',')
 			}
 			first = false
-			e.out = append(e.out, e.out[m.start:m.end]...)
+			dst = append(dst, e.out[m.start:m.end]...)
 		}
-		copy(e.out[bodyStart:], e.out[bodyEnd:])
-		e.out = e.out[:bodyEnd]
+		copy(e.out[bodyStart:], dst)
+		if scratch != nil {
+			if cap(dst) <= 1<<20 {
+				*scratch = dst
+				scratchPool.Put(scratch)
+			}
+		}
 	}
 	e.out = append(e.out, '}')
 	return nil

@@ -1,6 +1,7 @@
 package canonicaljson
 
 import (
+	"encoding/binary"
 	"fmt"
 	"unicode/utf8"
 )
@@ -13,6 +14,27 @@ var safe = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// safe8 reports whether all eight bytes packed in w are safe: none is
+// 0x80 or above, below 0x20, '"' or '\\'. The tests are the usual
+// word-at-a-time ones: (x - 0x01..01) & ^x & 0x80..80 is non-zero exactly
+// when some byte of x is zero (and, with 0x20 in place of 0x01 and no
+// byte at or above 0x80, when some byte is below 0x20).
+func safe8(w uint64) bool {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	if w&highs != 0 {
+		return false
+	}
+	below := (w - 0x20*ones) & ^w & highs
+	quote := w ^ '"'*ones
+	backslash := w ^ '\\'*ones
+	hasQuote := (quote - ones) & ^quote & highs
+	hasBackslash := (backslash - ones) & ^backslash & highs
+	return below|hasQuote|hasBackslash == 0
+}
 
 const hexDigits = "0123456789abcdef"
 
@@ -59,6 +81,12 @@ func (e *encoder) string(key *[]byte) error {
 		// other than '"' and '\\', and valid multi-byte UTF-8.
 		j := i
 		for j < len(in) {
+			for j+8 <= len(in) && safe8(binary.LittleEndian.Uint64(in[j:])) {
+				j += 8
+			}
+			if j >= len(in) {
+				break
+			}
 			c := in[j]
 			if safe[c] {
 				j++
