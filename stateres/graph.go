@@ -58,7 +58,8 @@ func (n *node) isPower() bool {
 	return false
 }
 
-// fetchFunc adds the events with the given IDs to g (through g.add). It
+// fetchFunc adds the events with the given IDs, which are distinct and
+// not in g, to g (through g.add or g.addMissing), and no other events. It
 // returns an error wrapping ErrMissingEvent for an ID it cannot find.
 type fetchFunc func(ctx context.Context, g *graph, ids []string) error
 
@@ -98,6 +99,12 @@ func (g *graph) add(n node) (int32, error) {
 	if i, ok := g.byID[n.id]; ok {
 		return i, nil
 	}
+	return g.addMissing(n)
+}
+
+// addMissing is add for an event known not to be in the graph: one that
+// ensure asked the fetch function for.
+func (g *graph) addMissing(n node) (int32, error) {
 	if g.maxNodes > 0 && len(g.nodes) >= g.maxNodes {
 		return -1, fmt.Errorf("%w: more than %d events", ErrTooManyEvents, g.maxNodes)
 	}
@@ -114,19 +121,27 @@ func (g *graph) add(n node) (int32, error) {
 
 // ensure loads every ID in ids that is not in the graph yet.
 func (g *graph) ensure(ctx context.Context, ids []string) error {
+	return g.ensureIDs(ctx, ids, false)
+}
+
+// ensureIDs is ensure; distinct says ids has no repeats, which spares the
+// check for them.
+func (g *graph) ensureIDs(ctx context.Context, ids []string, distinct bool) error {
 	var missing []string
 	var seen map[string]struct{}
 	for _, id := range ids {
 		if _, ok := g.byID[id]; ok {
 			continue
 		}
-		if _, ok := seen[id]; ok {
-			continue
+		if !distinct {
+			if _, ok := seen[id]; ok {
+				continue
+			}
+			if seen == nil {
+				seen = make(map[string]struct{}, len(ids))
+			}
+			seen[id] = struct{}{}
 		}
-		if seen == nil {
-			seen = make(map[string]struct{}, len(ids))
-		}
-		seen[id] = struct{}{}
 		missing = append(missing, id)
 	}
 	if len(missing) == 0 {
@@ -157,7 +172,7 @@ func (g *graph) ensure(ctx context.Context, ids []string) error {
 func (g *graph) loadDistinct(ctx context.Context, ids []string) ([]int32, error) {
 	before := len(g.nodes)
 	fresh := before == 0
-	if err := g.ensure(ctx, ids); err != nil {
+	if err := g.ensureIDs(ctx, ids, true); err != nil {
 		return nil, err
 	}
 	out := make([]int32, len(ids))

@@ -168,7 +168,7 @@ func (a *adapter) fetch(ctx context.Context, g *graph, ids []string) error {
 			return fmt.Errorf("%w: event %s is in room %q, not %q", ErrBadInput, p.EventID(), room, a.roomID)
 		}
 		sk, isState := p.StateKey()
-		if _, err := g.add(node{
+		if _, err := g.addMissing(node{
 			id: p.EventID(), roomID: room, typ: p.Type(), stateKey: sk, isState: isState,
 			sender: p.Sender(), membership: p.Membership(), ts: p.OriginServerTS(),
 			depth: p.Depth(), authIDs: p.AuthEventIDs(),
