@@ -3,6 +3,7 @@ package hashing
 import (
 	"crypto/sha256"
 	"fmt"
+	"unsafe"
 
 	"github.com/gomatrixlib/gomatrixlib/canonicaljson"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
@@ -166,7 +167,9 @@ func SigningFormAndContentHash(rules roomversion.Rules, event []byte) (signingFo
 	if err != nil {
 		return nil, nil, fmt.Errorf("hashing: %w", err)
 	}
-	top := gjson.ParseBytes(canon)
+	// canon is ours and never changes, and nothing parsed from it
+	// outlives this call except copies, so gjson may read it in place.
+	top := gjson.Parse(unsafe.String(unsafe.SliceData(canon), len(canon)))
 	if !top.IsObject() {
 		return nil, nil, ErrNotObject
 	}
@@ -174,22 +177,23 @@ func SigningFormAndContentHash(rules roomversion.Rules, event []byte) (signingFo
 	if err != nil {
 		return nil, nil, err
 	}
-	// The content hash covers the canonical event without hashes: the
-	// same members, in the same order, less one.
-	b := make([]byte, 0, len(canon))
-	b = append(b, '{')
+	// The content hash covers the canonical event without hashes: canon
+	// with that member, and a comma next to it, cut out.
+	cutFrom, cutTo := len(canon), len(canon)
 	top.ForEach(func(k, v gjson.Result) bool {
-		if k.Str == "hashes" {
+		if k.Str != "hashes" {
 			return true
 		}
-		if len(b) > 1 {
-			b = append(b, ',')
+		cutFrom, cutTo = k.Index, v.Index+len(v.Raw)
+		if canon[cutTo] == ',' {
+			cutTo++
+		} else if canon[cutFrom-1] == ',' {
+			cutFrom--
 		}
-		b = append(b, k.Raw...)
-		b = append(b, ':')
-		b = append(b, v.Raw...)
-		return true
+		return false
 	})
-	sum := sha256.Sum256(append(b, '}'))
-	return signingForm, sum[:], nil
+	h := sha256.New()
+	h.Write(canon[:cutFrom])
+	h.Write(canon[cutTo:])
+	return signingForm, h.Sum(nil), nil
 }
