@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gomatrixlib/gomatrixlib/hashing"
 	"github.com/gomatrixlib/gomatrixlib/internal/ed25519batch"
@@ -28,6 +29,7 @@ type VerifyOptions struct {
 	// bridge, an audit, history already accepted by others).
 	Batch bool
 	// Rand supplies the batch's random weights; nil means crypto/rand.
+	// Workers read it under a lock.
 	Rand io.Reader
 }
 
@@ -44,10 +46,8 @@ func VerifyEvents(ctx context.Context, rules roomversion.Rules, events [][]byte,
 // VerifyEvent gives.
 func VerifyEventsWithOptions(ctx context.Context, rules roomversion.Rules, events [][]byte, keys KeyLookup, opts VerifyOptions) []error {
 	out := make([]error, len(events))
-	workers := min(runtime.GOMAXPROCS(0), len(events))
-	chunk := len(events)
-	if workers > 1 {
-		chunk = (len(events) + workers - 1) / workers
+	if opts.Rand != nil {
+		opts.Rand = &lockedReader{r: opts.Rand}
 	}
 	run := func(start, end int) {
 		if opts.Batch {
@@ -62,17 +62,42 @@ func VerifyEventsWithOptions(ctx context.Context, rules roomversion.Rules, event
 			out[i] = VerifyEvent(ctx, rules, events[i], keys)
 		}
 	}
+	workers := min(runtime.GOMAXPROCS(0), len(events))
 	if workers <= 1 {
 		run(0, len(events))
 		return out
 	}
+	// Workers take chunks from a shared counter, so one that is slowed
+	// down (by the host, a slow key lookup) does not hold up the rest.
+	// A chunk is large enough to fill a few ed25519 batches.
+	chunk := min(256, (len(events)+workers-1)/workers)
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for start := 0; start < len(events); start += chunk {
-		end := min(start+chunk, len(events))
-		wg.Go(func() { run(start, end) })
+	for range workers {
+		wg.Go(func() {
+			for {
+				start := int(next.Add(int64(chunk))) - chunk
+				if start >= len(events) {
+					return
+				}
+				run(start, min(start+chunk, len(events)))
+			}
+		})
 	}
 	wg.Wait()
 	return out
+}
+
+// lockedReader shares one reader between workers.
+type lockedReader struct {
+	mu sync.Mutex
+	r  io.Reader
+}
+
+func (l *lockedReader) Read(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Read(p)
 }
 
 // verifyBatch checks events with one batch verification of a signature
