@@ -40,6 +40,19 @@ func (p swapProvider) Events(_ context.Context, ids []string) ([]*event.PDU, err
 	return out, nil
 }
 
+// countProvider counts how often each event is asked for.
+type countProvider struct {
+	room  *roomgen.Room
+	asked map[string]int
+}
+
+func (p countProvider) Events(ctx context.Context, ids []string) ([]*event.PDU, error) {
+	for _, id := range ids {
+		p.asked[id]++
+	}
+	return p.room.Events(ctx, ids)
+}
+
 type failProvider struct{}
 
 var errProvider = errors.New("provider down")
@@ -71,8 +84,16 @@ func TestBadInput(t *testing.T) {
 			check("no sets", err, stateres.ErrBadInput)
 			_, err = stateres.Resolve(ctx, rules, sets, nil)
 			check("nil provider", err, stateres.ErrBadInput)
-			_, err = stateres.Resolve(ctx, rules, sets, room)
+			// The create event is now under two keys: unconflicted under its
+			// own, conflicted under the topic's. It is loaded once.
+			counted := countProvider{room: room, asked: map[string]int{}}
+			_, err = stateres.Resolve(ctx, rules, sets, counted)
 			check("entry of the wrong type", err, stateres.ErrBadInput)
+			for id, n := range counted.asked {
+				if n > 1 {
+					t.Errorf("event %s asked for %d times", id, n)
+				}
+			}
 
 			room2, sets2, err := roomgen.Forked(rules, 20, 3)
 			if err != nil {

@@ -121,27 +121,19 @@ func (g *graph) addMissing(n node) (int32, error) {
 
 // ensure loads every ID in ids that is not in the graph yet.
 func (g *graph) ensure(ctx context.Context, ids []string) error {
-	return g.ensureIDs(ctx, ids, false)
-}
-
-// ensureIDs is ensure; distinct says ids has no repeats, which spares the
-// check for them.
-func (g *graph) ensureIDs(ctx context.Context, ids []string, distinct bool) error {
 	var missing []string
 	var seen map[string]struct{}
 	for _, id := range ids {
 		if _, ok := g.byID[id]; ok {
 			continue
 		}
-		if !distinct {
-			if _, ok := seen[id]; ok {
-				continue
-			}
-			if seen == nil {
-				seen = make(map[string]struct{}, len(ids))
-			}
-			seen[id] = struct{}{}
+		if _, ok := seen[id]; ok {
+			continue
 		}
+		if seen == nil {
+			seen = make(map[string]struct{}, len(ids))
+		}
+		seen[id] = struct{}{}
 		missing = append(missing, id)
 	}
 	if len(missing) == 0 {
@@ -167,12 +159,14 @@ func (g *graph) ensureIDs(ctx context.Context, ids []string, distinct bool) erro
 	return nil
 }
 
-// loadDistinct loads ids, which must be distinct, and returns their indices
-// in the same order.
+// loadDistinct loads ids, which should be distinct, and returns their
+// indices in the same order.
 func (g *graph) loadDistinct(ctx context.Context, ids []string) ([]int32, error) {
 	before := len(g.nodes)
 	fresh := before == 0
-	if err := g.ensureIDs(ctx, ids, true); err != nil {
+	// ids may repeat after all when the caller's input is malformed (an
+	// event under two state keys), so ensure filters repeats.
+	if err := g.ensure(ctx, ids); err != nil {
 		return nil, err
 	}
 	out := make([]int32, len(ids))
