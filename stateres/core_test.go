@@ -175,17 +175,61 @@ func TestMainlineSort(t *testing.T) {
 	}
 }
 
+// ids returns the sorted event IDs of graph indices.
+func (e *engine) ids(idx []int32) []string {
+	out := make([]string, len(idx))
+	for j, i := range idx {
+		out[j] = e.g.nodes[i].id
+	}
+	slices.Sort(out)
+	return out
+}
+
 func TestPartition(t *testing.T) {
 	t.Parallel()
 	a := map[stateKey]string{{Type: "m.room.create", StateKey: ""}: "$c", {Type: "m.room.topic", StateKey: ""}: "$t1", {Type: "x", StateKey: ""}: "$x"}
 	b := map[stateKey]string{{Type: "m.room.create", StateKey: ""}: "$c", {Type: "m.room.topic", StateKey: ""}: "$t2"}
-	un, conf := partition([]map[stateKey]string{a, b})
+	p := partition([]map[stateKey]string{a, b})
+	un, conf := p.unconflicted, slices.Clone(p.conflicted)
+	for i, id := range p.conflicted {
+		if a[p.keys[i]] != id && b[p.keys[i]] != id {
+			t.Errorf("conflicted %s listed under %v", id, p.keys[i])
+		}
+		if want := uint64(0); (a[p.keys[i]] == id) != (p.in[i]&1 != want) || (b[p.keys[i]] == id) != (p.in[i]&2 != want) {
+			t.Errorf("conflicted %s: sets mask %b", id, p.in[i])
+		}
+	}
 	if len(un) != 1 || un[stateKey{Type: "m.room.create", StateKey: ""}] != "$c" {
 		t.Fatalf("unconflicted = %v", un)
 	}
 	slices.Sort(conf)
 	if want := []string{"$t1", "$t2", "$x"}; !slices.Equal(conf, want) {
 		t.Fatalf("conflicted = %v, want %v", conf, want)
+	}
+}
+
+// TestPartitionThreeSets: repeats of an event under one key merge their
+// set masks; an event under two keys stays listed under each.
+func TestPartitionThreeSets(t *testing.T) {
+	t.Parallel()
+	k1, k2, k3 := stateKey{Type: "a"}, stateKey{Type: "b"}, stateKey{Type: "c"}
+	sets := []map[stateKey]string{
+		{k1: "$x", k2: "$y", k3: "$z"},
+		{k1: "$x", k2: "$w"},
+		{k1: "$v", k2: "$y", k3: "$x"},
+	}
+	p := partition(sets)
+	got := map[string]uint64{}
+	for i, id := range p.conflicted {
+		got[id+" "+p.keys[i].Type] = p.in[i]
+	}
+	want := map[string]uint64{
+		"$x a": 0b011, "$v a": 0b100,
+		"$y b": 0b101, "$w b": 0b010,
+		"$z c": 0b001, "$x c": 0b100,
+	}
+	if !maps.Equal(got, want) || len(p.conflicted) != len(want) || len(p.unconflicted) != 0 {
+		t.Fatalf("partition = %v (%d entries), unconflicted %v; want %v", got, len(p.conflicted), p.unconflicted, want)
 	}
 }
 
@@ -207,12 +251,12 @@ func TestFullConflictedSetAuthDifference(t *testing.T) {
 	e := toyEngine(t, authDiffRoom(), nil)
 	setA := map[stateKey]string{{Type: typeCreate, StateKey: ""}: "$create", {Type: typeMember, StateKey: "@u:x"}: "$m1", {Type: typePowerLevels, StateKey: ""}: "$a2"}
 	setB := map[stateKey]string{{Type: typeCreate, StateKey: ""}: "$create", {Type: typeMember, StateKey: "@u:x"}: "$m1", {Type: typePowerLevels, StateKey: ""}: "$b1"}
-	un, conf := partition([]map[stateKey]string{setA, setB})
-	fcs, err := e.fullConflictedSet(context.Background(), []map[stateKey]string{setA, setB}, un, conf, false)
+	p := partition([]map[stateKey]string{setA, setB})
+	idx, err := e.fullConflictedSet(context.Background(), []map[stateKey]string{setA, setB}, p, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	slices.Sort(fcs)
+	fcs := e.ids(idx)
 	// $a1 is only in A's auth chain; $m1 and $create are in both.
 	if want := []string{"$a1", "$a2", "$b1"}; !slices.Equal(fcs, want) {
 		t.Fatalf("full conflicted set = %v, want %v", fcs, want)
@@ -235,11 +279,11 @@ func TestConflictedSubgraph(t *testing.T) {
 	if err := e.g.loadClosure(context.Background(), load(t, e, "$c1", "$c2")); err != nil {
 		t.Fatal(err)
 	}
-	sub, err := e.conflictedSubgraph(context.Background(), []string{"$c1", "$c2"})
+	idx, err := e.conflictedSubgraph(context.Background(), load(t, e, "$c1", "$c2"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	slices.Sort(sub)
+	sub := e.ids(idx)
 	if want := []string{"$x", "$y"}; !slices.Equal(sub, want) {
 		t.Fatalf("subgraph = %v, want %v", sub, want)
 	}

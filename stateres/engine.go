@@ -2,6 +2,7 @@ package stateres
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 )
@@ -30,6 +31,19 @@ type engine struct {
 	base map[stateKey]string
 	// plKey caches the key ID of (m.room.power_levels, ""), or -1.
 	plKey int32
+	// entriesChecked: every state set entry was checked against its
+	// event's key while loading (checkEntry).
+	entriesChecked bool
+}
+
+// checkEntry reports an error if the loaded event i is not a state event
+// of key k.
+func (e *engine) checkEntry(k stateKey, i int32) error {
+	n := &e.g.nodes[i]
+	if !n.isState || n.typ != k.Type || n.stateKey != k.StateKey {
+		return fmt.Errorf("%w: state entry (%s, %q) names %s of type %s", ErrBadInput, k.Type, k.StateKey, n.id, n.typ)
+	}
+	return nil
 }
 
 // resolvedState is a partially resolved state: entries set by the

@@ -115,16 +115,14 @@ func (r Resolver) Resolve(ctx context.Context, rules roomversion.Rules, stateSet
 			}
 		}
 	}
-	// Every state set entry must name an event of that type and state key.
-	for _, s := range sets {
-		for k, id := range s {
-			i, ok := g.index(id)
-			if !ok {
-				continue
-			}
-			n := &g.nodes[i]
-			if !n.isState || n.typ != k.Type || n.stateKey != k.StateKey {
-				return nil, fmt.Errorf("%w: state entry (%s, %q) names %s of type %s", ErrBadInput, k.Type, k.StateKey, id, n.typ)
+	// Every state set entry whose event got loaded must name an event of
+	// that type and state key (checked while loading when all were).
+	for j := 0; j < len(sets) && !e.entriesChecked; j++ {
+		for k, id := range sets[j] {
+			if i, ok := g.index(id); ok {
+				if err := e.checkEntry(k, i); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}

@@ -8,83 +8,135 @@ import (
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 )
 
+// partitioned is the state sets split as the spec's first step does.
+type partitioned struct {
+	unconflicted map[stateKey]string
+	// conflicted lists the events of the conflicted state set, each with
+	// the key it is under (keys[i]) and, for up to 64 sets, the sets that
+	// hold it there (bit j of in[i] for set j; in is nil for more sets).
+	// An event listed once per key: with more than two sets, repeats of an
+	// event under the same key are merged.
+	conflicted []string
+	keys       []stateKey
+	in         []uint64
+}
+
 // partition splits the state sets into the unconflicted state map and the
 // conflicted state set (spec: "Unconflicted state map and conflicted state
-// set"). A key missing from some set is conflicted. The conflicted event IDs
-// come back without duplicates (an event is under one key), in no particular
-// order.
-func partition(sets []map[stateKey]string) (map[stateKey]string, []string) {
-	unconflicted := make(map[stateKey]string)
-	var conflicted []string
+// set"). A key missing from some set is conflicted.
+func partition(sets []map[stateKey]string) partitioned {
+	p := partitioned{unconflicted: make(map[stateKey]string)}
+	masks := len(sets) <= 64
+	add := func(k stateKey, id string, set int) {
+		p.conflicted = append(p.conflicted, id)
+		p.keys = append(p.keys, k)
+		if masks {
+			p.in = append(p.in, 1<<set)
+		}
+	}
+	found := 0 // keys of set 0 that every other set has
 	for k, v0 := range sets[0] {
 		same := true
+		inAll := true
 		for _, o := range sets[1:] {
 			if v, ok := o[k]; !ok || v != v0 {
 				same = false
-				break
-			}
-		}
-		if same {
-			unconflicted[k] = v0
-			continue
-		}
-		for _, o := range sets {
-			if v, ok := o[k]; ok {
-				conflicted = append(conflicted, v)
-			}
-		}
-	}
-	// Keys missing from the first set are conflicted.
-	for i, s := range sets[1:] {
-		for k, v := range s {
-			if _, ok := sets[0][k]; ok {
-				continue
-			}
-			// Count the key once: at the first set that has it.
-			first := true
-			for _, o := range sets[1 : i+1] {
-				if _, ok := o[k]; ok {
-					first = false
+				inAll = inAll && ok
+				if !inAll {
 					break
 				}
 			}
-			if !first {
-				continue
+		}
+		if inAll {
+			found++
+		}
+		if same {
+			p.unconflicted[k] = v0
+			continue
+		}
+		for j, o := range sets {
+			if v, ok := o[k]; ok {
+				add(k, v, j)
 			}
-			conflicted = append(conflicted, v)
-			for _, o := range sets[i+2:] {
-				if w, ok := o[k]; ok {
-					conflicted = append(conflicted, w)
+		}
+	}
+	// Keys missing from the first set are conflicted. When every other set
+	// has exactly the keys of the first, there are none.
+	extra := false
+	for _, s := range sets[1:] {
+		extra = extra || len(s) != found
+	}
+	if extra {
+		for i, s := range sets[1:] {
+			for k, v := range s {
+				if _, ok := sets[0][k]; ok {
+					continue
+				}
+				// Count the key once: at the first set that has it.
+				first := true
+				for _, o := range sets[1 : i+1] {
+					if _, ok := o[k]; ok {
+						first = false
+						break
+					}
+				}
+				if !first {
+					continue
+				}
+				add(k, v, i+1)
+				for j, o := range sets[i+2:] {
+					if w, ok := o[k]; ok {
+						add(k, w, i+2+j)
+					}
 				}
 			}
 		}
 	}
 	if len(sets) > 2 {
 		// With more than two sets an event can be listed under its key
-		// by several of them.
-		seen := make(map[string]struct{}, len(conflicted))
-		out := conflicted[:0]
-		for _, id := range conflicted {
-			if _, dup := seen[id]; !dup {
-				seen[id] = struct{}{}
-				out = append(out, id)
-			}
+		// by several of them: merge those, keeping the sets that hold it.
+		type entry struct {
+			id string
+			k  stateKey
 		}
-		conflicted = out
+		at := make(map[entry]int, len(p.conflicted))
+		n := 0
+		for i, id := range p.conflicted {
+			e := entry{id, p.keys[i]}
+			if j, dup := at[e]; dup {
+				if masks {
+					p.in[j] |= p.in[i]
+				}
+				continue
+			}
+			at[e] = n
+			p.conflicted[n], p.keys[n] = id, p.keys[i]
+			if masks {
+				p.in[n] = p.in[i]
+			}
+			n++
+		}
+		p.conflicted, p.keys = p.conflicted[:n], p.keys[:n]
+		if masks {
+			p.in = p.in[:n]
+		}
 	}
-	return unconflicted, conflicted
+	return p
 }
 
 // resolveV2 runs state resolution v2, or v2.1 when the rules say so.
 func (e *engine) resolveV2(ctx context.Context, sets []map[stateKey]string, index AuthChainIndex) (map[stateKey]string, error) {
-	unconflicted, conflicted := partition(sets)
+	p := partition(sets)
+	unconflicted, conflicted := p.unconflicted, p.conflicted
 	if len(conflicted) == 0 {
 		return unconflicted, nil
 	}
 	v21 := e.rules.StateResolution == roomversion.StateResV2_1
 	g := e.g
 
-	var fcsIDs []string
+	// The full conflicted set, by index (fcsAll may repeat an event).
+	var fcsAll []int32
+	var fcsIDs []string // with an index only
 	if index != nil {
 		ids := make([][]string, len(sets))
 		for i, s := range sets {
@@ -106,19 +158,22 @@ func (e *engine) resolveV2(ctx context.Context, sets []map[stateKey]string, inde
 		if err := g.ensure(ctx, fcsIDs); err != nil {
 			return nil, err
 		}
+		fcsAll = make([]int32, len(fcsIDs))
+		for j, id := range fcsIDs {
+			fcsAll[j], _ = g.index(id)
+		}
 	} else {
 		var err error
-		if fcsIDs, err = e.fullConflictedSet(ctx, sets, unconflicted, conflicted, v21); err != nil {
+		if fcsAll, err = e.fullConflictedSet(ctx, sets, p, v21); err != nil {
 			return nil, err
 		}
 	}
 
 	// Membership of the full conflicted set, and the auth events of each
 	// member (needed for edges, power levels and the fallback).
-	inFCS := make(map[int32]struct{}, len(fcsIDs))
-	fcs := make([]int32, 0, len(fcsIDs))
-	for _, id := range fcsIDs {
-		i, _ := g.index(id)
+	inFCS := make(map[int32]struct{}, len(fcsAll))
+	fcs := make([]int32, 0, len(fcsAll))
+	for _, i := range fcsAll {
 		if _, dup := inFCS[i]; dup {
 			continue
 		}
@@ -275,30 +330,42 @@ func sortedValues(s map[stateKey]string) []string {
 
 // fullConflictedSet computes the conflicted set plus the auth difference
 // (plus, for v2.1, the conflicted state subgraph) by loading the auth chains
-// of every event in the state sets.
-func (e *engine) fullConflictedSet(ctx context.Context, sets []map[stateKey]string, unconflicted map[stateKey]string, conflicted []string, v21 bool) ([]string, error) {
+// of every event in the state sets, and returns their indices. It checks
+// that every state set entry names an event of its key, as they are all
+// loaded here.
+func (e *engine) fullConflictedSet(ctx context.Context, sets []map[stateKey]string, p partitioned, v21 bool) ([]int32, error) {
 	g := e.g
 	// Every value of every set is an unconflicted or a conflicted event.
-	all := make([]string, 0, len(unconflicted)+len(conflicted))
-	for _, id := range unconflicted {
+	all := make([]string, 0, len(p.unconflicted)+len(p.conflicted))
+	keys := make([]stateKey, 0, cap(all))
+	for k, id := range p.unconflicted {
 		all = append(all, id)
+		keys = append(keys, k)
 	}
-	all = append(all, conflicted...)
+	all = append(all, p.conflicted...)
+	keys = append(keys, p.keys...)
 	roots, err := g.loadDistinct(ctx, all)
 	if err != nil {
 		return nil, err
 	}
+	for j, i := range roots {
+		if err := e.checkEntry(keys[j], i); err != nil {
+			return nil, err
+		}
+	}
+	e.entriesChecked = true
 	if err := g.loadClosure(ctx, roots); err != nil {
 		return nil, err
 	}
 	n := len(g.nodes)
+	conflicted := roots[len(p.unconflicted):]
 
 	// common marks the auth chains of the unconflicted events: they are in
 	// every set's auth chain. The set is closed under auth edges, so walks
 	// below can stop at it.
 	common := make([]bool, n)
 	var stack []int32
-	for _, i := range roots[:len(unconflicted)] {
+	for _, i := range roots[:len(p.unconflicted)] {
 		stack = append(stack, g.nodes[i].auth...)
 	}
 	for len(stack) > 0 {
@@ -312,17 +379,27 @@ func (e *engine) fullConflictedSet(ctx context.Context, sets []map[stateKey]stri
 	}
 
 	// count[i] = in how many sets' auth chains event i (outside common) is.
+	// A set's walk starts from its entries that are not unconflicted: the
+	// conflicted events it holds.
 	count := make([]int32, n)
 	stamp := make([]int32, n)
 	for si, s := range sets {
 		mark := int32(si + 1)
 		stack = stack[:0]
-		for k, id := range s {
-			if u, ok := unconflicted[k]; ok && u == id {
-				continue
+		if p.in != nil {
+			for j, i := range conflicted {
+				if p.in[j]&(1<<si) != 0 {
+					stack = append(stack, g.nodes[i].auth...)
+				}
 			}
-			i, _ := g.index(id)
-			stack = append(stack, g.nodes[i].auth...)
+		} else {
+			for k, id := range s {
+				if u, ok := p.unconflicted[k]; ok && u == id {
+					continue
+				}
+				i, _ := g.index(id)
+				stack = append(stack, g.nodes[i].auth...)
+			}
 		}
 		for len(stack) > 0 {
 			i := stack[len(stack)-1]
@@ -338,7 +415,7 @@ func (e *engine) fullConflictedSet(ctx context.Context, sets []map[stateKey]stri
 	fcs := slices.Clone(conflicted)
 	for i := range n {
 		if count[i] > 0 && int(count[i]) < len(sets) {
-			fcs = append(fcs, g.nodes[i].id)
+			fcs = append(fcs, int32(i))
 		}
 	}
 	if v21 {
@@ -356,15 +433,14 @@ func (e *engine) fullConflictedSet(ctx context.Context, sets []map[stateKey]stri
 // conflicted event whose own auth chain holds a conflicted event. The
 // conflicted events themselves are in the full conflicted set already. The
 // auth chains of the conflicted events must be loaded (loadClosure).
-func (e *engine) conflictedSubgraph(ctx context.Context, conflicted []string) ([]string, error) {
+func (e *engine) conflictedSubgraph(ctx context.Context, conflicted []int32) ([]int32, error) {
 	g := e.g
 	n := len(g.nodes)
 	isConflicted := make([]bool, n)
 	// above[i]: i is in the auth chain of a conflicted event.
 	above := make([]bool, n)
 	var stack []int32
-	for _, id := range conflicted {
-		i, _ := g.index(id)
+	for _, i := range conflicted {
 		isConflicted[i] = true
 		stack = append(stack, g.nodes[i].auth...)
 	}
@@ -391,7 +467,7 @@ func (e *engine) conflictedSubgraph(ctx context.Context, conflicted []string) ([
 		yes
 	)
 	state := make([]uint8, n)
-	var out []string
+	var out []int32
 	type frame struct {
 		i    int32
 		next int
@@ -430,7 +506,7 @@ func (e *engine) conflictedSubgraph(ctx context.Context, conflicted []string) ([
 			}
 			state[f.i] = res
 			if res == yes {
-				out = append(out, g.nodes[f.i].id)
+				out = append(out, f.i)
 			}
 			walk = walk[:len(walk)-1]
 		}
