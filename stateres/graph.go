@@ -123,9 +123,12 @@ func (g *graph) addMissing(n node) (int32, error) {
 func (g *graph) ensure(ctx context.Context, ids []string) error {
 	var missing []string
 	var seen map[string]struct{}
+	empty := len(g.nodes) == 0 // nothing to look up
 	for _, id := range ids {
-		if _, ok := g.byID[id]; ok {
-			continue
+		if !empty {
+			if _, ok := g.byID[id]; ok {
+				continue
+			}
 		}
 		if _, ok := seen[id]; ok {
 			continue
