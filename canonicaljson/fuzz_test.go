@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzCanonicalize: whatever the input, no panic; accepted input gives a
@@ -35,6 +36,11 @@ func FuzzCanonicalize(f *testing.F) {
 		}
 		if !json.Valid(out) {
 			t.Fatalf("output is not valid JSON: %q -> %q", in, out)
+		}
+		// Bytes at or above 0x80 may only appear inside strings, where
+		// they must form valid UTF-8, so accepted input is valid UTF-8.
+		if !utf8.Valid(in) || !utf8.Valid(out) {
+			t.Fatalf("invalid UTF-8 accepted: %q -> %q", in, out)
 		}
 		again, err := Canonicalize(out)
 		if err != nil || !bytes.Equal(again, out) {

@@ -6,34 +6,50 @@ import (
 	"unicode/utf8"
 )
 
-// safe[b] is true for ASCII bytes that are copied into a canonical string
-// unchanged: printable ASCII other than '"' and '\'. Read-only.
-var safe = func() (t [256]bool) {
-	for b := 0x20; b < 0x80; b++ {
-		t[b] = b != '"' && b != '\\'
+// special[b] is true for the bytes that end a run copied unchanged: '"',
+// '\\' and control characters. Read-only.
+var special = func() (t [256]bool) {
+	for b := range 0x20 {
+		t[b] = true
 	}
+	t['"'], t['\\'] = true, true
 	return t
 }()
 
-// safe8 reports whether all eight bytes packed in w are safe: none is
-// 0x80 or above, below 0x20, '"' or '\\'. The tests are the usual
-// word-at-a-time ones: (x - 0x01..01) & ^x & 0x80..80 is non-zero exactly
-// when some byte of x is zero (and, with 0x20 in place of 0x01 and no
-// byte at or above 0x80, when some byte is below 0x20).
-func safe8(w uint64) bool {
+// special8 reports whether one of the eight bytes packed in w is special.
+// The tests are exact for any byte values: (x - 0x01..01) & ^x & 0x80..80
+// is non-zero exactly when some byte of x is zero, and with 0x20 in place
+// of 0x01, when some byte is below 0x20 (the lowest such byte is flagged,
+// and no byte wraps, so none is flagged, when there is none).
+func special8(w uint64) bool {
 	const (
 		ones  = 0x0101010101010101
 		highs = 0x8080808080808080
 	)
-	if w&highs != 0 {
-		return false
-	}
 	below := (w - 0x20*ones) & ^w & highs
 	quote := w ^ '"'*ones
 	backslash := w ^ '\\'*ones
 	hasQuote := (quote - ones) & ^quote & highs
 	hasBackslash := (backslash - ones) & ^backslash & highs
-	return below|hasQuote|hasBackslash == 0
+	return below|hasQuote|hasBackslash != 0
+}
+
+// validPrefix returns the length of the longest prefix of b that is valid
+// UTF-8 by the rules of utf8Len.
+func validPrefix(b []byte) int {
+	i := 0
+	for i < len(b) {
+		if b[i] < 0x80 {
+			i++
+			continue
+		}
+		n := utf8Len(b[i:])
+		if n == 0 {
+			return i
+		}
+		i += n
+	}
+	return i
 }
 
 const hexDigits = "0123456789abcdef"
@@ -77,29 +93,18 @@ func (e *encoder) string(key *[]byte) error {
 		kb = *key
 	}
 	for {
-		// Find the longest run of bytes copied unchanged: printable ASCII
-		// other than '"' and '\\', and valid multi-byte UTF-8.
+		// Find the longest run of bytes copied unchanged: everything up to
+		// a '"', '\\' or control character, provided it is valid UTF-8
+		// (those three are ASCII, so no multi-byte sequence spans them).
 		j := i
-		for j < len(in) {
-			for j+8 <= len(in) && safe8(binary.LittleEndian.Uint64(in[j:])) {
-				j += 8
-			}
-			if j >= len(in) {
-				break
-			}
-			c := in[j]
-			if safe[c] {
-				j++
-				continue
-			}
-			if c < 0x80 {
-				break
-			}
-			n := utf8Len(in[j:])
-			if n == 0 {
-				break
-			}
-			j += n
+		for j+8 <= len(in) && !special8(binary.LittleEndian.Uint64(in[j:])) {
+			j += 8
+		}
+		for j < len(in) && !special[in[j]] {
+			j++
+		}
+		if !utf8.Valid(in[i:j]) {
+			j = i + validPrefix(in[i:j]) // stop at the bad byte
 		}
 		if j > i {
 			out = append(out, in[i:j]...)
