@@ -158,10 +158,9 @@ func appendRedactedContent(b []byte, rules roomversion.Rules, eventType string, 
 }
 
 // SigningFormAndContentHash returns [SigningForm] and [ContentHash] of the
-// event from one canonical JSON pass, for verifiers that need both. Errors
-// wrap [ErrNotObject] or a canonicaljson sentinel; an event that one of
-// the two functions rejects may pass here only if the other rejects it
-// too, as canonical JSON of the whole event is checked here.
+// event from one canonical JSON pass, for verifiers that need both. It
+// succeeds exactly when both of them do (FuzzSigningFormAndContentHash
+// checks that); errors wrap [ErrNotObject] or a canonicaljson sentinel.
 func SigningFormAndContentHash(rules roomversion.Rules, event []byte) (signingForm, contentHash []byte, err error) {
 	canon, err := canonicaljson.Append(make([]byte, 0, len(event)), event, canonicaljson.Options{Omit: omitForSigning})
 	if err != nil {

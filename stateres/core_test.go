@@ -263,6 +263,34 @@ func TestFullConflictedSetAuthDifference(t *testing.T) {
 	}
 }
 
+// TestFullConflictedSetManySets: past 64 state sets partition keeps no set
+// masks and the walks start from the sets' own entries; both ways agree.
+func TestFullConflictedSetManySets(t *testing.T) {
+	t.Parallel()
+	setA := map[stateKey]string{{Type: typeCreate, StateKey: ""}: "$create", {Type: typeMember, StateKey: "@u:x"}: "$m1", {Type: typePowerLevels, StateKey: ""}: "$a2"}
+	setB := map[stateKey]string{{Type: typeCreate, StateKey: ""}: "$create", {Type: typeMember, StateKey: "@u:x"}: "$m1", {Type: typePowerLevels, StateKey: ""}: "$b1"}
+	run := func(n int) []string {
+		sets := []map[stateKey]string{setA}
+		for len(sets) < n {
+			sets = append(sets, setB)
+		}
+		p := partition(sets)
+		if (p.in == nil) != (n > 64) {
+			t.Fatalf("%d sets: masks kept = %v", n, p.in != nil)
+		}
+		e := toyEngine(t, authDiffRoom(), nil)
+		idx, err := e.fullConflictedSet(context.Background(), sets, p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Compact(e.ids(idx))
+	}
+	few, many := run(3), run(65)
+	if want := []string{"$a1", "$a2", "$b1"}; !slices.Equal(few, want) || !slices.Equal(many, want) {
+		t.Fatalf("3 sets: %v, 65 sets: %v, want %v", few, many, want)
+	}
+}
+
 func TestConflictedSubgraph(t *testing.T) {
 	t.Parallel()
 	// c1 <- x <- y <- c2 is a path between conflicted events; z hangs off
