@@ -63,7 +63,7 @@ func toyEngine(t testing.TB, evs []toyEvent, allow func(v *authView) bool) *engi
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &engine{rules: rules, g: g, check: &toyChecker{g: g, power: power, allow: allow}, create: -1, plKey: -1}
+	return &engine{rules: rules, g: g, check: &toyChecker{g: g, power: power, allow: allow}, create: -1}
 }
 
 func ids(g *graph, xs []int32) []string {

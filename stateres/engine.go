@@ -27,10 +27,11 @@ type engine struct {
 	// create is the room's create event when the room version no longer
 	// lists it in auth_events (room ID derived from the create event), or -1.
 	create int32
-	// base is the lazily loaded starting state (v2: the unconflicted map).
-	base map[stateKey]string
-	// plKey caches the key ID of (m.room.power_levels, ""), or -1.
-	plKey int32
+	// base is the lazily loaded starting state (v2: the unconflicted map);
+	// set it with setBase. baseAt[k] caches the base event of key ID k:
+	// 0 not looked up yet, -1 none, else the node index + 1.
+	base   map[stateKey]string
+	baseAt []int32
 	// entriesChecked: every state set entry was checked against its
 	// event's key while loading (checkEntry).
 	entriesChecked bool
@@ -82,47 +83,82 @@ type authView struct {
 // -1. Loading errors are kept in v.err.
 func (v *authView) get(ctx context.Context, typ, sk string) int32 {
 	e := v.e
-	k := stateKey{Type: typ, StateKey: sk}
-	var kid int32 = -1
-	if sk == "" && typ == typePowerLevels && e.plKey >= 0 {
-		kid = e.plKey
-	} else if id, ok := e.g.keys[k]; ok {
-		kid = id
-		if sk == "" && typ == typePowerLevels {
-			e.plKey = id
-		}
-	}
+	kid := e.g.keyID(typ, sk)
 	if kid >= 0 {
 		if x := v.st.getKey(kid); x >= 0 {
 			return x
 		}
 	}
-	if len(e.base) == 0 {
-		// Nothing to look up.
-	} else if id, ok := e.base[k]; ok {
-		if x, ok := e.g.index(id); ok {
-			return x
-		}
-		if err := e.g.ensure(ctx, []string{id}); err != nil {
+	if len(e.base) > 0 {
+		x, err := e.baseEvent(ctx, kid, typ, sk)
+		if err != nil {
 			v.err = err
 			return -1
 		}
-		x, _ := e.g.index(id)
-		return x
+		if x >= 0 {
+			return x
+		}
 	}
 	if !v.noFallback {
 		if _, err := e.g.authOf(ctx, v.ev); err != nil {
 			v.err = err
 			return -1
 		}
-		if a := e.g.authByKey(v.ev, typ, sk); a >= 0 {
-			return a
+		if kid < 0 {
+			// Loading the auth events may have added the key.
+			kid = e.g.keyID(typ, sk)
+		}
+		if kid >= 0 {
+			if a := e.g.authByKey(v.ev, kid); a >= 0 {
+				return a
+			}
 		}
 	}
 	if typ == typeCreate && sk == "" && e.create >= 0 {
 		return e.create
 	}
 	return -1
+}
+
+// setBase sets the starting state the auth checks see under the partial
+// state.
+func (e *engine) setBase(base map[stateKey]string) {
+	e.base = base
+	e.baseAt = e.baseAt[:0]
+}
+
+// baseEvent returns the event the base state has for (typ, sk), whose key
+// ID is kid (or -1), loading it if needed; -1 if the base has none. Answers
+// are kept per key ID.
+func (e *engine) baseEvent(ctx context.Context, kid int32, typ, sk string) (int32, error) {
+	if kid >= 0 && int(kid) < len(e.baseAt) {
+		switch c := e.baseAt[kid]; {
+		case c < 0:
+			return -1, nil
+		case c > 0:
+			return c - 1, nil
+		}
+	}
+	x := int32(-1)
+	if id, ok := e.base[stateKey{Type: typ, StateKey: sk}]; ok {
+		var loaded bool
+		if x, loaded = e.g.index(id); !loaded {
+			if err := e.g.ensure(ctx, []string{id}); err != nil {
+				return -1, err
+			}
+			x, _ = e.g.index(id)
+		}
+	}
+	if kid >= 0 {
+		for int(kid) >= len(e.baseAt) {
+			e.baseAt = append(e.baseAt, 0)
+		}
+		e.baseAt[kid] = -1
+		if x >= 0 {
+			e.baseAt[kid] = x + 1
+		}
+	}
+	return x, nil
 }
 
 // iterate runs the iterative auth checks over list, updating st.

@@ -40,11 +40,14 @@ type node struct {
 	// key is the interned (type, state_key), -1 for non-state events.
 	key      int32
 	rejected bool
+	// power: a power event (set when the node is added).
+	power bool
 	// ext is the index of the caller-side object (the *event.PDU).
 	ext int
 }
 
 // isPower reports whether n is a power event (spec: "Power events").
+// Nodes in a graph have it in n.power.
 func (n *node) isPower() bool {
 	if !n.isState {
 		return false
@@ -59,16 +62,24 @@ func (n *node) isPower() bool {
 }
 
 // fetchFunc adds the events with the given IDs, which are distinct and
-// not in g, to g (through g.add or g.addMissing), and no other events. It
+// not in g, to g (through g.add), and no other events. It
 // returns an error wrapping ErrMissingEvent for an ID it cannot find.
 type fetchFunc func(ctx context.Context, g *graph, ids []string) error
 
 // graph holds the events loaded for one resolution, indexed by int32.
 type graph struct {
 	nodes []node
-	byID  map[string]int32
-	keys  map[stateKey]int32
-	fetch fetchFunc
+	// byID maps event IDs to node indices; ensure marks the IDs it is
+	// fetching with pending.
+	byID *idTable
+	keys map[stateKey]int32
+	// Key IDs of (m.room.create, ""), (m.room.power_levels, "") and
+	// (m.room.join_rules, ""), -1 until an event with the key is added.
+	createKey, plKey, joinRulesKey int32
+	fetch                          fetchFunc
+	// batch is the byID entry of the first ID of the current fetch: ensure
+	// enters the IDs it fetches in order, so ids[k] is entry batch+k.
+	batch int32
 	// maxNodes bounds how many events one resolution may load.
 	maxNodes int
 }
@@ -76,9 +87,10 @@ type graph struct {
 // newGraph makes an empty graph; sizeHint is the expected number of events.
 func newGraph(fetch fetchFunc, maxNodes, sizeHint int) *graph {
 	return &graph{
-		nodes:    make([]node, 0, sizeHint),
-		byID:     make(map[string]int32, sizeHint),
-		keys:     make(map[stateKey]int32, sizeHint/2),
+		nodes:     make([]node, 0, sizeHint),
+		byID:      newIDTable(sizeHint, 44),
+		keys:      make(map[stateKey]int32, sizeHint/2),
+		createKey: -1, plKey: -1, joinRulesKey: -1,
 		fetch:    fetch,
 		maxNodes: maxNodes,
 	}
@@ -91,53 +103,127 @@ func (g *graph) intern(k stateKey) int32 {
 	}
 	id := int32(len(g.keys))
 	g.keys[k] = id
+	if k.StateKey == "" {
+		switch k.Type {
+		case typeCreate:
+			g.createKey = id
+		case typePowerLevels:
+			g.plKey = id
+		case typeJoinRules:
+			g.joinRulesKey = id
+		}
+	}
 	return id
 }
 
-// add inserts n (unless an event with its ID is present) and returns its index.
-func (g *graph) add(n node) (int32, error) {
-	if i, ok := g.byID[n.id]; ok {
-		return i, nil
+// keyID returns the key ID of (typ, sk), or -1 when no loaded event has
+// that key.
+func (g *graph) keyID(typ, sk string) int32 {
+	if sk == "" {
+		switch typ {
+		case typeCreate:
+			return g.createKey
+		case typePowerLevels:
+			return g.plKey
+		case typeJoinRules:
+			return g.joinRulesKey
+		}
 	}
-	return g.addMissing(n)
+	if id, ok := g.keys[stateKey{Type: typ, StateKey: sk}]; ok {
+		return id
+	}
+	return -1
 }
 
-// addMissing is add for an event known not to be in the graph: one that
-// ensure asked the fetch function for.
-func (g *graph) addMissing(n node) (int32, error) {
-	if g.maxNodes > 0 && len(g.nodes) >= g.maxNodes {
-		return -1, fmt.Errorf("%w: more than %d events", ErrTooManyEvents, g.maxNodes)
-	}
+// place appends n as node i, interning its key.
+func (g *graph) place(i int32, n node) {
 	if n.isState {
 		n.key = g.intern(stateKey{Type: n.typ, StateKey: n.stateKey})
 	} else {
 		n.key = -1
 	}
-	i := int32(len(g.nodes))
+	n.power = n.isPower()
 	g.nodes = append(g.nodes, n)
-	g.byID[n.id] = i
+}
+
+// pending is the byID value of an event ensure is fetching.
+const pending = -1
+
+// add inserts n (unless an event with its ID is present) and returns its
+// index.
+func (g *graph) add(n node) (int32, error) {
+	if g.maxNodes > 0 && len(g.nodes) >= g.maxNodes {
+		return -1, fmt.Errorf("%w: more than %d events", ErrTooManyEvents, g.maxNodes)
+	}
+	i := int32(len(g.nodes))
+	e, added := g.byID.insert(n.id, i)
+	if !added {
+		if v := g.byID.vals[e]; v != pending {
+			return v, nil
+		}
+		g.byID.vals[e] = i
+	}
+	g.place(i, n)
+	return i, nil
+}
+
+// addFetched is add for the event a fetch function was asked for as
+// ids[k]: the graph knows its entry, so nothing is looked up; an event with
+// another ID is an error.
+func (g *graph) addFetched(k int, n node) (int32, error) {
+	e := g.batch + int32(k)
+	if k < 0 || int(e) >= g.byID.len() || !g.byID.holds(uint32(e), n.id) {
+		want := "?"
+		if k >= 0 && int(e) < g.byID.len() {
+			want = g.byID.key(e)
+		}
+		return -1, fmt.Errorf("%w: provider returned %s for %s", ErrBadInput, n.id, want)
+	}
+	if v := g.byID.vals[e]; v != pending {
+		return v, nil
+	}
+	if g.maxNodes > 0 && len(g.nodes) >= g.maxNodes {
+		return -1, fmt.Errorf("%w: more than %d events", ErrTooManyEvents, g.maxNodes)
+	}
+	i := int32(len(g.nodes))
+	g.byID.vals[e] = i
+	g.place(i, n)
 	return i, nil
 }
 
 // ensure loads every ID in ids that is not in the graph yet.
 func (g *graph) ensure(ctx context.Context, ids []string) error {
+	return g.load(ctx, ids, nil)
+}
+
+// loadIndices loads ids (which may repeat) and returns their indices in
+// the same order.
+func (g *graph) loadIndices(ctx context.Context, ids []string) ([]int32, error) {
+	out := make([]int32, len(ids))
+	if err := g.load(ctx, ids, out); err != nil {
+		return nil, err
+	}
+	for i, e := range out {
+		out[i] = g.byID.vals[e]
+	}
+	return out, nil
+}
+
+// load is ensure that also stores the byID entry of ids[i] in entries[i]
+// when entries is not nil.
+func (g *graph) load(ctx context.Context, ids []string, entries []int32) error {
 	var missing []string
-	var seen map[string]struct{}
-	empty := len(g.nodes) == 0 // nothing to look up
-	for _, id := range ids {
-		if !empty {
-			if _, ok := g.byID[id]; ok {
-				continue
-			}
+	g.batch = int32(g.byID.len())
+	for i, id := range ids {
+		// An ID not in the table yet is entered as pending, so a repeat
+		// of it in ids is not fetched twice.
+		e, added := g.byID.insert(id, pending)
+		if entries != nil {
+			entries[i] = e
 		}
-		if _, ok := seen[id]; ok {
-			continue
+		if added {
+			missing = append(missing, id)
 		}
-		if seen == nil {
-			seen = make(map[string]struct{}, len(ids))
-		}
-		seen[id] = struct{}{}
-		missing = append(missing, id)
 	}
 	if len(missing) == 0 {
 		return nil
@@ -155,49 +241,17 @@ func (g *graph) ensure(ctx context.Context, ids []string) error {
 		return nil
 	}
 	for _, id := range missing {
-		if _, ok := g.byID[id]; !ok {
+		if _, ok := g.index(id); !ok {
 			return fmt.Errorf("%w: %s", ErrMissingEvent, id)
 		}
 	}
 	return nil
 }
 
-// loadDistinct loads ids, which should be distinct, and returns their
-// indices in the same order.
-func (g *graph) loadDistinct(ctx context.Context, ids []string) ([]int32, error) {
-	before := len(g.nodes)
-	fresh := before == 0
-	// ids may repeat after all when the caller's input is malformed (an
-	// event under two state keys), so ensure filters repeats.
-	if err := g.ensure(ctx, ids); err != nil {
-		return nil, err
-	}
-	out := make([]int32, len(ids))
-	if fresh && len(g.nodes) == len(ids) {
-		// Loaded in order into an empty graph: ids[i] is node i, unless
-		// the fetch function reordered them.
-		ok := true
-		for i := range out {
-			out[i] = int32(i)
-			if g.nodes[i].id != ids[i] {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return out, nil
-		}
-	}
-	for i, id := range ids {
-		out[i] = g.byID[id]
-	}
-	return out, nil
-}
-
 // index returns the index of a loaded event ID.
 func (g *graph) index(id string) (int32, bool) {
-	i, ok := g.byID[id]
-	return i, ok
+	i, ok := g.byID.get(id)
+	return i, ok && i != pending
 }
 
 // authOf returns the indices of the auth events of node i, loading them if
@@ -221,7 +275,7 @@ func (g *graph) link(i int32) {
 	}
 	auth := make([]int32, 0, len(n.authIDs))
 	for _, id := range n.authIDs {
-		j := g.byID[id]
+		j, _ := g.index(id)
 		dup := false
 		for _, k := range auth {
 			if k == j {
@@ -248,6 +302,9 @@ func (g *graph) loadClosure(ctx context.Context, roots []int32) error {
 		}
 	}
 	for len(frontier) > 0 {
+		// Nodes are numbered in the memory order of their events (see
+		// memoryOrder): reading their auth IDs in that order is faster.
+		slices.Sort(frontier)
 		// Resolve the auth IDs already loaded, and fetch the others.
 		var want []string
 		total := 0
@@ -263,7 +320,7 @@ func (g *graph) loadClosure(ctx context.Context, roots []int32) error {
 			auth := arena[:len(n.authIDs):len(n.authIDs)]
 			arena = arena[len(n.authIDs):]
 			for j, id := range n.authIDs {
-				if a, ok := g.byID[id]; ok {
+				if a, ok := g.index(id); ok {
 					auth[j] = a
 				} else {
 					auth[j] = -1
@@ -282,7 +339,7 @@ func (g *graph) loadClosure(ctx context.Context, roots []int32) error {
 				auth := n.auth[:0]
 				for j, a := range n.auth {
 					if a < 0 {
-						a = g.byID[n.authIDs[j]]
+						a, _ = g.index(n.authIDs[j])
 					}
 					if !slices.Contains(auth, a) {
 						auth = append(auth, a)
@@ -303,12 +360,12 @@ func (g *graph) loadClosure(ctx context.Context, roots []int32) error {
 	return nil
 }
 
-// authByKey returns the first non-rejected auth event of node i with key k,
-// or -1. Auth events of i must be linked.
-func (g *graph) authByKey(i int32, typ, sk string) int32 {
+// authByKey returns the first non-rejected auth event of node i with key
+// ID k, or -1. Auth events of i must be linked.
+func (g *graph) authByKey(i int32, k int32) int32 {
 	for _, a := range g.nodes[i].auth {
 		an := &g.nodes[a]
-		if an.isState && an.typ == typ && an.stateKey == sk && !an.rejected {
+		if an.key == k && !an.rejected {
 			return a
 		}
 	}
@@ -323,9 +380,11 @@ func (g *graph) plAuth(ctx context.Context, i int32) (int32, error) {
 	if err != nil {
 		return -1, err
 	}
+	if g.plKey < 0 {
+		return -1, nil
+	}
 	for _, a := range auth {
-		an := &g.nodes[a]
-		if an.isState && an.typ == typePowerLevels && an.stateKey == "" {
+		if g.nodes[a].key == g.plKey {
 			return a, nil
 		}
 	}

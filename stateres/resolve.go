@@ -86,7 +86,7 @@ func (r Resolver) Resolve(ctx context.Context, rules roomversion.Rules, stateSet
 	a.rejections, _ = provider.(RejectionTracker)
 	g := newGraph(a.fetch, limit, min(2*hint, limit))
 	a.g = g
-	e := &engine{rules: rules, g: g, check: a, create: -1, plKey: -1}
+	e := &engine{rules: rules, g: g, check: a, create: -1}
 	a.e = e
 
 	var (
@@ -153,9 +153,9 @@ func (a *adapter) fetch(ctx context.Context, g *graph, ids []string) error {
 		if p == nil {
 			return fmt.Errorf("%w: %s", ErrMissingEvent, ids[i])
 		}
-		if p.EventID() != ids[i] {
-			return fmt.Errorf("%w: provider returned %s for %s", ErrBadInput, p.EventID(), ids[i])
-		}
+	}
+	for _, i := range memoryOrder(evs) {
+		p := evs[i]
 		room := p.RoomID()
 		switch {
 		case room == "" && p.Type() == typeCreate && a.rules.RoomIDFromCreateEvent:
@@ -166,7 +166,7 @@ func (a *adapter) fetch(ctx context.Context, g *graph, ids []string) error {
 			return fmt.Errorf("%w: event %s is in room %q, not %q", ErrBadInput, p.EventID(), room, a.roomID)
 		}
 		sk, isState := p.StateKey()
-		if _, err := g.addMissing(node{
+		if _, err := g.addFetched(int(i), node{
 			id: p.EventID(), roomID: room, typ: p.Type(), stateKey: sk, isState: isState,
 			sender: p.Sender(), membership: p.Membership(), ts: p.OriginServerTS(),
 			depth: p.Depth(), authIDs: p.AuthEventIDs(),
@@ -241,14 +241,11 @@ func (a *adapter) senderPower(ctx context.Context, ev int32) (int64, error) {
 	sender := g.nodes[ev].sender
 	create, pl := int32(-1), int32(-1)
 	for _, x := range auth {
-		n := &g.nodes[x]
-		if !n.isState || n.stateKey != "" {
-			continue
-		}
-		switch {
-		case n.typ == typeCreate && create < 0:
+		switch k := g.nodes[x].key; {
+		case k < 0:
+		case k == g.createKey && create < 0:
 			create = x
-		case n.typ == typePowerLevels && pl < 0:
+		case k == g.plKey && pl < 0:
 			pl = x
 		}
 	}

@@ -39,7 +39,7 @@ func (e *engine) resolveV1(ctx context.Context, sets []map[stateKey]string) (map
 	if len(conflicts) == 0 {
 		return base, nil
 	}
-	e.base = base
+	e.setBase(base)
 	keys := make([]stateKey, 0, len(conflicts))
 	var ids []string
 	for k, c := range conflicts {

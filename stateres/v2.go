@@ -27,6 +27,16 @@ type partitioned struct {
 func partition(sets []map[stateKey]string) partitioned {
 	p := partitioned{unconflicted: make(map[stateKey]string)}
 	masks := len(sets) <= 64
+	// Each conflicted entry comes from one entry of one set.
+	total := 0
+	for _, s := range sets {
+		total += len(s)
+	}
+	p.conflicted = make([]string, 0, total)
+	p.keys = make([]stateKey, 0, total)
+	if masks {
+		p.in = make([]uint64, 0, total)
+	}
 	add := func(k stateKey, id string, set int) {
 		p.conflicted = append(p.conflicted, id)
 		p.keys = append(p.keys, k)
@@ -194,7 +204,7 @@ func (e *engine) resolveV2(ctx context.Context, sets []map[stateKey]string, inde
 	inX := make(map[int32]struct{})
 	var powers []int32
 	for _, i := range fcs {
-		if g.nodes[i].isPower() {
+		if g.nodes[i].power {
 			inX[i] = struct{}{}
 			powers = append(powers, i)
 		}
@@ -252,7 +262,7 @@ func (e *engine) resolveV2(ctx context.Context, sets []map[stateKey]string, inde
 	// Step 2: iterative auth checks from the unconflicted state map (v2) or
 	// from an empty state map (v2.1).
 	if !v21 {
-		e.base = unconflicted
+		e.setBase(unconflicted)
 	}
 	st := &resolvedState{}
 	if err := e.iterate(ctx, st, sortedX, false); err != nil {
@@ -344,7 +354,7 @@ func (e *engine) fullConflictedSet(ctx context.Context, sets []map[stateKey]stri
 	}
 	all = append(all, p.conflicted...)
 	keys = append(keys, p.keys...)
-	roots, err := g.loadDistinct(ctx, all)
+	roots, err := g.loadIndices(ctx, all)
 	if err != nil {
 		return nil, err
 	}
