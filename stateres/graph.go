@@ -212,7 +212,7 @@ func (g *graph) loadIndices(ctx context.Context, ids []string) ([]int32, error) 
 // load is ensure that also stores the byID entry of ids[i] in entries[i]
 // when entries is not nil.
 func (g *graph) load(ctx context.Context, ids []string, entries []int32) error {
-	var missing []string
+	missing := make([]string, 0, len(ids))
 	g.batch = int32(g.byID.len())
 	for i, id := range ids {
 		// An ID not in the table yet is entered as pending, so a repeat

@@ -74,9 +74,15 @@ func (r Resolver) Resolve(ctx context.Context, rules roomversion.Rules, stateSet
 		return nil, fmt.Errorf("%w: nil provider", ErrBadInput)
 	}
 	sets := stateSets
-	hint := 0
-	for _, s := range sets {
-		hint = max(hint, len(s))
+	// v2 without an index loads the events of the sets and the rest of
+	// their auth chains; otherwise about the conflict is loaded, which may
+	// be small in a large room.
+	hint := 64
+	if _, indexed := provider.(AuthChainIndex); !indexed && rules.StateResolution != roomversion.StateResV1 {
+		for _, s := range sets {
+			hint += len(s)
+		}
+		hint += hint / 4
 	}
 	limit := r.MaxEvents
 	if limit <= 0 {
@@ -84,7 +90,7 @@ func (r Resolver) Resolve(ctx context.Context, rules roomversion.Rules, stateSet
 	}
 	a := &adapter{rules: rules, provider: provider}
 	a.rejections, _ = provider.(RejectionTracker)
-	g := newGraph(a.fetch, limit, min(2*hint, limit))
+	g := newGraph(a.fetch, limit, min(hint, limit))
 	a.g = g
 	e := &engine{rules: rules, g: g, check: a, create: -1}
 	a.e = e

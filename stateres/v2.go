@@ -181,13 +181,25 @@ func (e *engine) resolveV2(ctx context.Context, sets []map[stateKey]string, inde
 
 	// Membership of the full conflicted set, and the auth events of each
 	// member (needed for edges, power levels and the fallback).
-	inFCS := make(map[int32]struct{}, len(fcsAll))
+	// Node flags, indexed by node; the graph may grow below, so read
+	// them through at.
+	const (
+		flagFCS = 1 << iota // in the full conflicted set
+		flagX               // in X (step 1)
+	)
+	flags := make([]uint8, len(g.nodes))
+	at := func(i int32) uint8 {
+		if int(i) < len(flags) {
+			return flags[i]
+		}
+		return 0
+	}
 	fcs := make([]int32, 0, len(fcsAll))
 	for _, i := range fcsAll {
-		if _, dup := inFCS[i]; dup {
+		if flags[i]&flagFCS != 0 {
 			continue
 		}
-		inFCS[i] = struct{}{}
+		flags[i] |= flagFCS
 		fcs = append(fcs, i)
 	}
 	for _, i := range fcs {
@@ -201,11 +213,12 @@ func (e *engine) resolveV2(ctx context.Context, sets []map[stateKey]string, inde
 
 	// Step 1: power events of the full conflicted set, enlarged by the
 	// events of their auth chains that are in the full conflicted set.
-	inX := make(map[int32]struct{})
+	nx := 0
 	var powers []int32
 	for _, i := range fcs {
 		if g.nodes[i].power {
-			inX[i] = struct{}{}
+			flags[i] |= flagX
+			nx++
 			powers = append(powers, i)
 		}
 	}
@@ -220,8 +233,9 @@ func (e *engine) resolveV2(ctx context.Context, sets []map[stateKey]string, inde
 		}
 		for _, id := range found {
 			if i, ok := g.index(id); ok {
-				if _, in := inFCS[i]; in {
-					inX[i] = struct{}{}
+				if at(i)&(flagFCS|flagX) == flagFCS {
+					flags[i] |= flagX
+					nx++
 				}
 			}
 		}
@@ -239,16 +253,17 @@ func (e *engine) resolveV2(ctx context.Context, sets []map[stateKey]string, inde
 				continue
 			}
 			seen[i] = true
-			if _, ok := inFCS[i]; ok {
-				inX[i] = struct{}{}
+			if at(i)&(flagFCS|flagX) == flagFCS {
+				flags[i] |= flagX
+				nx++
 			}
 			stack = append(stack, g.nodes[i].auth...)
 		}
 	}
-	xs := make([]int32, 0, len(inX))
-	rest := make([]int32, 0, len(fcs)-len(inX))
+	xs := make([]int32, 0, nx)
+	rest := make([]int32, 0, len(fcs)-nx)
 	for _, i := range fcs {
-		if _, ok := inX[i]; ok {
+		if flags[i]&flagX != 0 {
 			xs = append(xs, i)
 		} else {
 			rest = append(rest, i)
