@@ -72,7 +72,7 @@ type graph struct {
 	// byID maps event IDs to node indices; ensure marks the IDs it is
 	// fetching with pending.
 	byID *idTable
-	keys map[stateKey]int32
+	keys *keyTable
 	// Key IDs of (m.room.create, ""), (m.room.power_levels, "") and
 	// (m.room.join_rules, ""), -1 until an event with the key is added.
 	createKey, plKey, joinRulesKey int32
@@ -89,7 +89,7 @@ func newGraph(fetch fetchFunc, maxNodes, sizeHint int) *graph {
 	return &graph{
 		nodes:     make([]node, 0, sizeHint),
 		byID:      newIDTable(sizeHint, 44),
-		keys:      make(map[stateKey]int32, sizeHint/2),
+		keys:      newKeyTable(sizeHint / 2),
 		createKey: -1, plKey: -1, joinRulesKey: -1,
 		fetch:    fetch,
 		maxNodes: maxNodes,
@@ -98,12 +98,8 @@ func newGraph(fetch fetchFunc, maxNodes, sizeHint int) *graph {
 
 // intern returns the key ID of k, adding it if needed.
 func (g *graph) intern(k stateKey) int32 {
-	if id, ok := g.keys[k]; ok {
-		return id
-	}
-	id := int32(len(g.keys))
-	g.keys[k] = id
-	if k.StateKey == "" {
+	id, added := g.keys.intern(k)
+	if added && k.StateKey == "" {
 		switch k.Type {
 		case typeCreate:
 			g.createKey = id
@@ -129,10 +125,7 @@ func (g *graph) keyID(typ, sk string) int32 {
 			return g.joinRulesKey
 		}
 	}
-	if id, ok := g.keys[stateKey{Type: typ, StateKey: sk}]; ok {
-		return id
-	}
-	return -1
+	return g.keys.find(typ, sk)
 }
 
 // place appends n as node i, interning its key.

@@ -1,6 +1,10 @@
 package stateres
 
-import "hash/maphash"
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"unsafe"
+)
 
 // idTable maps strings (event IDs) to int32 values for one resolution. It
 // keeps its own copy of every key in one arena, so that a lookup reads the
@@ -126,3 +130,45 @@ func (t *idTable) grow() {
 
 // len returns the number of entries.
 func (t *idTable) len() int { return len(t.vals) }
+
+// keyTable interns (type, state_key) pairs as key IDs 0, 1, 2, ... in an
+// idTable, so a lookup compares against the table's own copy instead of
+// the strings of whichever event introduced the key.
+type keyTable struct {
+	t       *idTable
+	list    []stateKey // list[id]: the key, with the strings it was added with
+	scratch []byte
+}
+
+func newKeyTable(n int) *keyTable {
+	return &keyTable{t: newIDTable(n, 24)}
+}
+
+// encode returns typ and sk as one string, unambiguously: the length of
+// typ, then typ, then sk. The string aliases k.scratch: use it before the
+// next call.
+func (k *keyTable) encode(typ, sk string) string {
+	b := binary.AppendUvarint(k.scratch[:0], uint64(len(typ)))
+	b = append(b, typ...)
+	b = append(b, sk...)
+	k.scratch = b
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// find returns the ID of (typ, sk), or -1.
+func (k *keyTable) find(typ, sk string) int32 {
+	return k.t.find(k.encode(typ, sk))
+}
+
+// intern returns the ID of key, adding it if needed (added reports which).
+func (k *keyTable) intern(key stateKey) (id int32, added bool) {
+	// insert copies the encoded bytes into its arena.
+	id, added = k.t.insert(k.encode(key.Type, key.StateKey), 0)
+	if added {
+		k.list = append(k.list, key)
+	}
+	return id, added
+}
+
+// len returns the number of keys.
+func (k *keyTable) len() int { return len(k.list) }

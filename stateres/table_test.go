@@ -55,3 +55,33 @@ func TestIDTable(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyTable(t *testing.T) {
+	k := newKeyTable(0)
+	// Pairs whose concatenations collide must stay distinct keys.
+	keys := []stateKey{
+		{Type: "ab", StateKey: "c"}, {Type: "a", StateKey: "bc"}, {Type: "abc"}, {StateKey: "abc"},
+		{}, {Type: "a\x00", StateKey: "b"}, {Type: "a", StateKey: "\x00b"},
+		{Type: "\x02ab"}, {Type: string(make([]byte, 300)), StateKey: "x"},
+	}
+	for round := range 2 {
+		for i, key := range keys {
+			id, added := k.intern(key)
+			if id != int32(i) || added != (round == 0) {
+				t.Fatalf("round %d: intern(%q) = %d, %v", round, key, id, added)
+			}
+			if got := k.find(key.Type, key.StateKey); got != int32(i) {
+				t.Fatalf("find(%q) = %d, want %d", key, got, i)
+			}
+			if k.list[id] != key {
+				t.Fatalf("list[%d] = %q, want %q", id, k.list[id], key)
+			}
+		}
+	}
+	if k.len() != len(keys) {
+		t.Fatalf("len %d, want %d", k.len(), len(keys))
+	}
+	if got := k.find("ab", ""); got != -1 {
+		t.Fatalf("find of an unknown key = %d", got)
+	}
+}

@@ -148,8 +148,8 @@ func (e *engine) resolveV1(ctx context.Context, sets []map[stateKey]string) (map
 	for k, id := range base {
 		out[k] = id
 	}
-	for k, kid := range e.g.keys {
-		if x := st.getKey(kid); x >= 0 {
+	for kid, k := range e.g.keys.list {
+		if x := st.getKey(int32(kid)); x >= 0 {
 			out[k] = e.g.nodes[x].id
 		}
 	}

@@ -308,8 +308,8 @@ func (e *engine) resolveV2(ctx context.Context, sets []map[stateKey]string, inde
 			out[k] = id
 		}
 	}
-	for k, kid := range g.keys {
-		if x := st.getKey(kid); x >= 0 {
+	for kid, k := range g.keys.list {
+		if x := st.getKey(int32(kid)); x >= 0 {
 			out[k] = g.nodes[x].id
 		}
 	}
