@@ -145,6 +145,7 @@ type adapter struct {
 	pdus       []*event.PDU
 	roomID     string
 	vs         viewState
+	sink       byte // keeps touch's loads
 }
 
 func (a *adapter) fetch(ctx context.Context, g *graph, ids []string) error {
@@ -184,6 +185,32 @@ func (a *adapter) fetch(ctx context.Context, g *graph, ids []string) error {
 		a.pdus = append(a.pdus, p)
 	}
 	return nil
+}
+
+// touch reads a byte of the fields the auth checks of evs will read first.
+// Called for a few events ahead of the checks, it lets the CPU fetch their
+// cache lines together (the loads do not depend on each other) instead of
+// stalling on each in turn when the check reaches it: on a large room most
+// of the events are out of the cache, and the order of the checks is the
+// algorithm's, not the order of the events in memory.
+func (a *adapter) touch(evs []int32) {
+	var x byte
+	for _, ev := range evs {
+		p := a.pdu(ev)
+		sk, _ := p.StateKey()
+		x ^= first(p.Sender()) ^ first(p.Type()) ^ first(sk) ^ first(p.Membership())
+		if c := p.Content(); len(c) > 0 {
+			x ^= c[0]
+		}
+	}
+	a.sink ^= x
+}
+
+func first(s string) byte {
+	if s == "" {
+		return 0
+	}
+	return s[0]
 }
 
 func (a *adapter) pdu(i int32) *event.PDU {
