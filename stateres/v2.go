@@ -45,16 +45,20 @@ func partition(sets []map[stateKey]string) partitioned {
 		}
 	}
 	found := 0 // keys of set 0 that every other set has
+	// The other sets' entries for the key at hand (one lookup each).
+	vals := make([]string, len(sets))
+	has := make([]bool, len(sets))
 	for k, v0 := range sets[0] {
+		vals[0], has[0] = v0, true
 		same := true
 		inAll := true
-		for _, o := range sets[1:] {
-			if v, ok := o[k]; !ok || v != v0 {
+		for j := 1; j < len(sets); j++ {
+			v, ok := sets[j][k]
+			vals[j], has[j] = v, ok
+			if !ok {
+				inAll, same = false, false
+			} else if v != v0 {
 				same = false
-				inAll = inAll && ok
-				if !inAll {
-					break
-				}
 			}
 		}
 		if inAll {
@@ -64,9 +68,9 @@ func partition(sets []map[stateKey]string) partitioned {
 			p.unconflicted[k] = v0
 			continue
 		}
-		for j, o := range sets {
-			if v, ok := o[k]; ok {
-				add(k, v, j)
+		for j := range sets {
+			if has[j] {
+				add(k, vals[j], j)
 			}
 		}
 	}
