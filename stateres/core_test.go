@@ -189,13 +189,15 @@ func TestPartition(t *testing.T) {
 	t.Parallel()
 	a := map[stateKey]string{{Type: "m.room.create", StateKey: ""}: "$c", {Type: "m.room.topic", StateKey: ""}: "$t1", {Type: "x", StateKey: ""}: "$x"}
 	b := map[stateKey]string{{Type: "m.room.create", StateKey: ""}: "$c", {Type: "m.room.topic", StateKey: ""}: "$t2"}
-	p := partition([]map[stateKey]string{a, b})
-	un, conf := p.unconflicted, slices.Clone(p.conflicted)
+	keys := newKeyTable(0)
+	p := partition(keys, []map[stateKey]string{a, b})
+	un, conf := unconflictedMap(keys, p), slices.Clone(p.conflicted)
 	for i, id := range p.conflicted {
-		if a[p.keys[i]] != id && b[p.keys[i]] != id {
-			t.Errorf("conflicted %s listed under %v", id, p.keys[i])
+		k := keys.list[p.keys[i]]
+		if a[k] != id && b[k] != id {
+			t.Errorf("conflicted %s listed under %v", id, k)
 		}
-		if want := uint64(0); (a[p.keys[i]] == id) != (p.in[i]&1 != want) || (b[p.keys[i]] == id) != (p.in[i]&2 != want) {
+		if want := uint64(0); (a[k] == id) != (p.in[i]&1 != want) || (b[k] == id) != (p.in[i]&2 != want) {
 			t.Errorf("conflicted %s: sets mask %b", id, p.in[i])
 		}
 	}
@@ -218,19 +220,29 @@ func TestPartitionThreeSets(t *testing.T) {
 		{k1: "$x", k2: "$w"},
 		{k1: "$v", k2: "$y", k3: "$x"},
 	}
-	p := partition(sets)
+	keys := newKeyTable(0)
+	p := partition(keys, sets)
 	got := map[string]uint64{}
 	for i, id := range p.conflicted {
-		got[id+" "+p.keys[i].Type] = p.in[i]
+		got[id+" "+keys.list[p.keys[i]].Type] = p.in[i]
 	}
 	want := map[string]uint64{
 		"$x a": 0b011, "$v a": 0b100,
 		"$y b": 0b101, "$w b": 0b010,
 		"$z c": 0b001, "$x c": 0b100,
 	}
-	if !maps.Equal(got, want) || len(p.conflicted) != len(want) || len(p.unconflicted) != 0 {
-		t.Fatalf("partition = %v (%d entries), unconflicted %v; want %v", got, len(p.conflicted), p.unconflicted, want)
+	if !maps.Equal(got, want) || len(p.conflicted) != len(want) || len(p.uIDs) != 0 {
+		t.Fatalf("partition = %v (%d entries), unconflicted %v; want %v", got, len(p.conflicted), p.uIDs, want)
 	}
+}
+
+// unconflictedMap returns the unconflicted state map of p.
+func unconflictedMap(keys *keyTable, p partitioned) map[stateKey]string {
+	out := map[stateKey]string{}
+	for i, kid := range p.uKeys {
+		out[keys.list[kid]] = p.uIDs[i]
+	}
+	return out
 }
 
 // authDiffRoom: create <- m1 (member) <- {a1 <- a2 on branch A} and {b1 on
@@ -251,7 +263,7 @@ func TestFullConflictedSetAuthDifference(t *testing.T) {
 	e := toyEngine(t, authDiffRoom(), nil)
 	setA := map[stateKey]string{{Type: typeCreate, StateKey: ""}: "$create", {Type: typeMember, StateKey: "@u:x"}: "$m1", {Type: typePowerLevels, StateKey: ""}: "$a2"}
 	setB := map[stateKey]string{{Type: typeCreate, StateKey: ""}: "$create", {Type: typeMember, StateKey: "@u:x"}: "$m1", {Type: typePowerLevels, StateKey: ""}: "$b1"}
-	p := partition([]map[stateKey]string{setA, setB})
+	p := partition(e.g.keys, []map[stateKey]string{setA, setB})
 	idx, err := e.fullConflictedSet(context.Background(), []map[stateKey]string{setA, setB}, p, false)
 	if err != nil {
 		t.Fatal(err)
@@ -274,11 +286,11 @@ func TestFullConflictedSetManySets(t *testing.T) {
 		for len(sets) < n {
 			sets = append(sets, setB)
 		}
-		p := partition(sets)
+		e := toyEngine(t, authDiffRoom(), nil)
+		p := partition(e.g.keys, sets)
 		if (p.in == nil) != (n > 64) {
 			t.Fatalf("%d sets: masks kept = %v", n, p.in != nil)
 		}
-		e := toyEngine(t, authDiffRoom(), nil)
 		idx, err := e.fullConflictedSet(context.Background(), sets, p, false)
 		if err != nil {
 			t.Fatal(err)

@@ -27,11 +27,13 @@ type engine struct {
 	// create is the room's create event when the room version no longer
 	// lists it in auth_events (room ID derived from the create event), or -1.
 	create int32
-	// base is the lazily loaded starting state (v2: the unconflicted map);
-	// set it with setBase. baseAt[k] caches the base event of key ID k:
-	// 0 not looked up yet, -1 none, else the node index + 1.
-	base   map[stateKey]string
-	baseAt []int32
+	// The lazily loaded starting state: base (v1), or the unconflicted
+	// entries of basePart by key ID (v2); set with setBase or
+	// setBasePartition. baseAt[k] caches the base event of key ID k: 0 not
+	// looked up yet, -1 none, else the node index + 1.
+	base     map[stateKey]string
+	basePart *partitioned
+	baseAt   []int32
 	// entriesChecked: every state set entry was checked against its
 	// event's key while loading (checkEntry).
 	entriesChecked bool
@@ -39,9 +41,10 @@ type engine struct {
 
 // checkEntry reports an error if the loaded event i is not a state event
 // of key k.
-func (e *engine) checkEntry(k stateKey, i int32) error {
+// kid is k's key ID (-1 if k is not interned).
+func (e *engine) checkEntry(kid int32, k stateKey, i int32) error {
 	n := &e.g.nodes[i]
-	if !n.isState || n.typ != k.Type || n.stateKey != k.StateKey {
+	if kid < 0 || n.key != kid {
 		return fmt.Errorf("%w: state entry (%s, %q) names %s of type %s", ErrBadInput, k.Type, k.StateKey, n.id, n.typ)
 	}
 	return nil
@@ -89,7 +92,7 @@ func (v *authView) get(ctx context.Context, typ, sk string) int32 {
 			return x
 		}
 	}
-	if len(e.base) > 0 {
+	if len(e.base) > 0 || e.basePart != nil {
 		x, err := e.baseEvent(ctx, kid, typ, sk)
 		if err != nil {
 			v.err = err
@@ -123,7 +126,14 @@ func (v *authView) get(ctx context.Context, typ, sk string) int32 {
 // setBase sets the starting state the auth checks see under the partial
 // state.
 func (e *engine) setBase(base map[stateKey]string) {
-	e.base = base
+	e.base, e.basePart = base, nil
+	e.baseAt = e.baseAt[:0]
+}
+
+// setBasePartition sets the unconflicted state map of p as the starting
+// state the auth checks see under the partial state.
+func (e *engine) setBasePartition(p *partitioned) {
+	e.base, e.basePart = nil, p
 	e.baseAt = e.baseAt[:0]
 }
 
@@ -140,7 +150,17 @@ func (e *engine) baseEvent(ctx context.Context, kid int32, typ, sk string) (int3
 		}
 	}
 	x := int32(-1)
-	if id, ok := e.base[stateKey{Type: typ, StateKey: sk}]; ok {
+	var id string
+	var ok bool
+	if p := e.basePart; p != nil {
+		// Every key of the state sets has a key ID.
+		if ok = p.unconflicted(kid); ok {
+			id = p.uIDs[p.uAt[kid]]
+		}
+	} else {
+		id, ok = e.base[stateKey{Type: typ, StateKey: sk}]
+	}
+	if ok {
 		var loaded bool
 		if x, loaded = e.g.index(id); !loaded {
 			if err := e.g.ensure(ctx, []string{id}); err != nil {

@@ -71,12 +71,9 @@ type graph struct {
 	nodes []node
 	// byID maps event IDs to node indices; ensure marks the IDs it is
 	// fetching with pending.
-	byID *idTable
-	keys *keyTable
-	// Key IDs of (m.room.create, ""), (m.room.power_levels, "") and
-	// (m.room.join_rules, ""), -1 until an event with the key is added.
-	createKey, plKey, joinRulesKey int32
-	fetch                          fetchFunc
+	byID  *idTable
+	keys  *keyTable
+	fetch fetchFunc
 	// batch is the byID entry of the first ID of the current fetch: ensure
 	// enters the IDs it fetches in order, so ids[k] is entry batch+k.
 	batch int32
@@ -87,10 +84,9 @@ type graph struct {
 // newGraph makes an empty graph; sizeHint is the expected number of events.
 func newGraph(fetch fetchFunc, maxNodes, sizeHint int) *graph {
 	return &graph{
-		nodes:     make([]node, 0, sizeHint),
-		byID:      newIDTable(sizeHint, 44),
-		keys:      newKeyTable(sizeHint / 2),
-		createKey: -1, plKey: -1, joinRulesKey: -1,
+		nodes:    make([]node, 0, sizeHint),
+		byID:     newIDTable(sizeHint, 44),
+		keys:     newKeyTable(sizeHint / 2),
 		fetch:    fetch,
 		maxNodes: maxNodes,
 	}
@@ -98,17 +94,7 @@ func newGraph(fetch fetchFunc, maxNodes, sizeHint int) *graph {
 
 // intern returns the key ID of k, adding it if needed.
 func (g *graph) intern(k stateKey) int32 {
-	id, added := g.keys.intern(k)
-	if added && k.StateKey == "" {
-		switch k.Type {
-		case typeCreate:
-			g.createKey = id
-		case typePowerLevels:
-			g.plKey = id
-		case typeJoinRules:
-			g.joinRulesKey = id
-		}
-	}
+	id, _ := g.keys.intern(k)
 	return id
 }
 
@@ -118,11 +104,11 @@ func (g *graph) keyID(typ, sk string) int32 {
 	if sk == "" {
 		switch typ {
 		case typeCreate:
-			return g.createKey
+			return g.keys.createKey
 		case typePowerLevels:
-			return g.plKey
+			return g.keys.plKey
 		case typeJoinRules:
-			return g.joinRulesKey
+			return g.keys.joinRulesKey
 		}
 	}
 	return g.keys.find(typ, sk)
@@ -373,11 +359,11 @@ func (g *graph) plAuth(ctx context.Context, i int32) (int32, error) {
 	if err != nil {
 		return -1, err
 	}
-	if g.plKey < 0 {
+	if g.keys.plKey < 0 {
 		return -1, nil
 	}
 	for _, a := range auth {
-		if g.nodes[a].key == g.plKey {
+		if g.nodes[a].key == g.keys.plKey {
 			return a, nil
 		}
 	}

@@ -126,7 +126,7 @@ func (r Resolver) Resolve(ctx context.Context, rules roomversion.Rules, stateSet
 	for j := 0; j < len(sets) && !e.entriesChecked; j++ {
 		for k, id := range sets[j] {
 			if i, ok := g.index(id); ok {
-				if err := e.checkEntry(k, i); err != nil {
+				if err := e.checkEntry(g.keys.find(k.Type, k.StateKey), k, i); err != nil {
 					return nil, err
 				}
 			}
@@ -276,9 +276,9 @@ func (a *adapter) senderPower(ctx context.Context, ev int32) (int64, error) {
 	for _, x := range auth {
 		switch k := g.nodes[x].key; {
 		case k < 0:
-		case k == g.createKey && create < 0:
+		case k == g.keys.createKey && create < 0:
 			create = x
-		case k == g.plKey && pl < 0:
+		case k == g.keys.plKey && pl < 0:
 			pl = x
 		}
 	}

@@ -3,6 +3,7 @@ package stateres
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"slices"
 	"unsafe"
 )
 
@@ -111,10 +112,28 @@ func (t *idTable) insert(s string, v int32) (entry int32, added bool) {
 	return int32(e), true
 }
 
-// grow doubles the slots, placing the entries again from their hashes.
-func (t *idTable) grow() {
+// reserve makes room for n more keys of about keyLen bytes.
+func (t *idTable) reserve(n, keyLen int) {
+	want := len(t.vals) + n
+	t.arena = slices.Grow(t.arena, n*keyLen)
+	t.ends = slices.Grow(t.ends, n)
+	t.vals = slices.Grow(t.vals, n)
+	if 2*want > len(t.slots) {
+		size := len(t.slots)
+		for size < 2*want {
+			size <<= 1
+		}
+		t.rehash(size)
+	}
+}
+
+// grow doubles the slots.
+func (t *idTable) grow() { t.rehash(2 * len(t.slots)) }
+
+// rehash moves the entries to size slots, placing them from their hashes.
+func (t *idTable) rehash(size int) {
 	old := t.slots
-	t.slots = make([]tableSlot, 2*len(old))
+	t.slots = make([]tableSlot, size)
 	mask := uint32(len(t.slots) - 1)
 	for _, sl := range old {
 		if sl.ref == 0 {
@@ -138,10 +157,13 @@ type keyTable struct {
 	t       *idTable
 	list    []stateKey // list[id]: the key, with the strings it was added with
 	scratch []byte
+	// IDs of (m.room.create, ""), (m.room.power_levels, "") and
+	// (m.room.join_rules, ""), -1 until added.
+	createKey, plKey, joinRulesKey int32
 }
 
 func newKeyTable(n int) *keyTable {
-	return &keyTable{t: newIDTable(n, 24)}
+	return &keyTable{t: newIDTable(n, 24), createKey: -1, plKey: -1, joinRulesKey: -1}
 }
 
 // encode returns typ and sk as one string, unambiguously: the length of
@@ -155,6 +177,12 @@ func (k *keyTable) encode(typ, sk string) string {
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
+// reserve makes room for n more keys.
+func (k *keyTable) reserve(n int) {
+	k.t.reserve(n, 24)
+	k.list = slices.Grow(k.list, n)
+}
+
 // find returns the ID of (typ, sk), or -1.
 func (k *keyTable) find(typ, sk string) int32 {
 	return k.t.find(k.encode(typ, sk))
@@ -166,6 +194,16 @@ func (k *keyTable) intern(key stateKey) (id int32, added bool) {
 	id, added = k.t.insert(k.encode(key.Type, key.StateKey), 0)
 	if added {
 		k.list = append(k.list, key)
+		if key.StateKey == "" {
+			switch key.Type {
+			case typeCreate:
+				k.createKey = id
+			case typePowerLevels:
+				k.plKey = id
+			case typeJoinRules:
+				k.joinRulesKey = id
+			}
+		}
 	}
 	return id, added
 }

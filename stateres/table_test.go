@@ -84,4 +84,14 @@ func TestKeyTable(t *testing.T) {
 	if got := k.find("ab", ""); got != -1 {
 		t.Fatalf("find of an unknown key = %d", got)
 	}
+	if k.createKey != -1 || k.plKey != -1 || k.joinRulesKey != -1 {
+		t.Fatalf("constant keys set before they were added: %d %d %d", k.createKey, k.plKey, k.joinRulesKey)
+	}
+	k.intern(stateKey{Type: typeMember, StateKey: ""})
+	pl, _ := k.intern(stateKey{Type: typePowerLevels})
+	k.intern(stateKey{Type: typeCreate, StateKey: "x"})
+	create, _ := k.intern(stateKey{Type: typeCreate})
+	if k.plKey != pl || k.createKey != create || k.joinRulesKey != -1 {
+		t.Fatalf("constant keys %d %d %d, want %d %d -1", k.createKey, k.plKey, k.joinRulesKey, create, pl)
+	}
 }

@@ -3,136 +3,134 @@ package stateres
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 )
 
-// partitioned is the state sets split as the spec's first step does.
+// partitioned is the state sets split as the spec's first step does, with
+// keys as key IDs of the graph's key table, which holds every key of the
+// sets.
 type partitioned struct {
-	unconflicted map[stateKey]string
+	// The unconflicted state map: key IDs and event IDs. uAt[k] is the
+	// position of key ID k in them, or -1 (conflicted, or not a key of the
+	// sets).
+	uKeys []int32
+	uIDs  []string
+	uAt   []int32
+	// first[k], firstSet[k]: the event the first set holding key ID k has
+	// for it, and that set.
+	first    []string
+	firstSet []int32
 	// conflicted lists the events of the conflicted state set, each with
-	// the key it is under (keys[i]) and, for up to 64 sets, the sets that
-	// hold it there (bit j of in[i] for set j; in is nil for more sets).
-	// An event listed once per key: with more than two sets, repeats of an
-	// event under the same key are merged.
+	// the key ID it is under (keys[i]) and, for up to 64 sets, the sets
+	// that hold it there (bit j of in[i] for set j; in is nil for more
+	// sets). An event is listed once per key.
 	conflicted []string
-	keys       []stateKey
+	keys       []int32
 	in         []uint64
+}
+
+// unconflicted reports whether key ID k is in the unconflicted state map.
+func (p *partitioned) unconflicted(k int32) bool {
+	return k >= 0 && int(k) < len(p.uAt) && p.uAt[k] >= 0
 }
 
 // partition splits the state sets into the unconflicted state map and the
 // conflicted state set (spec: "Unconflicted state map and conflicted state
-// set"). A key missing from some set is conflicted.
-func partition(sets []map[stateKey]string) partitioned {
-	p := partitioned{unconflicted: make(map[stateKey]string)}
-	masks := len(sets) <= 64
-	// Each conflicted entry comes from one entry of one set.
+// set"), interning every key in keys. A key missing from some set is
+// conflicted.
+//
+// Each entry of each set is read once and its key looked up in keys, whose
+// lookups compare against the table's own copy of the key: looking keys up
+// in the other sets' maps would compare against those maps' key strings,
+// which on a large room are mostly out of the cache.
+func partition(keys *keyTable, sets []map[stateKey]string) partitioned {
 	total := 0
 	for _, s := range sets {
 		total += len(s)
 	}
-	p.conflicted = make([]string, 0, total)
-	p.keys = make([]stateKey, 0, total)
-	if masks {
-		p.in = make([]uint64, 0, total)
+	// Most keys are in every set: make room for those of the largest.
+	largest := 0
+	for _, s := range sets {
+		largest = max(largest, len(s))
 	}
-	add := func(k stateKey, id string, set int) {
-		p.conflicted = append(p.conflicted, id)
-		p.keys = append(p.keys, k)
-		if masks {
-			p.in = append(p.in, 1<<set)
-		}
+	keys.reserve(largest)
+	var (
+		p     partitioned
+		count = make([]int32, 0, largest)
+		same  = make([]bool, 0, largest)
+	)
+	p.first = make([]string, 0, largest)
+	p.firstSet = make([]int32, 0, largest)
+	type entry struct {
+		key, set int32
+		id       string
 	}
-	found := 0 // keys of set 0 that every other set has
-	// The other sets' entries for the key at hand (one lookup each).
-	vals := make([]string, len(sets))
-	has := make([]bool, len(sets))
-	for k, v0 := range sets[0] {
-		vals[0], has[0] = v0, true
-		same := true
-		inAll := true
-		for j := 1; j < len(sets); j++ {
-			v, ok := sets[j][k]
-			vals[j], has[j] = v, ok
-			if !ok {
-				inAll, same = false, false
-			} else if v != v0 {
-				same = false
+	entries := make([]entry, 0, total)
+	for j, s := range sets {
+		for k, id := range s {
+			kid, _ := keys.intern(k)
+			for int(kid) >= len(count) {
+				p.first = append(p.first, "")
+				p.firstSet = append(p.firstSet, -1)
+				count = append(count, 0)
+				same = append(same, true)
 			}
-		}
-		if inAll {
-			found++
-		}
-		if same {
-			p.unconflicted[k] = v0
-			continue
-		}
-		for j := range sets {
-			if has[j] {
-				add(k, vals[j], j)
+			if count[kid] == 0 {
+				p.first[kid], p.firstSet[kid] = id, int32(j)
+			} else if id != p.first[kid] {
+				same[kid] = false
 			}
+			count[kid]++
+			entries = append(entries, entry{kid, int32(j), id})
 		}
 	}
-	// Keys missing from the first set are conflicted. When every other set
-	// has exactly the keys of the first, there are none.
-	extra := false
-	for _, s := range sets[1:] {
-		extra = extra || len(s) != found
+	p.uAt = make([]int32, len(count))
+	for kid := range count {
+		p.uAt[kid] = -1
+		if int(count[kid]) == len(sets) && same[kid] {
+			p.uAt[kid] = int32(len(p.uKeys))
+			p.uKeys = append(p.uKeys, int32(kid))
+			p.uIDs = append(p.uIDs, p.first[kid])
+		}
 	}
-	if extra {
-		for i, s := range sets[1:] {
-			for k, v := range s {
-				if _, ok := sets[0][k]; ok {
-					continue
-				}
-				// Count the key once: at the first set that has it.
-				first := true
-				for _, o := range sets[1 : i+1] {
-					if _, ok := o[k]; ok {
-						first = false
-						break
-					}
-				}
-				if !first {
-					continue
-				}
-				add(k, v, i+1)
-				for j, o := range sets[i+2:] {
-					if w, ok := o[k]; ok {
-						add(k, w, i+2+j)
-					}
-				}
-			}
+	conflicted := entries[:0]
+	for _, en := range entries {
+		if p.uAt[en.key] < 0 {
+			conflicted = append(conflicted, en)
 		}
 	}
 	if len(sets) > 2 {
-		// With more than two sets an event can be listed under its key
-		// by several of them: merge those, keeping the sets that hold it.
-		type entry struct {
-			id string
-			k  stateKey
-		}
-		at := make(map[entry]int, len(p.conflicted))
-		n := 0
-		for i, id := range p.conflicted {
-			e := entry{id, p.keys[i]}
-			if j, dup := at[e]; dup {
-				if masks {
-					p.in[j] |= p.in[i]
-				}
-				continue
+		// An event can be listed under its key by several sets: sort the
+		// entries so that repeats are adjacent, and merge them below. (With
+		// two sets, an event both hold under one key is unconflicted.)
+		slices.SortFunc(conflicted, func(a, b entry) int {
+			if a.key != b.key {
+				return int(a.key - b.key)
 			}
-			at[e] = n
-			p.conflicted[n], p.keys[n] = id, p.keys[i]
+			return strings.Compare(a.id, b.id)
+		})
+	}
+	masks := len(sets) <= 64
+	p.conflicted = make([]string, 0, len(conflicted))
+	p.keys = make([]int32, 0, len(conflicted))
+	if masks {
+		p.in = make([]uint64, 0, len(conflicted))
+	}
+	for i, en := range conflicted {
+		dup := i > 0 && conflicted[i-1].key == en.key && conflicted[i-1].id == en.id
+		if !dup {
+			p.conflicted = append(p.conflicted, en.id)
+			p.keys = append(p.keys, en.key)
 			if masks {
-				p.in[n] = p.in[i]
+				p.in = append(p.in, 0)
 			}
-			n++
 		}
-		p.conflicted, p.keys = p.conflicted[:n], p.keys[:n]
 		if masks {
-			p.in = p.in[:n]
+			p.in[len(p.in)-1] |= 1 << en.set
 		}
 	}
 	return p
@@ -140,10 +138,11 @@ func partition(sets []map[stateKey]string) partitioned {
 
 // resolveV2 runs state resolution v2, or v2.1 when the rules say so.
 func (e *engine) resolveV2(ctx context.Context, sets []map[stateKey]string, index AuthChainIndex) (map[stateKey]string, error) {
-	p := partition(sets)
-	unconflicted, conflicted := p.unconflicted, p.conflicted
+	p := partition(e.g.keys, sets)
+	conflicted := p.conflicted
 	if len(conflicted) == 0 {
-		return unconflicted, nil
+		// Every set is the same.
+		return maps.Clone(sets[0]), nil
 	}
 	v21 := e.rules.StateResolution == roomversion.StateResV2_1
 	g := e.g
@@ -154,7 +153,7 @@ func (e *engine) resolveV2(ctx context.Context, sets []map[stateKey]string, inde
 	if index != nil {
 		ids := make([][]string, len(sets))
 		for i, s := range sets {
-			ids[i] = sortedValues(s)
+			ids[i] = slices.AppendSeq(make([]string, 0, len(s)), maps.Values(s))
 		}
 		diff, err := index.AuthChainDifference(ctx, ids)
 		if err != nil {
@@ -281,7 +280,7 @@ func (e *engine) resolveV2(ctx context.Context, sets []map[stateKey]string, inde
 	// Step 2: iterative auth checks from the unconflicted state map (v2) or
 	// from an empty state map (v2.1).
 	if !v21 {
-		e.setBase(unconflicted)
+		e.setBasePartition(&p)
 	}
 	st := &resolvedState{}
 	if err := e.iterate(ctx, st, sortedX, false); err != nil {
@@ -305,20 +304,24 @@ func (e *engine) resolveV2(ctx context.Context, sets []map[stateKey]string, inde
 		return nil, err
 	}
 
-	// Step 5: the unconflicted state map wins.
-	out := make(map[stateKey]string, len(unconflicted)+len(st.byKey))
-	if !v21 {
-		for k, id := range e.base {
-			out[k] = id
-		}
-	}
+	// Step 5: the unconflicted state map wins; the other keys take the
+	// partially resolved state. Start from a copy of the first set, which
+	// holds the unconflicted map, and change what differs.
+	out := maps.Clone(sets[0])
 	for kid, k := range g.keys.list {
-		if x := st.getKey(int32(kid)); x >= 0 {
-			out[k] = g.nodes[x].id
+		kid := int32(kid)
+		if p.unconflicted(kid) {
+			continue
 		}
-	}
-	for k, id := range unconflicted {
-		out[k] = id
+		in0 := int(kid) < len(p.firstSet) && p.firstSet[kid] == 0
+		x := st.getKey(kid)
+		switch {
+		case x >= 0 && in0 && p.first[kid] == g.nodes[x].id:
+		case x >= 0:
+			out[k] = g.nodes[x].id
+		case in0:
+			delete(out, k)
+		}
 	}
 	return out, nil
 }
@@ -348,15 +351,6 @@ func (e *engine) findCreate(ctx context.Context, fcs []int32) error {
 	return nil
 }
 
-func sortedValues(s map[stateKey]string) []string {
-	out := make([]string, 0, len(s))
-	for _, id := range s {
-		out = append(out, id)
-	}
-	slices.Sort(out)
-	return out
-}
-
 // fullConflictedSet computes the conflicted set plus the auth difference
 // (plus, for v2.1, the conflicted state subgraph) by loading the auth chains
 // of every event in the state sets, and returns their indices. It checks
@@ -365,20 +359,14 @@ func sortedValues(s map[stateKey]string) []string {
 func (e *engine) fullConflictedSet(ctx context.Context, sets []map[stateKey]string, p partitioned, v21 bool) ([]int32, error) {
 	g := e.g
 	// Every value of every set is an unconflicted or a conflicted event.
-	all := make([]string, 0, len(p.unconflicted)+len(p.conflicted))
-	keys := make([]stateKey, 0, cap(all))
-	for k, id := range p.unconflicted {
-		all = append(all, id)
-		keys = append(keys, k)
-	}
-	all = append(all, p.conflicted...)
-	keys = append(keys, p.keys...)
+	all := slices.Concat(p.uIDs, p.conflicted)
+	keys := slices.Concat(p.uKeys, p.keys)
 	roots, err := g.loadIndices(ctx, all)
 	if err != nil {
 		return nil, err
 	}
 	for j, i := range roots {
-		if err := e.checkEntry(keys[j], i); err != nil {
+		if err := e.checkEntry(keys[j], g.keys.list[keys[j]], i); err != nil {
 			return nil, err
 		}
 	}
@@ -387,14 +375,14 @@ func (e *engine) fullConflictedSet(ctx context.Context, sets []map[stateKey]stri
 		return nil, err
 	}
 	n := len(g.nodes)
-	conflicted := roots[len(p.unconflicted):]
+	conflicted := roots[len(p.uIDs):]
 
 	// common marks the auth chains of the unconflicted events: they are in
 	// every set's auth chain. The set is closed under auth edges, so walks
 	// below can stop at it.
 	common := make([]bool, n)
 	var stack []int32
-	for _, i := range roots[:len(p.unconflicted)] {
+	for _, i := range roots[:len(p.uIDs)] {
 		stack = append(stack, g.nodes[i].auth...)
 	}
 	for len(stack) > 0 {
@@ -423,7 +411,7 @@ func (e *engine) fullConflictedSet(ctx context.Context, sets []map[stateKey]stri
 			}
 		} else {
 			for k, id := range s {
-				if u, ok := p.unconflicted[k]; ok && u == id {
+				if p.unconflicted(g.keys.find(k.Type, k.StateKey)) {
 					continue
 				}
 				i, _ := g.index(id)
