@@ -164,7 +164,8 @@ func TestMainlineSort(t *testing.T) {
 		{id: "$t-p2b", typ: "m.room.topic", ts: 1, auth: []string{"$P2"}}, // same ts as $t-p2
 	}
 	e := toyEngine(t, evs, nil)
-	all := load(t, e, "$t-p2", "$t-p1", "$t-q1", "$t-p0", "$t-none", "$t-none2", "$t-p2b", "$P2")
+	// Ties come in the reverse of their ID order.
+	all := load(t, e, "$t-p2b", "$t-p1", "$t-q1", "$t-p0", "$t-none2", "$t-none", "$t-p2", "$P2")
 	got, err := e.mainlineSort(context.Background(), all[:7], all[7])
 	if err != nil {
 		t.Fatal(err)

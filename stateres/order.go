@@ -231,18 +231,28 @@ func (e *engine) mainlineSort(ctx context.Context, evs []int32, pl int32) ([]int
 		n := &e.g.nodes[ev]
 		items[i] = item{ev: ev, pos: pos, ts: n.ts, id: n.id}
 	}
-	slices.SortFunc(items, func(a, b item) int {
-		if c := cmp.Compare(b.pos, a.pos); c != 0 {
-			return c
+	// Radix sort by (position descending, ts ascending), then order runs
+	// of equal (position, ts) by event ID.
+	byPos := make([]uint64, len(items))
+	byTS := make([]uint64, len(items))
+	for i, it := range items {
+		byPos[i] = uint64(1<<62 - it.pos)
+		byTS[i] = signedKey(it.ts)
+	}
+	order := radixOrder(len(items), byPos, byTS)
+	for start := 0; start < len(order); {
+		end := start + 1
+		for end < len(order) && byPos[order[end]] == byPos[order[start]] && byTS[order[end]] == byTS[order[start]] {
+			end++
 		}
-		if c := cmp.Compare(a.ts, b.ts); c != 0 {
-			return c
+		if end-start > 1 {
+			slices.SortFunc(order[start:end], func(a, b int32) int { return cmp.Compare(items[a].id, items[b].id) })
 		}
-		return cmp.Compare(a.id, b.id)
-	})
+		start = end
+	}
 	out := make([]int32, len(items))
-	for i := range items {
-		out[i] = items[i].ev
+	for i, j := range order {
+		out[i] = items[j].ev
 	}
 	return out, nil
 }
