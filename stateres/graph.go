@@ -74,9 +74,8 @@ type graph struct {
 	byID  *idTable
 	keys  *keyTable
 	fetch fetchFunc
-	// batch is the byID entry of the first ID of the current fetch: ensure
-	// enters the IDs it fetches in order, so ids[k] is entry batch+k.
-	batch int32
+	// batch[k] is the byID entry of ids[k] in the current fetch.
+	batch []int32
 	// maxNodes bounds how many events one resolution may load.
 	maxNodes int
 }
@@ -125,8 +124,12 @@ func (g *graph) place(i int32, n node) {
 	g.nodes = append(g.nodes, n)
 }
 
-// pending is the byID value of an event ensure is fetching.
-const pending = -1
+// byID values of events not loaded yet: pending while a fetch is asked
+// for it, wanted when loadClosure has seen it cited and not asked yet.
+const (
+	pending = -1
+	wanted  = -2
+)
 
 // add inserts n (unless an event with its ID is present) and returns its
 // index.
@@ -137,7 +140,7 @@ func (g *graph) add(n node) (int32, error) {
 	i := int32(len(g.nodes))
 	e, added := g.byID.insert(n.id, i)
 	if !added {
-		if v := g.byID.vals[e]; v != pending {
+		if v := g.byID.vals[e]; v >= 0 {
 			return v, nil
 		}
 		g.byID.vals[e] = i
@@ -150,15 +153,14 @@ func (g *graph) add(n node) (int32, error) {
 // ids[k]: the graph knows its entry, so nothing is looked up; an event with
 // another ID is an error.
 func (g *graph) addFetched(k int, n node) (int32, error) {
-	e := g.batch + int32(k)
-	if k < 0 || int(e) >= g.byID.len() || !g.byID.holds(uint32(e), n.id) {
-		want := "?"
-		if k >= 0 && int(e) < g.byID.len() {
-			want = g.byID.key(e)
-		}
-		return -1, fmt.Errorf("%w: provider returned %s for %s", ErrBadInput, n.id, want)
+	if k < 0 || k >= len(g.batch) {
+		return -1, fmt.Errorf("%w: provider returned %s, which was not asked for", ErrBadInput, n.id)
 	}
-	if v := g.byID.vals[e]; v != pending {
+	e := g.batch[k]
+	if !g.byID.holds(uint32(e), n.id) {
+		return -1, fmt.Errorf("%w: provider returned %s for %s", ErrBadInput, n.id, g.byID.key(e))
+	}
+	if v := g.byID.vals[e]; v >= 0 {
 		return v, nil
 	}
 	if g.maxNodes > 0 && len(g.nodes) >= g.maxNodes {
@@ -192,16 +194,18 @@ func (g *graph) loadIndices(ctx context.Context, ids []string) ([]int32, error) 
 // when entries is not nil.
 func (g *graph) load(ctx context.Context, ids []string, entries []int32) error {
 	missing := make([]string, 0, len(ids))
-	g.batch = int32(g.byID.len())
+	g.batch = g.batch[:0]
 	for i, id := range ids {
-		// An ID not in the table yet is entered as pending, so a repeat
-		// of it in ids is not fetched twice.
+		// An ID to fetch is marked pending, so a repeat of it in ids is
+		// not fetched twice.
 		e, added := g.byID.insert(id, pending)
 		if entries != nil {
 			entries[i] = e
 		}
-		if added {
+		if added || g.byID.vals[e] == wanted {
+			g.byID.vals[e] = pending
 			missing = append(missing, id)
+			g.batch = append(g.batch, e)
 		}
 	}
 	if len(missing) == 0 {
@@ -230,7 +234,7 @@ func (g *graph) load(ctx context.Context, ids []string, entries []int32) error {
 // index returns the index of a loaded event ID.
 func (g *graph) index(id string) (int32, bool) {
 	i, ok := g.byID.get(id)
-	return i, ok && i != pending
+	return i, ok && i >= 0
 }
 
 // authOf returns the indices of the auth events of node i, loading them if
@@ -283,7 +287,7 @@ func (g *graph) loadClosure(ctx context.Context, roots []int32) error {
 	for len(frontier) > 0 {
 		// Nodes are numbered in the memory order of their events (see
 		// memoryOrder): reading their auth IDs in that order is faster.
-		slices.Sort(frontier)
+		frontier = g.sorted(frontier)
 		// Resolve the auth IDs already loaded, and fetch the others.
 		var want []string
 		total := 0
@@ -299,11 +303,17 @@ func (g *graph) loadClosure(ctx context.Context, roots []int32) error {
 			auth := arena[:len(n.authIDs):len(n.authIDs)]
 			arena = arena[len(n.authIDs):]
 			for j, id := range n.authIDs {
-				if a, ok := g.index(id); ok {
-					auth[j] = a
+				// An event not loaded yet is entered as wanted and
+				// recorded by its entry, -2-entry, to resolve after the
+				// fetch without a second lookup.
+				e, added := g.byID.insert(id, wanted)
+				if v := g.byID.vals[e]; v >= 0 {
+					auth[j] = v
 				} else {
-					auth[j] = -1
-					want = append(want, id)
+					auth[j] = -2 - e
+					if added {
+						want = append(want, id)
+					}
 				}
 			}
 			n.auth = auth
@@ -318,7 +328,9 @@ func (g *graph) loadClosure(ctx context.Context, roots []int32) error {
 				auth := n.auth[:0]
 				for j, a := range n.auth {
 					if a < 0 {
-						a, _ = g.index(n.authIDs[j])
+						if a = g.byID.vals[-2-a]; a < 0 {
+							return fmt.Errorf("%w: %s", ErrMissingEvent, n.authIDs[j])
+						}
 					}
 					if !slices.Contains(auth, a) {
 						auth = append(auth, a)
@@ -337,6 +349,26 @@ func (g *graph) loadClosure(ctx context.Context, roots []int32) error {
 		frontier = next
 	}
 	return nil
+}
+
+// sorted returns the node indices xs (distinct) in ascending order.
+func (g *graph) sorted(xs []int32) []int32 {
+	if len(xs) < 64 || len(xs) < len(g.nodes)/16 {
+		slices.Sort(xs)
+		return xs
+	}
+	// Many of the nodes: mark them and collect them in index order.
+	in := make([]bool, len(g.nodes))
+	for _, i := range xs {
+		in[i] = true
+	}
+	xs = xs[:0]
+	for i, ok := range in {
+		if ok {
+			xs = append(xs, int32(i))
+		}
+	}
+	return xs
 }
 
 // authByKey returns the first non-rejected auth event of node i with key
