@@ -191,7 +191,7 @@ func TestPartition(t *testing.T) {
 	a := map[stateKey]string{{Type: "m.room.create", StateKey: ""}: "$c", {Type: "m.room.topic", StateKey: ""}: "$t1", {Type: "x", StateKey: ""}: "$x"}
 	b := map[stateKey]string{{Type: "m.room.create", StateKey: ""}: "$c", {Type: "m.room.topic", StateKey: ""}: "$t2"}
 	keys := newKeyTable(0)
-	p := partition(keys, []map[stateKey]string{a, b})
+	p := partition(keys, nil, []map[stateKey]string{a, b})
 	un, conf := unconflictedMap(keys, p), slices.Clone(p.conflicted)
 	for i, id := range p.conflicted {
 		k := keys.list[p.keys[i]]
@@ -221,19 +221,24 @@ func TestPartitionThreeSets(t *testing.T) {
 		{k1: "$x", k2: "$w"},
 		{k1: "$v", k2: "$y", k3: "$x"},
 	}
-	keys := newKeyTable(0)
-	p := partition(keys, sets)
-	got := map[string]uint64{}
-	for i, id := range p.conflicted {
-		got[id+" "+keys.list[p.keys[i]].Type] = p.in[i]
-	}
-	want := map[string]uint64{
-		"$x a": 0b011, "$v a": 0b100,
-		"$y b": 0b101, "$w b": 0b010,
-		"$z c": 0b001, "$x c": 0b100,
-	}
-	if !maps.Equal(got, want) || len(p.conflicted) != len(want) || len(p.uIDs) != 0 {
-		t.Fatalf("partition = %v (%d entries), unconflicted %v; want %v", got, len(p.conflicted), p.uIDs, want)
+	for _, ids := range []*idTable{nil, newIDTable(0, 44)} {
+		keys := newKeyTable(0)
+		p := partition(keys, ids, sets)
+		got := map[string]uint64{}
+		for i, id := range p.conflicted {
+			got[id+" "+keys.list[p.keys[i]].Type] = p.in[i]
+		}
+		want := map[string]uint64{
+			"$x a": 0b011, "$v a": 0b100,
+			"$y b": 0b101, "$w b": 0b010,
+			"$z c": 0b001, "$x c": 0b100,
+		}
+		if !maps.Equal(got, want) || len(p.conflicted) != len(want) || len(p.uIDs) != 0 {
+			t.Fatalf("with ID table %v: partition = %v (%d entries), unconflicted %v; want %v", ids != nil, got, len(p.conflicted), p.uIDs, want)
+		}
+		if ids != nil && len(p.cE) != len(p.conflicted) {
+			t.Fatalf("%d entries for %d conflicted events", len(p.cE), len(p.conflicted))
+		}
 	}
 }
 
@@ -264,7 +269,7 @@ func TestFullConflictedSetAuthDifference(t *testing.T) {
 	e := toyEngine(t, authDiffRoom(), nil)
 	setA := map[stateKey]string{{Type: typeCreate, StateKey: ""}: "$create", {Type: typeMember, StateKey: "@u:x"}: "$m1", {Type: typePowerLevels, StateKey: ""}: "$a2"}
 	setB := map[stateKey]string{{Type: typeCreate, StateKey: ""}: "$create", {Type: typeMember, StateKey: "@u:x"}: "$m1", {Type: typePowerLevels, StateKey: ""}: "$b1"}
-	p := partition(e.g.keys, []map[stateKey]string{setA, setB})
+	p := partition(e.g.keys, e.g.byID, []map[stateKey]string{setA, setB})
 	idx, err := e.fullConflictedSet(context.Background(), []map[stateKey]string{setA, setB}, p, false)
 	if err != nil {
 		t.Fatal(err)
@@ -288,7 +293,7 @@ func TestFullConflictedSetManySets(t *testing.T) {
 			sets = append(sets, setB)
 		}
 		e := toyEngine(t, authDiffRoom(), nil)
-		p := partition(e.g.keys, sets)
+		p := partition(e.g.keys, e.g.byID, sets)
 		if (p.in == nil) != (n > 64) {
 			t.Fatalf("%d sets: masks kept = %v", n, p.in != nil)
 		}

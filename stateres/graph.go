@@ -190,6 +190,28 @@ func (g *graph) loadIndices(ctx context.Context, ids []string) ([]int32, error) 
 	return out, nil
 }
 
+// loadEntries is loadIndices for IDs entered in byID already: entries[i]
+// is the entry of ids[i].
+func (g *graph) loadEntries(ctx context.Context, ids []string, entries []int32) ([]int32, error) {
+	missing := make([]string, 0, len(ids))
+	g.batch = g.batch[:0]
+	for i, e := range entries {
+		if g.byID.vals[e] == wanted {
+			g.byID.vals[e] = pending
+			missing = append(missing, ids[i])
+			g.batch = append(g.batch, e)
+		}
+	}
+	if err := g.fetchBatch(ctx, missing); err != nil {
+		return nil, err
+	}
+	out := make([]int32, len(entries))
+	for i, e := range entries {
+		out[i] = g.byID.vals[e]
+	}
+	return out, nil
+}
+
 // load is ensure that also stores the byID entry of ids[i] in entries[i]
 // when entries is not nil.
 func (g *graph) load(ctx context.Context, ids []string, entries []int32) error {
@@ -208,6 +230,11 @@ func (g *graph) load(ctx context.Context, ids []string, entries []int32) error {
 			g.batch = append(g.batch, e)
 		}
 	}
+	return g.fetchBatch(ctx, missing)
+}
+
+// fetchBatch fetches missing, whose entries are in g.batch.
+func (g *graph) fetchBatch(ctx context.Context, missing []string) error {
 	if len(missing) == 0 {
 		return nil
 	}
@@ -223,8 +250,8 @@ func (g *graph) load(ctx context.Context, ids []string, entries []int32) error {
 		// only events they were asked for, each once).
 		return nil
 	}
-	for _, id := range missing {
-		if _, ok := g.index(id); !ok {
+	for k, id := range missing {
+		if g.byID.vals[g.batch[k]] < 0 {
 			return fmt.Errorf("%w: %s", ErrMissingEvent, id)
 		}
 	}

@@ -21,9 +21,12 @@ type partitioned struct {
 	uIDs  []string
 	uAt   []int32
 	// first[k], firstSet[k]: the event the first set holding key ID k has
-	// for it, and that set.
+	// for it, and that set. With an ID table, firstE[k] is the event's
+	// entry in it, and uE and cE are the entries of uIDs and conflicted.
 	first    []string
 	firstSet []int32
+	firstE   []int32
+	uE, cE   []int32
 	// conflicted lists the events of the conflicted state set, each with
 	// the key ID it is under (keys[i]) and, for up to 64 sets, the sets
 	// that hold it there (bit j of in[i] for set j; in is nil for more
@@ -41,13 +44,14 @@ func (p *partitioned) unconflicted(k int32) bool {
 // partition splits the state sets into the unconflicted state map and the
 // conflicted state set (spec: "Unconflicted state map and conflicted state
 // set"), interning every key in keys. A key missing from some set is
-// conflicted.
+// conflicted. When ids is not nil, every event ID is entered in it too
+// (as wanted), so events are compared by entry and later loaded by entry.
 //
 // Each entry of each set is read once and its key looked up in keys, whose
 // lookups compare against the table's own copy of the key: looking keys up
 // in the other sets' maps would compare against those maps' key strings,
 // which on a large room are mostly out of the cache.
-func partition(keys *keyTable, sets []map[stateKey]string) partitioned {
+func partition(keys *keyTable, ids *idTable, sets []map[stateKey]string) partitioned {
 	total := 0
 	for _, s := range sets {
 		total += len(s)
@@ -65,9 +69,13 @@ func partition(keys *keyTable, sets []map[stateKey]string) partitioned {
 	)
 	p.first = make([]string, 0, largest)
 	p.firstSet = make([]int32, 0, largest)
+	if ids != nil {
+		ids.reserve(largest, 44)
+		p.firstE = make([]int32, 0, largest)
+	}
 	type entry struct {
-		key, set int32
-		id       string
+		key, set, ev int32
+		id           string
 	}
 	entries := make([]entry, 0, total)
 	for j, s := range sets {
@@ -78,14 +86,27 @@ func partition(keys *keyTable, sets []map[stateKey]string) partitioned {
 				p.firstSet = append(p.firstSet, -1)
 				count = append(count, 0)
 				same = append(same, true)
+				if ids != nil {
+					p.firstE = append(p.firstE, -1)
+				}
 			}
-			if count[kid] == 0 {
+			ev := int32(-1)
+			if ids != nil {
+				ev, _ = ids.insert(id, wanted)
+			}
+			switch {
+			case count[kid] == 0:
 				p.first[kid], p.firstSet[kid] = id, int32(j)
-			} else if id != p.first[kid] {
-				same[kid] = false
+				if ids != nil {
+					p.firstE[kid] = ev
+				}
+			case ids != nil:
+				same[kid] = same[kid] && ev == p.firstE[kid]
+			default:
+				same[kid] = same[kid] && id == p.first[kid]
 			}
 			count[kid]++
-			entries = append(entries, entry{kid, int32(j), id})
+			entries = append(entries, entry{kid, int32(j), ev, id})
 		}
 	}
 	p.uAt = make([]int32, len(count))
@@ -95,6 +116,9 @@ func partition(keys *keyTable, sets []map[stateKey]string) partitioned {
 			p.uAt[kid] = int32(len(p.uKeys))
 			p.uKeys = append(p.uKeys, int32(kid))
 			p.uIDs = append(p.uIDs, p.first[kid])
+			if ids != nil {
+				p.uE = append(p.uE, p.firstE[kid])
+			}
 		}
 	}
 	conflicted := entries[:0]
@@ -111,6 +135,9 @@ func partition(keys *keyTable, sets []map[stateKey]string) partitioned {
 			if a.key != b.key {
 				return int(a.key - b.key)
 			}
+			if ids != nil {
+				return int(a.ev - b.ev)
+			}
 			return strings.Compare(a.id, b.id)
 		})
 	}
@@ -121,10 +148,14 @@ func partition(keys *keyTable, sets []map[stateKey]string) partitioned {
 		p.in = make([]uint64, 0, len(conflicted))
 	}
 	for i, en := range conflicted {
-		dup := i > 0 && conflicted[i-1].key == en.key && conflicted[i-1].id == en.id
+		dup := i > 0 && conflicted[i-1].key == en.key &&
+			(ids != nil && conflicted[i-1].ev == en.ev || ids == nil && conflicted[i-1].id == en.id)
 		if !dup {
 			p.conflicted = append(p.conflicted, en.id)
 			p.keys = append(p.keys, en.key)
+			if ids != nil {
+				p.cE = append(p.cE, en.ev)
+			}
 			if masks {
 				p.in = append(p.in, 0)
 			}
@@ -138,7 +169,12 @@ func partition(keys *keyTable, sets []map[stateKey]string) partitioned {
 
 // resolveV2 runs state resolution v2, or v2.1 when the rules say so.
 func (e *engine) resolveV2(ctx context.Context, sets []map[stateKey]string, index AuthChainIndex) (map[stateKey]string, error) {
-	p := partition(e.g.keys, sets)
+	var ids *idTable
+	if index == nil {
+		// Every event of the sets gets loaded: enter them now.
+		ids = e.g.byID
+	}
+	p := partition(e.g.keys, ids, sets)
 	conflicted := p.conflicted
 	if len(conflicted) == 0 {
 		// Every set is the same.
@@ -361,7 +397,13 @@ func (e *engine) fullConflictedSet(ctx context.Context, sets []map[stateKey]stri
 	// Every value of every set is an unconflicted or a conflicted event.
 	all := slices.Concat(p.uIDs, p.conflicted)
 	keys := slices.Concat(p.uKeys, p.keys)
-	roots, err := g.loadIndices(ctx, all)
+	var roots []int32
+	var err error
+	if p.uE != nil || p.cE != nil {
+		roots, err = g.loadEntries(ctx, all, slices.Concat(p.uE, p.cE))
+	} else {
+		roots, err = g.loadIndices(ctx, all)
+	}
 	if err != nil {
 		return nil, err
 	}
