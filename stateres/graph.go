@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"unsafe"
 
 	"github.com/gomatrixlib/gomatrixlib/eventauth"
 )
@@ -74,8 +75,10 @@ type graph struct {
 	byID  *idTable
 	keys  *keyTable
 	fetch fetchFunc
-	// batch[k] is the byID entry of ids[k] in the current fetch.
-	batch []int32
+	// batch[k] is the byID entry of batchIDs[k], the IDs of the current
+	// fetch.
+	batch    []int32
+	batchIDs []string
 	// maxNodes bounds how many events one resolution may load.
 	maxNodes int
 }
@@ -157,7 +160,9 @@ func (g *graph) addFetched(k int, n node) (int32, error) {
 		return -1, fmt.Errorf("%w: provider returned %s, which was not asked for", ErrBadInput, n.id)
 	}
 	e := g.batch[k]
-	if !g.byID.holds(uint32(e), n.id) {
+	// The same string as the one asked for (a caller whose state maps hold
+	// the events' own ID strings) needs no comparison.
+	if !sameString(n.id, g.batchIDs[k]) && !g.byID.holds(uint32(e), n.id) {
 		return -1, fmt.Errorf("%w: provider returned %s for %s", ErrBadInput, n.id, g.byID.key(e))
 	}
 	if v := g.byID.vals[e]; v >= 0 {
@@ -235,6 +240,7 @@ func (g *graph) load(ctx context.Context, ids []string, entries []int32) error {
 
 // fetchBatch fetches missing, whose entries are in g.batch.
 func (g *graph) fetchBatch(ctx context.Context, missing []string) error {
+	g.batchIDs = missing
 	if len(missing) == 0 {
 		return nil
 	}
@@ -427,4 +433,10 @@ func (g *graph) plAuth(ctx context.Context, i int32) (int32, error) {
 		}
 	}
 	return -1, nil
+}
+
+// sameString reports whether a and b are the same bytes in memory (and so
+// equal) without reading them.
+func sameString(a, b string) bool {
+	return len(a) == len(b) && unsafe.StringData(a) == unsafe.StringData(b)
 }
