@@ -78,36 +78,62 @@ func partition(keys *keyTable, ids *idTable, sets []map[stateKey]string) partiti
 		id           string
 	}
 	entries := make([]entry, 0, total)
-	for j, s := range sets {
-		for k, id := range s {
-			kid, _ := keys.intern(k)
-			for int(kid) >= len(count) {
-				p.first = append(p.first, "")
-				p.firstSet = append(p.firstSet, -1)
-				count = append(count, 0)
-				same = append(same, true)
-				if ids != nil {
-					p.firstE = append(p.firstE, -1)
-				}
-			}
-			ev := int32(-1)
+	add := func(j int, k stateKey, id string) {
+		kid, _ := keys.intern(k)
+		for int(kid) >= len(count) {
+			p.first = append(p.first, "")
+			p.firstSet = append(p.firstSet, -1)
+			count = append(count, 0)
+			same = append(same, true)
 			if ids != nil {
-				ev, _ = ids.insert(id, wanted)
+				p.firstE = append(p.firstE, -1)
 			}
-			switch {
-			case count[kid] == 0:
-				p.first[kid], p.firstSet[kid] = id, int32(j)
-				if ids != nil {
-					p.firstE[kid] = ev
-				}
-			case ids != nil:
-				same[kid] = same[kid] && ev == p.firstE[kid]
-			default:
-				same[kid] = same[kid] && id == p.first[kid]
-			}
-			count[kid]++
-			entries = append(entries, entry{kid, int32(j), ev, id})
 		}
+		ev := int32(-1)
+		if ids != nil {
+			ev, _ = ids.insert(id, wanted)
+		}
+		switch {
+		case count[kid] == 0:
+			p.first[kid], p.firstSet[kid] = id, int32(j)
+			if ids != nil {
+				p.firstE[kid] = ev
+			}
+		case ids != nil:
+			same[kid] = same[kid] && ev == p.firstE[kid]
+		default:
+			same[kid] = same[kid] && id == p.first[kid]
+		}
+		count[kid]++
+		entries = append(entries, entry{kid, int32(j), ev, id})
+	}
+	// The entries are taken 16 at a time: reading a byte of each one's
+	// strings first lets their cache misses overlap (see adapter.touch).
+	type kv struct {
+		k  stateKey
+		id string
+	}
+	var buf [16]kv
+	for j, s := range sets {
+		n := 0
+		flush := func() {
+			var x byte
+			for _, e := range buf[:n] {
+				x ^= first(e.k.Type) ^ first(e.k.StateKey) ^ first(e.id)
+			}
+			keys.sink ^= x
+			for _, e := range buf[:n] {
+				add(j, e.k, e.id)
+			}
+			n = 0
+		}
+		for k, id := range s {
+			buf[n] = kv{k, id}
+			if n++; n == len(buf) {
+				flush()
+			}
+		}
+		flush()
 	}
 	p.uAt = make([]int32, len(count))
 	for kid := range count {
