@@ -63,15 +63,16 @@ func (n *node) isPower() bool {
 }
 
 // fetchFunc adds the events with the given IDs, which are distinct and
-// not in g, to g (through g.add), and no other events. It
-// returns an error wrapping ErrMissingEvent for an ID it cannot find.
+// not in g, to g (through g.addFetched(k, ...) for ids[k], or g.add), and
+// no other events. It returns an error wrapping ErrMissingEvent for an ID
+// it cannot find.
 type fetchFunc func(ctx context.Context, g *graph, ids []string) error
 
 // graph holds the events loaded for one resolution, indexed by int32.
 type graph struct {
 	nodes []node
-	// byID maps event IDs to node indices; ensure marks the IDs it is
-	// fetching with pending.
+	// byID maps event IDs to node indices, or to pending or wanted for
+	// events not loaded yet.
 	byID  *idTable
 	keys  *keyTable
 	fetch fetchFunc
