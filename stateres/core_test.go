@@ -46,12 +46,12 @@ func toyEngine(t testing.TB, evs []toyEvent, allow func(v *authView) bool) *engi
 		power[ev.id] = ev.power
 	}
 	fetch := func(_ context.Context, g *graph, ids []string) error {
-		for _, id := range ids {
+		for k, id := range ids {
 			ev, ok := byID[id]
 			if !ok {
 				return fmt.Errorf("%w: %s", ErrMissingEvent, id)
 			}
-			if _, err := g.add(node{id: ev.id, typ: ev.typ, stateKey: ev.sk, isState: true,
+			if _, err := g.addFetched(k, node{id: ev.id, typ: ev.typ, stateKey: ev.sk, isState: true,
 				sender: ev.sender, membership: ev.membership, ts: ev.ts, authIDs: ev.auth}); err != nil {
 				return err
 			}

@@ -63,8 +63,8 @@ func (n *node) isPower() bool {
 }
 
 // fetchFunc adds the events with the given IDs, which are distinct and
-// not in g, to g (through g.addFetched(k, ...) for ids[k], or g.add), and
-// no other events. It returns an error wrapping ErrMissingEvent for an ID
+// not in g, to g (through g.addFetched(k, ...) for ids[k]), and no other
+// events. It returns an error wrapping ErrMissingEvent for an ID
 // it cannot find.
 type fetchFunc func(ctx context.Context, g *graph, ids []string) error
 
@@ -135,27 +135,9 @@ const (
 	wanted  = -2
 )
 
-// add inserts n (unless an event with its ID is present) and returns its
-// index.
-func (g *graph) add(n node) (int32, error) {
-	if g.maxNodes > 0 && len(g.nodes) >= g.maxNodes {
-		return -1, fmt.Errorf("%w: more than %d events", ErrTooManyEvents, g.maxNodes)
-	}
-	i := int32(len(g.nodes))
-	e, added := g.byID.insert(n.id, i)
-	if !added {
-		if v := g.byID.vals[e]; v >= 0 {
-			return v, nil
-		}
-		g.byID.vals[e] = i
-	}
-	g.place(i, n)
-	return i, nil
-}
-
-// addFetched is add for the event a fetch function was asked for as
-// ids[k]: the graph knows its entry, so nothing is looked up; an event with
-// another ID is an error.
+// addFetched adds the event a fetch function was asked for as ids[k] and
+// returns its index. The graph knows its entry, so nothing is looked up;
+// an event with another ID is an error.
 func (g *graph) addFetched(k int, n node) (int32, error) {
 	if k < 0 || k >= len(g.batch) {
 		return -1, fmt.Errorf("%w: provider returned %s, which was not asked for", ErrBadInput, n.id)
@@ -180,24 +162,23 @@ func (g *graph) addFetched(k int, n node) (int32, error) {
 
 // ensure loads every ID in ids that is not in the graph yet.
 func (g *graph) ensure(ctx context.Context, ids []string) error {
-	return g.load(ctx, ids, nil)
+	missing := make([]string, 0, len(ids))
+	g.batch = g.batch[:0]
+	for _, id := range ids {
+		// An ID to fetch is marked pending, so a repeat of it in ids is
+		// not fetched twice.
+		e, added := g.byID.insert(id, pending)
+		if added || g.byID.vals[e] == wanted {
+			g.byID.vals[e] = pending
+			missing = append(missing, id)
+			g.batch = append(g.batch, e)
+		}
+	}
+	return g.fetchBatch(ctx, missing)
 }
 
-// loadIndices loads ids (which may repeat) and returns their indices in
-// the same order.
-func (g *graph) loadIndices(ctx context.Context, ids []string) ([]int32, error) {
-	out := make([]int32, len(ids))
-	if err := g.load(ctx, ids, out); err != nil {
-		return nil, err
-	}
-	for i, e := range out {
-		out[i] = g.byID.vals[e]
-	}
-	return out, nil
-}
-
-// loadEntries is loadIndices for IDs entered in byID already: entries[i]
-// is the entry of ids[i].
+// loadEntries loads the events of ids, entered in byID already (entries[i]
+// is the entry of ids[i]), and returns their indices in the same order.
 func (g *graph) loadEntries(ctx context.Context, ids []string, entries []int32) ([]int32, error) {
 	missing := make([]string, 0, len(ids))
 	g.batch = g.batch[:0]
@@ -216,27 +197,6 @@ func (g *graph) loadEntries(ctx context.Context, ids []string, entries []int32) 
 		out[i] = g.byID.vals[e]
 	}
 	return out, nil
-}
-
-// load is ensure that also stores the byID entry of ids[i] in entries[i]
-// when entries is not nil.
-func (g *graph) load(ctx context.Context, ids []string, entries []int32) error {
-	missing := make([]string, 0, len(ids))
-	g.batch = g.batch[:0]
-	for i, id := range ids {
-		// An ID to fetch is marked pending, so a repeat of it in ids is
-		// not fetched twice.
-		e, added := g.byID.insert(id, pending)
-		if entries != nil {
-			entries[i] = e
-		}
-		if added || g.byID.vals[e] == wanted {
-			g.byID.vals[e] = pending
-			missing = append(missing, id)
-			g.batch = append(g.batch, e)
-		}
-	}
-	return g.fetchBatch(ctx, missing)
 }
 
 // fetchBatch fetches missing, whose entries are in g.batch.

@@ -423,13 +423,7 @@ func (e *engine) fullConflictedSet(ctx context.Context, sets []map[stateKey]stri
 	// Every value of every set is an unconflicted or a conflicted event.
 	all := slices.Concat(p.uIDs, p.conflicted)
 	keys := slices.Concat(p.uKeys, p.keys)
-	var roots []int32
-	var err error
-	if p.uE != nil || p.cE != nil {
-		roots, err = g.loadEntries(ctx, all, slices.Concat(p.uE, p.cE))
-	} else {
-		roots, err = g.loadIndices(ctx, all)
-	}
+	roots, err := g.loadEntries(ctx, all, slices.Concat(p.uE, p.cE))
 	if err != nil {
 		return nil, err
 	}
