@@ -69,10 +69,17 @@ func TestFlow(t *testing.T) {
 	roomID := room["room_id"].(string)
 	ok(alice.MustOK("POST", path(roomID)+"/invite", map[string]string{"user_id": bob.UserID}))
 
-	bobSync := ok(bob.Sync("", 0, 0))
-	inv := bobSync["rooms"].(map[string]any)["invite"].(map[string]any)
-	if _, found := inv[roomID]; !found {
-		t.Fatalf("bob's sync has no invite: %v", bobSync)
+	// The sync reader applies the invite from the log after the invite
+	// request returns: give it a few seconds.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		bobSync := ok(bob.Sync("", 0, 0))
+		inv := bobSync["rooms"].(map[string]any)["invite"].(map[string]any)
+		if _, found := inv[roomID]; found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bob's sync has no invite after 5 s: %v", bobSync)
+		}
 	}
 	ok(bob.MustOK("POST", path(roomID)+"/join", nil))
 	var sent []string
