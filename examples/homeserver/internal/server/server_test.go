@@ -161,7 +161,20 @@ func TestBadInput(t *testing.T) {
 	alice, bob := register(t, s, "alice"), register(t, s, "bob")
 	roomID := must[map[string]any](t)(alice.MustOK("POST", "/createRoom", map[string]any{"preset": "public_chat"}))["room_id"].(string)
 	must[map[string]any](t)(bob.MustOK("POST", path(roomID)+"/join", nil))
+	// The sync reader applies the join from the log after the request
+	// returns: wait until the stream position stops moving.
 	before := must[map[string]any](t)(alice.Sync("", 0, 0))["next_batch"]
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		time.Sleep(200 * time.Millisecond)
+		now := must[map[string]any](t)(alice.Sync("", 0, 0))["next_batch"]
+		if now == before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream kept moving: %v", now)
+		}
+		before = now
+	}
 	anon := client(s)
 	big := []byte(`{"body":"` + strings.Repeat("x", 200<<10) + `"}`)
 	tests := []struct {
