@@ -3,6 +3,7 @@ package event
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -223,9 +224,15 @@ func FuzzParse(f *testing.F) {
 	all := roomversion.All()
 	f.Fuzz(func(t *testing.T, raw []byte, v uint8) {
 		r := all[int(v)%len(all)]
-		p, err := Parse(r, raw)
+		buf := slices.Clone(raw)
+		p, err := Parse(r, buf)
 		if err != nil {
 			return
+		}
+		// The event keeps its own copy: reusing the input changes nothing.
+		clear(buf)
+		if string(p.JSON()) != string(raw) {
+			t.Fatalf("JSON changed with the caller's buffer")
 		}
 		again, err := Parse(r, p.JSON())
 		if err != nil || again.EventID() != p.EventID() || again.RoomID() != p.RoomID() {
@@ -239,6 +246,78 @@ func FuzzParse(f *testing.F) {
 		p.ThirdPartyInvite()
 		p.HistoryVisibility()
 	})
+}
+
+// TestParseOwnsItsCopy: the event does not share memory with the caller's
+// input, and its fields stay what they were when the input is reused.
+func TestParseOwnsItsCopy(t *testing.T) {
+	v12 := rules(t, "12")
+	buf := []byte(v12Join)
+	p, err := Parse(v12, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, typ, content := p.EventID(), p.Type(), string(p.Content())
+	for i := range buf {
+		buf[i] = 'x'
+	}
+	if string(p.JSON()) != v12Join || p.EventID() != id || p.Type() != "m.room.member" || typ != "m.room.member" ||
+		string(p.Content()) != `{"membership":"join"}` || content != string(p.Content()) || p.Sender() != "@a:domain" {
+		t.Fatalf("event changed with its input: %s %s %s", p.JSON(), p.Type(), p.Content())
+	}
+	if cap(p.JSON()) != len(p.JSON()) || cap(p.Content()) != len(p.Content()) {
+		t.Fatal("an append to JSON or Content would write into the event")
+	}
+}
+
+// TestAuthEventsAnyCount: auth_events lists up to MaxAuthEvents long come
+// back whole and in order, whether or not they fit the inline buffer.
+func TestAuthEventsAnyCount(t *testing.T) {
+	v10 := rules(t, "10")
+	for n := 0; n <= MaxAuthEvents; n++ {
+		want := []string{}
+		for i := range n {
+			want = append(want, fmt.Sprintf("$%042dA", i))
+		}
+		list := ""
+		if n > 0 {
+			list = `"` + strings.Join(want, `","`) + `"`
+		}
+		raw := `{"auth_events":[` + list + `],"content":{"body":"hi"},"depth":5,"hashes":{"sha256":"x"},"origin_server_ts":1,"prev_events":[],"room_id":"!r:example.org","sender":"@a:example.org","signatures":{},"type":"m.room.message"}`
+		p, err := Parse(v10, []byte(raw))
+		if err != nil {
+			t.Fatalf("%d auth events: %v", n, err)
+		}
+		if !slices.Equal(p.AuthEventIDs(), want) || p.AuthEventIDs() == nil {
+			t.Errorf("%d auth events: got %q", n, p.AuthEventIDs())
+		}
+	}
+}
+
+// TestRulesShared: events parsed with a table room version share its
+// rules; RulesRef and Rules agree.
+func TestRulesShared(t *testing.T) {
+	v12 := rules(t, "12")
+	a, err := Parse(v12, []byte(v12Create))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Parse(v12, []byte(v12Join))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.RulesRef() != b.RulesRef() || a.RulesRef().ID != "12" || a.Rules().ID != "12" || a.Rules().PrivilegedCreators != v12.PrivilegedCreators {
+		t.Fatalf("rules not shared or wrong: %p %p %s", a.RulesRef(), b.RulesRef(), a.Rules().ID)
+	}
+	custom := v12
+	custom.PrivilegedCreators = false
+	c, err := Parse(custom, []byte(v12Join))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RulesRef() == a.RulesRef() || c.Rules().PrivilegedCreators {
+		t.Fatal("changed rules share the table's copy")
+	}
 }
 
 func BenchmarkParse(b *testing.B) {

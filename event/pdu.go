@@ -3,6 +3,8 @@ package event
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unsafe"
 
 	"github.com/gomatrixlib/gomatrixlib/canonicaljson"
 	"github.com/gomatrixlib/gomatrixlib/hashing"
@@ -37,21 +39,24 @@ func fieldErr(sentinel error, field, format string, args ...any) error {
 
 // PDU is a parsed, format-checked event. It is immutable.
 type PDU struct {
-	rules    roomversion.Rules
-	raw      []byte
+	// The fields the auth rules and state resolution read for every event
+	// come first, so that they share as few cache lines as possible.
 	eventID  string
-	roomID   string
 	typ      string
-	sender   string
 	stateKey string
-	isState  bool
-	depth    int64
-	ts       int64
-	prev     []string
-	auth     []string
-	redacts  string
-	content  []byte
+	sender   string
 	member   string
+	isState  bool
+	ts       int64
+	depth    int64
+	auth     []string // in authBuf when it fits
+	content  []byte
+	authBuf  [4]string
+	rules    *roomversion.Rules // shared by the events of a room version
+	roomID   string
+	prev     []string
+	redacts  string
+	raw      []byte
 	unsigned []byte
 	origin   string
 
@@ -74,11 +79,27 @@ func Parse(rules roomversion.Rules, raw []byte) (*PDU, error) {
 	if len(canon) > MaxSize {
 		return nil, fmt.Errorf("%w: %d bytes as canonical JSON", ErrTooLarge, len(canon))
 	}
-	top := gjson.ParseBytes(raw)
+	// One copy of the input, followed by the computed event ID, backs the
+	// event: its JSON, content, unsigned, event ID and every unescaped
+	// string field are views of it. The event does not change when the
+	// caller reuses raw, and its fields sit together in memory (one
+	// allocation, not one per field). An error computing the ID is
+	// reported after the field checks, as they say more.
+	computed, idErr := "", error(nil)
+	if rules.EventIDFormat != roomversion.EventIDServerGenerated {
+		computed, idErr = hashing.EventID(rules, raw)
+	}
+	var buf strings.Builder
+	buf.Grow(len(raw) + len(computed))
+	buf.Write(raw)
+	buf.WriteString(computed)
+	text := buf.String()[:len(raw)]
+	computed = buf.String()[len(raw):]
+	top := gjson.Parse(text)
 	if !top.IsObject() {
 		return nil, fmt.Errorf("%w: not an object", ErrBadJSON)
 	}
-	p := &PDU{rules: rules, raw: raw}
+	p := &PDU{rules: roomversion.Shared(rules), raw: stringBytes(text)}
 	var f struct {
 		typ, roomID, sender, stateKey, content, prev, auth, depth, ts, redacts, eventID, hashes, signatures, unsigned, origin gjson.Result
 	}
@@ -142,7 +163,7 @@ func Parse(rules roomversion.Rules, raw []byte) (*PDU, error) {
 	if !f.content.IsObject() {
 		return nil, fieldErr(ErrBadField, "content", "not an object")
 	}
-	p.content = []byte(f.content.Raw)
+	p.content = stringBytes(f.content.Raw)
 	if p.depth, err = integer(f.depth, "depth", 0, rules.MaxDepth); err != nil {
 		return nil, err
 	}
@@ -165,15 +186,15 @@ func Parse(rules roomversion.Rules, raw []byte) (*PDU, error) {
 		if !f.unsigned.IsObject() {
 			return nil, fieldErr(ErrBadField, "unsigned", "not an object")
 		}
-		p.unsigned = []byte(f.unsigned.Raw)
+		p.unsigned = stringBytes(f.unsigned.Raw)
 	}
 	if f.origin.Type == gjson.String {
 		p.origin = f.origin.Str
 	}
-	if p.prev, err = references(rules, f.prev, "prev_events", MaxPrevEvents); err != nil {
+	if p.prev, err = references(rules, f.prev, "prev_events", MaxPrevEvents, nil); err != nil {
 		return nil, err
 	}
-	if p.auth, err = references(rules, f.auth, "auth_events", MaxAuthEvents); err != nil {
+	if p.auth, err = references(rules, f.auth, "auth_events", MaxAuthEvents, p.authBuf[:0]); err != nil {
 		return nil, err
 	}
 
@@ -228,14 +249,25 @@ func Parse(rules roomversion.Rules, raw []byte) (*PDU, error) {
 			return nil, fieldErr(ErrBadField, "event_id", "%v", err)
 		}
 	} else {
-		if p.eventID, err = hashing.EventID(rules, raw); err != nil {
-			return nil, fmt.Errorf("%w: computing the event ID: %w", ErrBadJSON, err)
+		if idErr != nil {
+			return nil, fmt.Errorf("%w: computing the event ID: %w", ErrBadJSON, idErr)
 		}
+		p.eventID = computed
 		if isV12Create {
 			p.roomID = "!" + p.eventID[1:]
 		}
 	}
 	return p, nil
+}
+
+// stringBytes returns the bytes of s without copying them. Strings are
+// immutable, so the slice must never be written to; its capacity is its
+// length, so an append copies.
+func stringBytes(s string) []byte {
+	if s == "" {
+		return []byte{}
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
 func shortString(v gjson.Result, field string) (string, error) {
@@ -296,15 +328,15 @@ func checkEventIDFormat(rules roomversion.Rules, s string) error {
 }
 
 // references reads prev_events or auth_events: a list of event IDs, or for
-// room versions 1-2 a list of [event ID, {"sha256": hash}] pairs.
-func references(rules roomversion.Rules, v gjson.Result, field string, max int) ([]string, error) {
+// room versions 1-2 a list of [event ID, {"sha256": hash}] pairs. The IDs
+// are appended to out.
+func references(rules roomversion.Rules, v gjson.Result, field string, max int, out []string) ([]string, error) {
 	if !v.Exists() {
 		return nil, fieldErr(ErrMissingField, field, "required")
 	}
 	if !v.IsArray() {
 		return nil, fieldErr(ErrBadField, field, "not a list")
 	}
-	var out []string
 	var err error
 	n := 0
 	v.ForEach(func(_, e gjson.Result) bool {
@@ -351,7 +383,11 @@ func references(rules roomversion.Rules, v gjson.Result, field string, max int) 
 }
 
 // Rules returns the room version rules the event was parsed with.
-func (p *PDU) Rules() roomversion.Rules { return p.rules }
+func (p *PDU) Rules() roomversion.Rules { return *p.rules }
+
+// RulesRef returns the room version rules without copying them: events
+// parsed with the same rules share one copy. Callers must not modify it.
+func (p *PDU) RulesRef() *roomversion.Rules { return p.rules }
 
 // JSON returns the event as received. Callers must not modify it.
 func (p *PDU) JSON() []byte { return p.raw }

@@ -317,7 +317,7 @@ func (p *PDU) PowerLevels() (*PowerLevels, error) {
 		return nil, err
 	}
 	p.views.plOnce.Do(func() {
-		p.views.pl, p.views.plErr = ParsePowerLevels(p.rules, p.content)
+		p.views.pl, p.views.plErr = ParsePowerLevels(*p.rules, p.content)
 	})
 	return p.views.pl, p.views.plErr
 }

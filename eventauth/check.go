@@ -151,7 +151,7 @@ func ruleOf(err error) string {
 // allocates nothing in the usual case.
 type checker struct {
 	opts Options
-	v    roomversion.Rules
+	v    *roomversion.Rules
 	ev   *event.PDU
 	// st is the state checked against, unless authMode: then it is auth.
 	st       State
@@ -166,7 +166,7 @@ type checker struct {
 // decided. In authMode the state is ev's own auth events (c.auth) and the
 // auth events rules apply.
 func (c *checker) run(ev *event.PDU) (rule, error) {
-	c.v = ev.Rules()
+	c.v = ev.RulesRef()
 	c.ev = ev
 	c.sender = ev.Sender()
 
@@ -256,7 +256,7 @@ func (c *checker) run(ev *event.PDU) (rule, error) {
 }
 
 func (c *checker) reject(r rule, reason string) (rule, error) {
-	return r, reject(c.v, r, reason)
+	return r, reject(*c.v, r, reason)
 }
 
 // roomIDMatchesCreate reports whether roomID is createID with "!" for "$",

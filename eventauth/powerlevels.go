@@ -40,7 +40,7 @@ func (c *checker) checkPowerLevels(senderLevel int64) (rule, error) {
 	if err != nil {
 		// The view and parseLevelsContent accept the same contents
 		// (FuzzPowerLevelsContent); the latter names the rule broken.
-		_, r, reason := parseLevelsContent(v, c.ev.Content())
+		_, r, reason := parseLevelsContent(*v, c.ev.Content())
 		if reason == "" {
 			r, reason = rPLUsers, err.Error()
 		}

@@ -100,7 +100,7 @@ func TestSelectedMatchesNeeded(t *testing.T) {
 			{Type: "m.room.topic"}, {Type: typePowerLevels, StateKey: "x"}, {Type: typeCreate, StateKey: "x"}}
 		for _, spec := range specs {
 			ev := r.build(spec)
-			c := checker{v: rules, ev: ev, sender: ev.Sender()}
+			c := checker{v: &rules, ev: ev, sender: ev.Sender()}
 			key, _ := ev.StateKey()
 			needed := AuthEventsNeeded(rules, ev.Type(), key, ev.Sender(), ev.Content())
 			for _, k := range needed {
