@@ -3,12 +3,16 @@
 // Benchmark<Op>/<impl> with impl one of ours, gmsl, mautrix or raw (the
 // bare crypto floor), the median
 // ns/op of each implementation and its ratio to ours (how many times slower
-// than ours it is).
+// than ours it is). For operations named <Prefix>N<size> at several sizes
+// it also prints how each implementation's median grows between
+// consecutive sizes, as the exponent k of size^k.
 package main
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
+	"math"
 	"os"
 	"regexp"
 	"slices"
@@ -64,6 +68,54 @@ func main() {
 				ratio = fmt.Sprintf("%.2fx", med/ours)
 			}
 			fmt.Printf("%-34s %-8s %14.0f %8d %10s %s\n", op, impl, med, len(s), allocs[op][impl], ratio)
+		}
+	}
+	printGrowth(ops, samples)
+}
+
+var sized = regexp.MustCompile(`^(.+)N(\d+)$`)
+
+// printGrowth prints, for each operation measured at several sizes, the
+// growth of each implementation's median from one size to the next.
+func printGrowth(ops []string, samples map[string]map[string][]float64) {
+	type point struct {
+		n  float64
+		op string
+	}
+	series := map[string][]point{}
+	var prefixes []string
+	for _, op := range ops {
+		m := sized.FindStringSubmatch(op)
+		if m == nil {
+			continue
+		}
+		n, err := strconv.ParseFloat(m[2], 64)
+		if err != nil || n <= 0 {
+			continue
+		}
+		if series[m[1]] == nil {
+			prefixes = append(prefixes, m[1])
+		}
+		series[m[1]] = append(series[m[1]], point{n, op})
+	}
+	header := false
+	for _, prefix := range prefixes {
+		pts := series[prefix]
+		slices.SortFunc(pts, func(a, b point) int { return cmp.Compare(a.n, b.n) })
+		for i := 1; i < len(pts); i++ {
+			a, b := pts[i-1], pts[i]
+			for _, impl := range []string{"ours", "gmsl", "mautrix"} {
+				ta, tb := median(samples[a.op][impl]), median(samples[b.op][impl])
+				if ta <= 0 || tb <= 0 {
+					continue
+				}
+				if !header {
+					fmt.Printf("\nGrowth of the median between sizes (time ratio = size ratio^k):\n")
+					header = true
+				}
+				k := math.Log(tb/ta) / math.Log(b.n/a.n)
+				fmt.Printf("%-34s %-8s %.4gx for %gx the size: k = %.2f\n", a.op+" -> N"+strconv.FormatFloat(b.n, 'f', -1, 64), impl, tb/ta, b.n/a.n, k)
+			}
 		}
 	}
 }
