@@ -3,6 +3,7 @@ package stateres_test
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"runtime"
 	"runtime/metrics"
 	"sync"
@@ -109,6 +110,49 @@ func BenchmarkResolveSameFootprint(b *testing.B) {
 				if _, err := stateres.Resolve(ctx, rules, f.sets, f.room); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkReadFloor reads, once, what any resolver of the forked rooms of
+// BenchmarkResolve has to: every state set entry (key and event ID), every
+// event through the provider, and each event's ID, room, sender, type,
+// state key, auth event IDs and content. No resolving: its growth from
+// N=1000 to N=10000 is the floor that reading the caller's data sets on
+// the machine it runs on.
+func BenchmarkReadFloor(b *testing.B) {
+	rules := latest(b, roomversion.StateResV2)
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			f := forked(b, rules, n)
+			seed := maphash.MakeSeed()
+			ctx := context.Background()
+			var sum uint64
+			for b.Loop() {
+				var ids []string
+				for _, s := range f.sets {
+					for k, id := range s {
+						sum += maphash.String(seed, k.Type) ^ maphash.String(seed, k.StateKey) ^ maphash.String(seed, id)
+						ids = append(ids, id)
+					}
+				}
+				evs, err := f.room.Events(ctx, ids)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, p := range evs {
+					sk, _ := p.StateKey()
+					sum += maphash.String(seed, p.EventID()) ^ maphash.String(seed, p.RoomID()) ^
+						maphash.String(seed, p.Sender()) ^ maphash.String(seed, p.Type()) ^
+						maphash.String(seed, sk) ^ uint64(p.Content()[0])
+					for _, a := range p.AuthEventIDs() {
+						sum += maphash.String(seed, a)
+					}
+				}
+			}
+			if sum == 0 {
+				b.Fatal("read nothing")
 			}
 		})
 	}
