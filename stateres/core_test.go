@@ -22,6 +22,7 @@ type toyEvent struct {
 
 type toyChecker struct {
 	g     *graph
+	evs   map[string]toyEvent // by ID
 	power map[string]int64
 	allow func(v *authView) bool
 }
@@ -34,7 +35,7 @@ func (c *toyChecker) allowed(_ context.Context, v *authView) (bool, error) {
 }
 
 func (c *toyChecker) senderPower(_ context.Context, ev int32) (int64, error) {
-	return c.power[c.g.nodes[ev].id], nil
+	return c.power[c.g.info[ev].id], nil
 }
 
 func toyEngine(t testing.TB, evs []toyEvent, allow func(v *authView) bool) *engine {
@@ -51,7 +52,7 @@ func toyEngine(t testing.TB, evs []toyEvent, allow func(v *authView) bool) *engi
 			if !ok {
 				return fmt.Errorf("%w: %s", ErrMissingEvent, id)
 			}
-			if _, err := g.addFetched(k, node{id: ev.id, typ: ev.typ, stateKey: ev.sk, isState: true,
+			if _, err := g.addFetched(k, fetched{id: ev.id, typ: ev.typ, stateKey: ev.sk, isState: true,
 				sender: ev.sender, membership: ev.membership, ts: ev.ts, authIDs: ev.auth}); err != nil {
 				return err
 			}
@@ -63,13 +64,13 @@ func toyEngine(t testing.TB, evs []toyEvent, allow func(v *authView) bool) *engi
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &engine{rules: rules, g: g, check: &toyChecker{g: g, power: power, allow: allow}, create: -1}
+	return &engine{rules: rules, g: g, check: &toyChecker{g: g, evs: byID, power: power, allow: allow}, create: -1}
 }
 
 func ids(g *graph, xs []int32) []string {
 	out := make([]string, len(xs))
 	for i, x := range xs {
-		out[i] = g.nodes[x].id
+		out[i] = g.info[x].id
 	}
 	return out
 }
@@ -180,7 +181,7 @@ func TestMainlineSort(t *testing.T) {
 func (e *engine) ids(idx []int32) []string {
 	out := make([]string, len(idx))
 	for j, i := range idx {
-		out[j] = e.g.nodes[i].id
+		out[j] = e.g.info[i].id
 	}
 	slices.Sort(out)
 	return out
@@ -342,19 +343,20 @@ func toyRules(levels map[string]map[string]int64) func(v *authView) bool {
 	return func(v *authView) bool {
 		ctx := context.Background()
 		g := v.e.g
-		ev := &g.nodes[v.ev]
+		evs := v.e.check.(*toyChecker).evs
+		ev := evs[g.info[v.ev].id]
 		if ev.typ == typeMember || ev.typ == typeCreate {
 			return true
 		}
 		m := v.get(ctx, typeMember, ev.sender)
-		if m < 0 || g.nodes[m].membership != "join" {
+		if m < 0 || evs[g.info[m].id].membership != "join" {
 			return false
 		}
 		pl := v.get(ctx, typePowerLevels, "")
 		if pl < 0 {
 			return ev.sender == "@alice"
 		}
-		return levels[g.nodes[pl].id][ev.sender] >= 50
+		return levels[g.info[pl].id][ev.sender] >= 50
 	}
 }
 
@@ -546,7 +548,7 @@ func TestResolveV1(t *testing.T) {
 	s3[stateKey{Type: "m.room.topic", StateKey: ""}] = "$t-old"
 	e := toyEngine(t, evs, toyRules(levels))
 	for i := range e.g.nodes {
-		e.g.nodes[i].depth = depth[e.g.nodes[i].id]
+		e.g.nodes[i].depth = depth[e.g.info[i].id]
 	}
 	// Loading happens on demand; set depths in the fetch path instead.
 	e.g.fetch = func(base fetchFunc) fetchFunc {

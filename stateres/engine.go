@@ -43,9 +43,9 @@ type engine struct {
 // of key k.
 // kid is k's key ID (-1 if k is not interned).
 func (e *engine) checkEntry(kid int32, k stateKey, i int32) error {
-	n := &e.g.nodes[i]
-	if kid < 0 || n.key != kid {
-		return fmt.Errorf("%w: state entry (%s, %q) names %s of type %s", ErrBadInput, k.Type, k.StateKey, n.id, n.typ)
+	if kid < 0 || e.g.nodes[i].key != kid {
+		in := &e.g.info[i]
+		return fmt.Errorf("%w: state entry (%s, %q) names %s of type %s", ErrBadInput, k.Type, k.StateKey, in.id, in.typ)
 	}
 	return nil
 }

@@ -86,12 +86,12 @@ func FuzzEngine(f *testing.F) {
 		rule := randomRule(levels)
 		engineRule := func(v *authView) bool {
 			g := v.e.g
-			return rule(byID[g.nodes[v.ev].id], func(typ, sk string) (toyEvent, bool) {
+			return rule(byID[g.info[v.ev].id], func(typ, sk string) (toyEvent, bool) {
 				i := v.get(context.Background(), typ, sk)
 				if i < 0 {
 					return toyEvent{}, false
 				}
-				return byID[g.nodes[i].id], true
+				return byID[g.info[i].id], true
 			})
 		}
 		for _, alg := range []roomversion.StateResAlgorithm{roomversion.StateResV1, roomversion.StateResV2, roomversion.StateResV2_1} {

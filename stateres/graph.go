@@ -20,9 +20,10 @@ const (
 	typeMember      = "m.room.member"
 )
 
-// node is one event, integer-indexed inside a graph. Only the fields the
-// algorithm needs are kept; the full event stays with the caller.
-type node struct {
+// fetched is an event as a fetch function hands it to the graph
+// (addFetched). Only the fields the algorithm needs are taken; the full
+// event stays with the caller.
+type fetched struct {
 	id         string
 	roomID     string
 	typ        string
@@ -33,23 +34,44 @@ type node struct {
 	ts         int64
 	depth      int64
 	authIDs    []string
-	// auth holds the indices of authIDs once resolved (authLoaded).
-	auth       []int32
-	authLoaded bool
-	// closed: the whole auth chain of the node is loaded and linked.
-	closed bool
-	// key is the interned (type, state_key), -1 for non-state events.
-	key      int32
-	rejected bool
-	// power: a power event (set when the node is added).
-	power bool
+	rejected   bool
 	// ext is the index of the caller-side object (the *event.PDU).
 	ext int
 }
 
+// node is one event, integer-indexed inside a graph: what the algorithm's
+// loops read, in one cache line (on a large room the nodes do not fit in
+// the CPU's nearer caches; the rest is in the graph's info).
+type node struct {
+	ts    int64
+	depth int64
+	// auth holds the indices of the auth events once resolved
+	// (authLoaded).
+	auth []int32
+	ext  int
+	// key is the interned (type, state_key), -1 for non-state events.
+	key        int32
+	isState    bool
+	authLoaded bool
+	// closed: the whole auth chain of the node is loaded and linked.
+	closed   bool
+	rejected bool
+	// power: a power event (set when the node is added).
+	power bool
+}
+
+// nodeInfo is the rest of what the graph keeps of node i, in g.info[i]:
+// read when loading, in ties and in error messages.
+type nodeInfo struct {
+	id      string
+	roomID  string
+	typ     string
+	authIDs []string
+}
+
 // isPower reports whether n is a power event (spec: "Power events").
-// Nodes in a graph have it in n.power.
-func (n *node) isPower() bool {
+// Nodes in a graph have it in node.power.
+func (n *fetched) isPower() bool {
 	if !n.isState {
 		return false
 	}
@@ -71,6 +93,7 @@ type fetchFunc func(ctx context.Context, g *graph, ids []string) error
 // graph holds the events loaded for one resolution, indexed by int32.
 type graph struct {
 	nodes []node
+	info  []nodeInfo // info[i] goes with nodes[i]
 	// byID maps event IDs to node indices, or to pending or wanted for
 	// events not loaded yet.
 	byID  *idTable
@@ -88,6 +111,7 @@ type graph struct {
 func newGraph(fetch fetchFunc, maxNodes, sizeHint int) *graph {
 	return &graph{
 		nodes:    make([]node, 0, sizeHint),
+		info:     make([]nodeInfo, 0, sizeHint),
 		byID:     newIDTable(sizeHint, 44),
 		keys:     newKeyTable(sizeHint / 2),
 		fetch:    fetch,
@@ -117,15 +141,14 @@ func (g *graph) keyID(typ, sk string) int32 {
 	return g.keys.find(typ, sk)
 }
 
-// place appends n as node i, interning its key.
-func (g *graph) place(i int32, n node) {
-	if n.isState {
-		n.key = g.intern(stateKey{Type: n.typ, StateKey: n.stateKey})
-	} else {
-		n.key = -1
+// place appends f as node i, interning its key.
+func (g *graph) place(i int32, f fetched) {
+	n := node{ts: f.ts, depth: f.depth, ext: f.ext, key: -1, isState: f.isState, rejected: f.rejected, power: f.isPower()}
+	if f.isState {
+		n.key = g.intern(stateKey{Type: f.typ, StateKey: f.stateKey})
 	}
-	n.power = n.isPower()
 	g.nodes = append(g.nodes, n)
+	g.info = append(g.info, nodeInfo{id: f.id, roomID: f.roomID, typ: f.typ, authIDs: f.authIDs})
 }
 
 // byID values of events not loaded yet: pending while a fetch is asked
@@ -138,7 +161,7 @@ const (
 // addFetched adds the event a fetch function was asked for as ids[k] and
 // returns its index. The graph knows its entry, so nothing is looked up;
 // an event with another ID is an error.
-func (g *graph) addFetched(k int, n node) (int32, error) {
+func (g *graph) addFetched(k int, n fetched) (int32, error) {
 	if k < 0 || k >= len(g.batch) {
 		return -1, fmt.Errorf("%w: provider returned %s, which was not asked for", ErrBadInput, n.id)
 	}
@@ -237,7 +260,7 @@ func (g *graph) authOf(ctx context.Context, i int32) ([]int32, error) {
 	if g.nodes[i].authLoaded {
 		return g.nodes[i].auth, nil
 	}
-	if err := g.ensure(ctx, g.nodes[i].authIDs); err != nil {
+	if err := g.ensure(ctx, g.info[i].authIDs); err != nil {
 		return nil, err
 	}
 	g.link(i)
@@ -250,8 +273,9 @@ func (g *graph) link(i int32) {
 	if n.authLoaded {
 		return
 	}
-	auth := make([]int32, 0, len(n.authIDs))
-	for _, id := range n.authIDs {
+	ids := g.info[i].authIDs
+	auth := make([]int32, 0, len(ids))
+	for _, id := range ids {
 		j, _ := g.index(id)
 		dup := false
 		for _, k := range auth {
@@ -286,7 +310,7 @@ func (g *graph) loadClosure(ctx context.Context, roots []int32) error {
 		var want []string
 		total := 0
 		for _, i := range frontier {
-			total += len(g.nodes[i].authIDs)
+			total += len(g.info[i].authIDs)
 		}
 		arena := make([]int32, total)
 		for _, i := range frontier {
@@ -294,9 +318,10 @@ func (g *graph) loadClosure(ctx context.Context, roots []int32) error {
 			if n.authLoaded {
 				continue
 			}
-			auth := arena[:len(n.authIDs):len(n.authIDs)]
-			arena = arena[len(n.authIDs):]
-			for j, id := range n.authIDs {
+			ids := g.info[i].authIDs
+			auth := arena[:len(ids):len(ids)]
+			arena = arena[len(ids):]
+			for j, id := range ids {
 				// An event not loaded yet is entered as wanted and
 				// recorded by its entry, -2-entry, to resolve after the
 				// fetch without a second lookup.
@@ -323,7 +348,7 @@ func (g *graph) loadClosure(ctx context.Context, roots []int32) error {
 				for j, a := range n.auth {
 					if a < 0 {
 						if a = g.byID.vals[-2-a]; a < 0 {
-							return fmt.Errorf("%w: %s", ErrMissingEvent, n.authIDs[j])
+							return fmt.Errorf("%w: %s", ErrMissingEvent, g.info[i].authIDs[j])
 						}
 					}
 					if !slices.Contains(auth, a) {

@@ -106,7 +106,7 @@ func naiveResolve(evs map[string]toyEvent, sets []map[stateKey]string, v21 bool,
 		}
 	}
 	isPower := func(ev toyEvent) bool {
-		n := node{typ: ev.typ, stateKey: ev.sk, sender: ev.sender, membership: ev.membership, isState: true}
+		n := fetched{typ: ev.typ, stateKey: ev.sk, sender: ev.sender, membership: ev.membership, isState: true}
 		return n.isPower()
 	}
 	x := map[string]bool{}
@@ -303,13 +303,12 @@ func TestEngineMatchesNaiveSpec(t *testing.T) {
 		engineRule := func(v *authView) bool {
 			ctx := context.Background()
 			g := v.e.g
-			n := &g.nodes[v.ev]
-			return rule(byID[n.id], func(typ, sk string) (toyEvent, bool) {
+			return rule(byID[g.info[v.ev].id], func(typ, sk string) (toyEvent, bool) {
 				i := v.get(ctx, typ, sk)
 				if i < 0 {
 					return toyEvent{}, false
 				}
-				return byID[g.nodes[i].id], true
+				return byID[g.info[i].id], true
 			})
 		}
 		if !maps.Equal(naiveResolve(byID, sets, false, rule), naiveResolve(byID, sets, true, rule)) {

@@ -91,7 +91,7 @@ func (e *engine) powerSort(ctx context.Context, xs []int32) ([]int32, error) {
 		}
 		h.power[i] = p
 		h.ts[i] = g.nodes[x].ts
-		h.ids[i] = g.nodes[x].id
+		h.ids[i] = g.info[x].id
 		for _, a := range g.nodes[x].auth {
 			if la, ok := local[a]; ok {
 				pending[i]++
@@ -157,7 +157,7 @@ func (e *engine) mainlinePositions(ctx context.Context, pl int32) (func(ev int32
 	var mainline []int32
 	for p := pl; p >= 0; {
 		if _, dup := memo[p]; dup {
-			return nil, fmt.Errorf("%w: power levels chain of %s", ErrAuthCycle, e.g.nodes[pl].id)
+			return nil, fmt.Errorf("%w: power levels chain of %s", ErrAuthCycle, e.g.info[pl].id)
 		}
 		memo[p] = int32(len(mainline))
 		mainline = append(mainline, p)
@@ -180,7 +180,7 @@ func (e *engine) mainlinePositions(ctx context.Context, pl int32) (func(ev int32
 		for p >= 0 {
 			if v, ok := memo[p]; ok {
 				if v == posOnStack {
-					return 0, fmt.Errorf("%w: power levels chain of %s", ErrAuthCycle, e.g.nodes[ev].id)
+					return 0, fmt.Errorf("%w: power levels chain of %s", ErrAuthCycle, e.g.info[ev].id)
 				}
 				res = v
 				break
@@ -207,7 +207,6 @@ func (e *engine) mainlineSort(ctx context.Context, evs []int32, pl int32) ([]int
 		ev  int32
 		pos int64
 		ts  int64
-		id  string
 	}
 	var position func(int32) (int32, error)
 	if pl >= 0 {
@@ -228,8 +227,7 @@ func (e *engine) mainlineSort(ctx context.Context, evs []int32, pl int32) ([]int
 				pos = int64(p)
 			}
 		}
-		n := &e.g.nodes[ev]
-		items[i] = item{ev: ev, pos: pos, ts: n.ts, id: n.id}
+		items[i] = item{ev: ev, pos: pos, ts: e.g.nodes[ev].ts}
 	}
 	// Radix sort by (position descending, ts ascending), then order runs
 	// of equal (position, ts) by event ID.
@@ -246,7 +244,9 @@ func (e *engine) mainlineSort(ctx context.Context, evs []int32, pl int32) ([]int
 			end++
 		}
 		if end-start > 1 {
-			slices.SortFunc(order[start:end], func(a, b int32) int { return cmp.Compare(items[a].id, items[b].id) })
+			slices.SortFunc(order[start:end], func(a, b int32) int {
+				return cmp.Compare(e.g.info[items[a].ev].id, e.g.info[items[b].ev].id)
+			})
 		}
 		start = end
 	}

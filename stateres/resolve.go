@@ -114,8 +114,8 @@ func (r Resolver) Resolve(ctx context.Context, rules roomversion.Rules, stateSet
 	// From room version 12 a create event carries no room_id: it belongs to
 	// the room only if the room ID is derived from it.
 	if rules.RoomIDFromCreateEvent && a.roomID != "" {
-		for i := range g.nodes {
-			n := &g.nodes[i]
+		for i := range g.info {
+			n := &g.info[i]
 			if n.typ == typeCreate && n.roomID == "" && n.id != "$"+a.roomID[1:] {
 				return nil, fmt.Errorf("%w: create event %s is not the create event of %s", ErrBadInput, n.id, a.roomID)
 			}
@@ -173,7 +173,7 @@ func (a *adapter) fetch(ctx context.Context, g *graph, ids []string) error {
 			return fmt.Errorf("%w: event %s is in room %q, not %q", ErrBadInput, p.EventID(), room, a.roomID)
 		}
 		sk, isState := p.StateKey()
-		if _, err := g.addFetched(int(i), node{
+		if _, err := g.addFetched(int(i), fetched{
 			id: p.EventID(), roomID: room, typ: p.Type(), stateKey: sk, isState: isState,
 			sender: p.Sender(), membership: p.Membership(), ts: p.OriginServerTS(),
 			depth: p.Depth(), authIDs: p.AuthEventIDs(),
@@ -271,7 +271,7 @@ func (a *adapter) senderPower(ctx context.Context, ev int32) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	sender := g.nodes[ev].sender
+	sender := a.pdu(ev).Sender()
 	create, pl := int32(-1), int32(-1)
 	for _, x := range auth {
 		switch k := g.nodes[x].key; {

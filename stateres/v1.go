@@ -150,7 +150,7 @@ func (e *engine) resolveV1(ctx context.Context, sets []map[stateKey]string) (map
 	}
 	for kid, k := range e.g.keys.list {
 		if x := st.getKey(int32(kid)); x >= 0 {
-			out[k] = e.g.nodes[x].id
+			out[k] = e.g.info[x].id
 		}
 	}
 	return out, nil
@@ -165,7 +165,7 @@ func sortV1(g *graph, evs []int32) []int32 {
 	}
 	items := make([]item, len(evs))
 	for i, ev := range evs {
-		items[i] = item{ev: ev, depth: g.nodes[ev].depth, sum: sha1.Sum([]byte(g.nodes[ev].id))} //nolint:gosec
+		items[i] = item{ev: ev, depth: g.nodes[ev].depth, sum: sha1.Sum([]byte(g.info[ev].id))} //nolint:gosec
 	}
 	slices.SortFunc(items, func(a, b item) int {
 		if c := cmp.Compare(a.depth, b.depth); c != 0 {

@@ -290,7 +290,7 @@ func (e *engine) resolveV2(ctx context.Context, sets []map[stateKey]string, inde
 	if index != nil {
 		powerIDs := make([]string, len(powers))
 		for j, i := range powers {
-			powerIDs[j] = g.nodes[i].id
+			powerIDs[j] = g.info[i].id
 		}
 		found, err := index.InAuthChains(ctx, powerIDs, fcsIDs)
 		if err != nil {
@@ -378,9 +378,9 @@ func (e *engine) resolveV2(ctx context.Context, sets []map[stateKey]string, inde
 		in0 := int(kid) < len(p.firstSet) && p.firstSet[kid] == 0
 		x := st.getKey(kid)
 		switch {
-		case x >= 0 && in0 && p.first[kid] == g.nodes[x].id:
+		case x >= 0 && in0 && p.first[kid] == g.info[x].id:
 		case x >= 0:
-			out[k] = g.nodes[x].id
+			out[k] = g.info[x].id
 		case in0:
 			delete(out, k)
 		}
@@ -397,7 +397,7 @@ func (e *engine) findCreate(ctx context.Context, fcs []int32) error {
 	}
 	roomID := ""
 	for _, i := range fcs {
-		if r := e.g.nodes[i].roomID; r != "" {
+		if r := e.g.info[i].roomID; r != "" {
 			roomID = r
 			break
 		}
@@ -572,7 +572,7 @@ func (e *engine) conflictedSubgraph(ctx context.Context, conflicted []int32) ([]
 					state[a] = onStack
 					walk = append(walk, frame{i: a})
 				case onStack:
-					return nil, fmt.Errorf("%w: at %s", ErrAuthCycle, g.nodes[a].id)
+					return nil, fmt.Errorf("%w: at %s", ErrAuthCycle, g.info[a].id)
 				}
 				continue
 			}
