@@ -67,7 +67,8 @@ type PDU struct {
 // the parsed event. For room versions 1-2 the event ID is the event's own
 // event_id; from version 3 it is computed from the reference hash. Errors
 // wrap [ErrTooLarge], [ErrBadJSON] (and the canonicaljson sentinel),
-// [ErrMissingField] or [ErrBadField].
+// [ErrMissingField] or [ErrBadField]. The event keeps its own copy of raw:
+// the caller may reuse raw afterwards.
 func Parse(rules roomversion.Rules, raw []byte) (*PDU, error) {
 	if len(raw) > 4*MaxSize {
 		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(raw))
