@@ -60,7 +60,7 @@ func CheckWithOptions(ev *event.PDU, state State, opts Options) (rule string, er
 	if err != nil {
 		return ruleOf(err), err
 	}
-	code, _, _ := ruleCode(ev.Rules(), r)
+	code, _, _ := ruleCode(ev.RulesRef(), r)
 	return code, nil
 }
 
@@ -125,7 +125,7 @@ func CheckAuthEvents(ev *event.PDU, authEvents []*event.PDU, opts Options) (rule
 	if err != nil {
 		return ruleOf(err), err
 	}
-	code, _, _ := ruleCode(ev.Rules(), r)
+	code, _, _ := ruleCode(ev.RulesRef(), r)
 	return code, nil
 }
 
@@ -256,7 +256,7 @@ func (c *checker) run(ev *event.PDU) (rule, error) {
 }
 
 func (c *checker) reject(r rule, reason string) (rule, error) {
-	return r, reject(*c.v, r, reason)
+	return r, reject(c.v, r, reason)
 }
 
 // roomIDMatchesCreate reports whether roomID is createID with "!" for "$",

@@ -111,7 +111,7 @@ func (e *Error) Is(target error) bool {
 }
 
 // reject builds the *Error for rule r in room version v.
-func reject(v roomversion.Rules, r rule, reason string) *Error {
+func reject(v *roomversion.Rules, r rule, reason string) *Error {
 	code, kind, ok := ruleCode(v, r)
 	if !ok {
 		// A rule applied in a version where it does not exist is a bug in

@@ -272,7 +272,7 @@ var ruleList = ruleTree()
 
 // layoutOf returns what decides a room version's rule numbering, the
 // switches that add or remove rules, as a bit set.
-func layoutOf(v roomversion.Rules) uint16 {
+func layoutOf(v *roomversion.Rules) uint16 {
 	var l uint16
 	for i, b := range [...]bool{v.RoomIDFromCreateEvent, v.CreatorFromSender, v.PrivilegedCreators,
 		v.CreateEventInAuthEvents, v.SpecialCaseAliases, v.RestrictedJoins, v.Knocking,
@@ -298,7 +298,7 @@ var codeTables = buildCodeTables()
 func buildCodeTables() *[1 << 9]*codeTable {
 	out := new([1 << 9]*codeTable)
 	for _, v := range roomversion.All() {
-		l := layoutOf(v)
+		l := layoutOf(&v)
 		if out[l] != nil {
 			continue
 		}
@@ -313,11 +313,11 @@ func buildCodeTables() *[1 << 9]*codeTable {
 
 // ruleCode returns the spec's number of r in room version v ("4.3.1"), and
 // the sentinel its rejection wraps. ok is false if r does not exist in v.
-func ruleCode(v roomversion.Rules, r rule) (code string, kind error, ok bool) {
+func ruleCode(v *roomversion.Rules, r rule) (code string, kind error, ok bool) {
 	if t := codeTables[layoutOf(v)]; t != nil && r > 0 && r < numRules {
 		return t.code[r], t.kind[r], t.code[r] != ""
 	}
-	return walkCode(v, r)
+	return walkCode(*v, r)
 }
 
 // walkCode numbers r by walking the rule tree.

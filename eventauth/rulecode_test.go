@@ -117,7 +117,7 @@ func TestRuleCodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		for r, code := range codes {
-			got, _, ok := ruleCode(rules, r)
+			got, _, ok := ruleCode(&rules, r)
 			if !ok || got != code {
 				t.Errorf("room version %s: rule %d numbered %q (present %v), want %q", ver, r, got, ok, code)
 			}
@@ -131,7 +131,7 @@ func TestRuleCodes(t *testing.T) {
 	}
 	custom.SpecialCaseAliases = true
 	for r, code := range map[rule]string{rAliasesAllow: "5.3", rJoinPublic: "6.3.6", rOtherwise: "12"} {
-		if got, _, ok := ruleCode(custom, r); !ok || got != code {
+		if got, _, ok := ruleCode(&custom, r); !ok || got != code {
 			t.Errorf("custom rules: rule %d numbered %q, want %q", r, got, code)
 		}
 	}
@@ -148,7 +148,7 @@ func TestRuleCodes(t *testing.T) {
 	for ver, rs := range absent {
 		rules, _ := roomversion.Get(ver)
 		for _, r := range rs {
-			if code, _, ok := ruleCode(rules, r); ok {
+			if code, _, ok := ruleCode(&rules, r); ok {
 				t.Errorf("room version %s: rule %d should not exist, numbered %q", ver, r, code)
 			}
 		}
@@ -161,7 +161,7 @@ func TestRuleFamilies(t *testing.T) {
 	for _, rules := range roomversion.All() {
 		for r := rule(1); r < numRules; r++ {
 			_, rejecting := ruleOutcomes(r)
-			code, kind, ok := ruleCode(rules, r)
+			code, kind, ok := ruleCode(&rules, r)
 			if !ok || !rejecting {
 				continue
 			}
@@ -169,7 +169,7 @@ func TestRuleFamilies(t *testing.T) {
 				t.Errorf("room version %s: rule %s has no family", rules.ID, code)
 				continue
 			}
-			err := reject(rules, r, "test")
+			err := reject(&rules, r, "test")
 			if !errors.Is(err, kind) || !errors.Is(err, ErrRejected) || !errors.Is(err, &Error{Rule: code, RoomVersion: rules.ID}) {
 				t.Errorf("room version %s: rule %s error does not match its sentinels", rules.ID, code)
 			}

@@ -501,7 +501,7 @@ func checkCoverage(t *testing.T, covered map[string]bool) {
 	for _, v := range []int{1, 6, 8, 10, 11, 12} {
 		rules, _ := roomversion.Get(strconv.Itoa(v))
 		for r := rule(1); r < numRules; r++ {
-			code, _, ok := ruleCode(rules, r)
+			code, _, ok := ruleCode(&rules, r)
 			if !ok || !isLeafRule(r) {
 				continue
 			}

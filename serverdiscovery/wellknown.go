@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -218,9 +217,4 @@ func failureLifetime(n int) time.Duration {
 		d *= 2
 	}
 	return min(d, MaxFailureCache)
-}
-
-// isRedirectErr reports whether err came from the redirect policy.
-func isRedirectErr(err error) bool {
-	return errors.Is(err, ErrRedirectLoop) || errors.Is(err, ErrTooManyRedirects)
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/gomatrixlib/gomatrixlib/event"
-	"github.com/gomatrixlib/gomatrixlib/eventauth"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 	"github.com/gomatrixlib/gomatrixlib/stateres"
 	"github.com/gomatrixlib/gomatrixlib/stateres/roomgen"
@@ -43,27 +42,7 @@ func BenchmarkResolveLargeRoomSmallConflict(b *testing.B) {
 	rules := latest(b, roomversion.StateResV2)
 	for _, m := range []int{1000, 20000} {
 		b.Run(fmt.Sprintf("M=%d", m), func(b *testing.B) {
-			room, br, err := roomgen.New(rules, roomgen.Creator)
-			if err != nil {
-				b.Fatal(err)
-			}
-			empty := ""
-			if _, err := br.Send("m.room.join_rules", &empty, roomgen.Creator, map[string]any{"join_rule": "public"}); err != nil {
-				b.Fatal(err)
-			}
-			for i := range m {
-				u := roomgen.User(i)
-				if _, err := br.Send("m.room.member", &u, u, map[string]any{"membership": "join"}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			other := br.Fork()
-			for i, x := range []*roomgen.Branch{br, other} {
-				if _, err := x.Send("m.room.topic", &empty, roomgen.Creator, map[string]any{"topic": fmt.Sprint(i)}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			sets := []map[eventauth.StateKey]string{br.State(), other.State()}
+			room, sets := topicFork(b, rules, m)
 			// The two topics share their auth chain: the difference is
 			// empty, and no power event is conflicted (the result is
 			// checked against a resolution without the index below).

@@ -158,6 +158,30 @@ func BenchmarkReadFloor(b *testing.B) {
 	}
 }
 
+// BenchmarkForkedRoomHeap builds the forked room of BenchmarkResolve with
+// N=1000 and reports the heap it keeps per event (events, the generator's
+// maps and the state sets), after a GC. It is what the caller's data
+// weighs in the resolution benchmarks.
+func BenchmarkForkedRoomHeap(b *testing.B) {
+	rules := latest(b, roomversion.StateResV2)
+	var total, events float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		room, sets, err := roomgen.Forked(rules, 1000, 10)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		total += float64(after.HeapAlloc) - float64(before.HeapAlloc)
+		events += float64(len(room.All()))
+		runtime.KeepAlive(sets)
+	}
+	b.ReportMetric(total/events, "heap-B/event")
+}
+
 // peakHeap runs f once and returns the largest growth of the live heap
 // objects while it ran, sampled every 200µs.
 func peakHeap(f func()) uint64 {

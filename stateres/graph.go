@@ -141,8 +141,8 @@ func (g *graph) keyID(typ, sk string) int32 {
 	return g.keys.find(typ, sk)
 }
 
-// place appends f as node i, interning its key.
-func (g *graph) place(i int32, f fetched) {
+// place appends f as the next node, interning its key.
+func (g *graph) place(f fetched) {
 	n := node{ts: f.ts, depth: f.depth, ext: f.ext, key: -1, isState: f.isState, rejected: f.rejected, power: f.isPower()}
 	if f.isState {
 		n.key = g.intern(stateKey{Type: f.typ, StateKey: f.stateKey})
@@ -179,7 +179,7 @@ func (g *graph) addFetched(k int, n fetched) (int32, error) {
 	}
 	i := int32(len(g.nodes))
 	g.byID.vals[e] = i
-	g.place(i, n)
+	g.place(n)
 	return i, nil
 }
 

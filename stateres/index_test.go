@@ -44,30 +44,7 @@ func TestIndexLoadsOnlyTheConflict(t *testing.T) {
 		}
 		t.Run(rules.StateResolution.String(), func(t *testing.T) {
 			t.Parallel()
-			room, b, err := roomgen.New(rules, roomgen.Creator)
-			if err != nil {
-				t.Fatal(err)
-			}
-			empty := ""
-			if _, err := b.Send("m.room.power_levels", &empty, roomgen.Creator, roomgen.PowerLevels(rules, nil, nil)); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := b.Send("m.room.join_rules", &empty, roomgen.Creator, map[string]any{"join_rule": "public"}); err != nil {
-				t.Fatal(err)
-			}
-			for i := range 300 {
-				u := roomgen.User(i)
-				if _, err := b.Send("m.room.member", &u, u, map[string]any{"membership": "join"}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			other := b.Fork()
-			for i, br := range []*roomgen.Branch{b, other} {
-				if _, err := br.Send("m.room.topic", &empty, roomgen.Creator, map[string]any{"topic": fmt.Sprint(i)}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			sets := []map[eventauth.StateKey]string{b.State(), other.State()}
+			room, sets := topicFork(t, rules, 300)
 			p := mapProvider{}
 			for _, ev := range room.All() {
 				p[ev.EventID()] = ev
@@ -90,4 +67,36 @@ func TestIndexLoadsOnlyTheConflict(t *testing.T) {
 			}
 		})
 	}
+}
+
+// topicFork builds a room of members users (public join rules, explicit
+// power levels) that forks, then sets a different topic on each branch: a
+// large state with one conflicted key whose events share their auth chain.
+// It returns the room and the two branches' states.
+func topicFork(tb testing.TB, rules roomversion.Rules, members int) (*roomgen.Room, []map[eventauth.StateKey]string) {
+	tb.Helper()
+	room, b, err := roomgen.New(rules, roomgen.Creator)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	empty := ""
+	if _, err := b.Send("m.room.power_levels", &empty, roomgen.Creator, roomgen.PowerLevels(rules, nil, nil)); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := b.Send("m.room.join_rules", &empty, roomgen.Creator, map[string]any{"join_rule": "public"}); err != nil {
+		tb.Fatal(err)
+	}
+	for i := range members {
+		u := roomgen.User(i)
+		if _, err := b.Send("m.room.member", &u, u, map[string]any{"membership": "join"}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	other := b.Fork()
+	for i, br := range []*roomgen.Branch{b, other} {
+		if _, err := br.Send("m.room.topic", &empty, roomgen.Creator, map[string]any{"topic": fmt.Sprint(i)}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return room, []map[eventauth.StateKey]string{b.State(), other.State()}
 }
