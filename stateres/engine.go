@@ -184,16 +184,15 @@ func (e *engine) baseEvent(ctx context.Context, kid int32, typ, sk string) (int3
 // iterate runs the iterative auth checks over list, updating st.
 func (e *engine) iterate(ctx context.Context, st *resolvedState, list []int32, noFallback bool) error {
 	v := &authView{e: e, st: st, noFallback: noFallback}
-	t, _ := e.check.(interface{ touch([]int32) })
-	const ahead = 8
+	pf, _ := e.check.(interface{ ahead([]int32, int) })
 	for i, ev := range list {
 		if i&1023 == 1023 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		if t != nil && i%ahead == 0 {
-			t.touch(list[i+1 : min(i+1+ahead, len(list))])
+		if pf != nil {
+			pf.ahead(list, i)
 		}
 		n := &e.g.nodes[ev]
 		if !n.isState {

@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/gomatrixlib/gomatrixlib/eventauth"
+	"github.com/gomatrixlib/gomatrixlib/internal/prefetch"
 )
 
 // stateKey is a (type, state_key) pair.
@@ -212,6 +213,17 @@ func (g *graph) loadEntries(ctx context.Context, ids []string, entries []int32) 
 			g.batch = append(g.batch, e)
 		}
 	}
+	// Ask in the memory order of the ID strings: a provider that looks
+	// the IDs up reads them in that order, and they lie in the events
+	// when the state maps hold the events' own ID strings.
+	ord := stringOrder(missing)
+	sorted := make([]string, len(missing))
+	batch := make([]int32, len(missing))
+	for i, o := range ord {
+		sorted[i], batch[i] = missing[o], g.batch[o]
+	}
+	missing = sorted
+	copy(g.batch, batch)
 	if err := g.fetchBatch(ctx, missing); err != nil {
 		return nil, err
 	}
@@ -313,7 +325,8 @@ func (g *graph) loadClosure(ctx context.Context, roots []int32) error {
 			total += len(g.info[i].authIDs)
 		}
 		arena := make([]int32, total)
-		for _, i := range frontier {
+		for f, i := range frontier {
+			g.prefetchAuthIDs(frontier, f)
 			n := &g.nodes[i]
 			if n.authLoaded {
 				continue
@@ -419,6 +432,24 @@ func (g *graph) plAuth(ctx context.Context, i int32) (int32, error) {
 		}
 	}
 	return -1, nil
+}
+
+// prefetchAuthIDs prepares the reading of the auth IDs of frontier[f+8]
+// and frontier[f+16] while the caller reads those of frontier[f]: first
+// the slice holding the strings (it lies in the event), then their bytes.
+// The hashing of each ID is long enough that the CPU would not reach the
+// next events' misses by itself.
+func (g *graph) prefetchAuthIDs(frontier []int32, f int) {
+	if j := f + 16; j < len(frontier) {
+		if a := g.info[frontier[j]].authIDs; len(a) > 0 {
+			prefetch.Pointer(unsafe.Pointer(&a[0]))
+		}
+	}
+	if j := f + 8; j < len(frontier) {
+		for _, id := range g.info[frontier[j]].authIDs {
+			prefetch.String(id)
+		}
+	}
 }
 
 // sameString reports whether a and b are the same bytes in memory (and so

@@ -23,3 +23,13 @@ func memoryOrder(evs []*event.PDU) []int32 {
 	}
 	return radixOrder(len(evs), addr)
 }
+
+// stringOrder returns the indices of ss ordered by the addresses of the
+// strings' bytes.
+func stringOrder(ss []string) []int32 {
+	addr := make([]uint64, len(ss))
+	for i, s := range ss {
+		addr[i] = uint64(uintptr(unsafe.Pointer(unsafe.StringData(s))))
+	}
+	return radixOrder(len(ss), addr)
+}

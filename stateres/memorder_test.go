@@ -39,3 +39,32 @@ func TestMemoryOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestStringOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	buf := make([]byte, 4096)
+	for _, n := range []int{0, 1, 2, 100, 1000} {
+		ss := make([]string, n)
+		for i := range ss {
+			at := rng.IntN(len(buf) - 4)
+			ss[i] = string(buf[at : at+rng.IntN(4)]) // copies; some empty
+			if i%3 == 0 {
+				ss[i] = unsafe.String(&buf[at], 4) // views of buf, in any order
+			}
+		}
+		order := stringOrder(ss)
+		if len(order) != n {
+			t.Fatalf("n=%d: %d indices", n, len(order))
+		}
+		seen := make([]bool, n)
+		for k, i := range order {
+			if seen[i] {
+				t.Fatalf("n=%d: index %d twice", n, i)
+			}
+			seen[i] = true
+			if k > 0 && uintptr(unsafe.Pointer(unsafe.StringData(ss[order[k-1]]))) > uintptr(unsafe.Pointer(unsafe.StringData(ss[i]))) {
+				t.Fatalf("n=%d: not in address order at %d", n, k)
+			}
+		}
+	}
+}

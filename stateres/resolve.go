@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
 	"github.com/gomatrixlib/gomatrixlib/event"
 	"github.com/gomatrixlib/gomatrixlib/eventauth"
+	"github.com/gomatrixlib/gomatrixlib/internal/prefetch"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 )
 
@@ -145,7 +147,6 @@ type adapter struct {
 	pdus       []*event.PDU
 	roomID     string
 	vs         viewState
-	sink       byte // keeps touch's loads
 }
 
 func (a *adapter) fetch(ctx context.Context, g *graph, ids []string) error {
@@ -187,23 +188,30 @@ func (a *adapter) fetch(ctx context.Context, g *graph, ids []string) error {
 	return nil
 }
 
-// touch reads a byte of the fields the auth checks of evs will read first.
-// Called for a few events ahead of the checks, it lets the CPU fetch their
-// cache lines together (the loads do not depend on each other) instead of
-// stalling on each in turn when the check reaches it: on a large room most
-// of the events are out of the cache, and the order of the checks is the
-// algorithm's, not the order of the events in memory.
-func (a *adapter) touch(evs []int32) {
-	var x byte
-	for _, ev := range evs {
-		p := a.pdu(ev)
-		sk, _ := p.StateKey()
-		x ^= first(p.Sender()) ^ first(p.Type()) ^ first(sk) ^ first(p.Membership())
-		if c := p.Content(); len(c) > 0 {
-			x ^= c[0]
-		}
+// ahead prepares the auth check of list[i+8], list[i+16] and list[i+24]
+// while the caller checks list[i], in three stages of prefetches: the
+// node, then the event's struct (the node says which event), then the
+// bytes of the fields the check reads (the struct holds where they are).
+// The order of the checks is the algorithm's, not the order of the events
+// in memory, so on a large room each check would otherwise wait for
+// several cache misses in turn; issued this far ahead, they overlap.
+func (a *adapter) ahead(list []int32, i int) {
+	g := a.g
+	if j := i + 24; j < len(list) {
+		prefetch.Pointer(unsafe.Pointer(&g.nodes[list[j]]))
 	}
-	a.sink ^= x
+	if j := i + 16; j < len(list) {
+		prefetchPDU(a.pdus[g.nodes[list[j]].ext])
+	}
+	if j := i + 8; j < len(list) {
+		p := a.pdus[g.nodes[list[j]].ext]
+		sk, _ := p.StateKey()
+		prefetch.String(p.Sender())
+		prefetch.String(p.Type())
+		prefetch.String(sk)
+		prefetch.String(p.Membership())
+		prefetch.Bytes(p.Content())
+	}
 }
 
 func first(s string) byte {
