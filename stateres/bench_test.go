@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -113,6 +115,51 @@ func BenchmarkResolveSameFootprint(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkResolveGrowth measures the growth exponent k (time ratio =
+// 10^k) from N=1000 to N=10000 on the rooms of BenchmarkResolve (v2) with
+// paired samples: each iteration is a round that times 100 resolutions of
+// the small room and 10 of the large one back to back (alternating which
+// goes first), so both sizes see the same state of a noisy host. It
+// reports the medians of the rounds' times and of their exponents; run it
+// with -benchtime 20x or more. BenchmarkResolve measures each size in its
+// own block of iterations, minutes apart under -count, so its ratio also
+// carries the host's drift between them.
+func BenchmarkResolveGrowth(b *testing.B) {
+	rules := latest(b, roomversion.StateResV2)
+	small, large := forked(b, rules, 1000), forked(b, rules, 10000)
+	ctx := context.Background()
+	timed := func(f forkedRoom, k int) float64 {
+		start := time.Now()
+		for range k {
+			if _, err := stateres.Resolve(ctx, rules, f.sets, f.room); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return float64(time.Since(start)) / float64(k)
+	}
+	timed(small, 20) // warm up both
+	timed(large, 2)
+	var ts, tl, ks []float64
+	for round := 0; b.Loop(); round++ {
+		var s, l float64
+		if round%2 == 0 {
+			s, l = timed(small, 100), timed(large, 10)
+		} else {
+			l, s = timed(large, 10), timed(small, 100)
+		}
+		ts, tl, ks = append(ts, s), append(tl, l), append(ks, math.Log10(l/s))
+	}
+	b.ReportMetric(median(ts)/1e6, "N1000-ms")
+	b.ReportMetric(median(tl)/1e6, "N10000-ms")
+	b.ReportMetric(median(ks), "k")
+}
+
+func median(xs []float64) float64 {
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	return xs[len(xs)/2]
 }
 
 // BenchmarkReadFloor reads, once, what any resolver of the forked rooms of

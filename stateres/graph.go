@@ -7,7 +7,6 @@ import (
 	"unsafe"
 
 	"github.com/gomatrixlib/gomatrixlib/eventauth"
-	"github.com/gomatrixlib/gomatrixlib/internal/prefetch"
 )
 
 // stateKey is a (type, state_key) pair.
@@ -432,24 +431,6 @@ func (g *graph) plAuth(ctx context.Context, i int32) (int32, error) {
 		}
 	}
 	return -1, nil
-}
-
-// prefetchAuthIDs prepares the reading of the auth IDs of frontier[f+8]
-// and frontier[f+16] while the caller reads those of frontier[f]: first
-// the slice holding the strings (it lies in the event), then their bytes.
-// The hashing of each ID is long enough that the CPU would not reach the
-// next events' misses by itself.
-func (g *graph) prefetchAuthIDs(frontier []int32, f int) {
-	if j := f + 16; j < len(frontier) {
-		if a := g.info[frontier[j]].authIDs; len(a) > 0 {
-			prefetch.Pointer(unsafe.Pointer(&a[0]))
-		}
-	}
-	if j := f + 8; j < len(frontier) {
-		for _, id := range g.info[frontier[j]].authIDs {
-			prefetch.String(id)
-		}
-	}
 }
 
 // sameString reports whether a and b are the same bytes in memory (and so

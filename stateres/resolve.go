@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"unsafe"
 
 	"github.com/tidwall/gjson"
 
 	"github.com/gomatrixlib/gomatrixlib/event"
 	"github.com/gomatrixlib/gomatrixlib/eventauth"
-	"github.com/gomatrixlib/gomatrixlib/internal/prefetch"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 )
 
@@ -162,7 +160,9 @@ func (a *adapter) fetch(ctx context.Context, g *graph, ids []string) error {
 			return fmt.Errorf("%w: %s", ErrMissingEvent, ids[i])
 		}
 	}
-	for _, i := range memoryOrder(evs) {
+	order := memoryOrder(evs)
+	for j, i := range order {
+		prefetchFetch(evs, order, j)
 		p := evs[i]
 		room := p.RoomID()
 		switch {
@@ -186,32 +186,6 @@ func (a *adapter) fetch(ctx context.Context, g *graph, ids []string) error {
 		a.pdus = append(a.pdus, p)
 	}
 	return nil
-}
-
-// ahead prepares the auth check of list[i+8], list[i+16] and list[i+24]
-// while the caller checks list[i], in three stages of prefetches: the
-// node, then the event's struct (the node says which event), then the
-// bytes of the fields the check reads (the struct holds where they are).
-// The order of the checks is the algorithm's, not the order of the events
-// in memory, so on a large room each check would otherwise wait for
-// several cache misses in turn; issued this far ahead, they overlap.
-func (a *adapter) ahead(list []int32, i int) {
-	g := a.g
-	if j := i + 24; j < len(list) {
-		prefetch.Pointer(unsafe.Pointer(&g.nodes[list[j]]))
-	}
-	if j := i + 16; j < len(list) {
-		prefetchPDU(a.pdus[g.nodes[list[j]].ext])
-	}
-	if j := i + 8; j < len(list) {
-		p := a.pdus[g.nodes[list[j]].ext]
-		sk, _ := p.StateKey()
-		prefetch.String(p.Sender())
-		prefetch.String(p.Type())
-		prefetch.String(sk)
-		prefetch.String(p.Membership())
-		prefetch.Bytes(p.Content())
-	}
 }
 
 func first(s string) byte {
