@@ -1,13 +1,14 @@
 package stateres
 
-// Prefetch pipelines. Where a phase visits the caller's events in an order
-// the CPU cannot guess (the algorithm's order, or a provider's), it asks
-// for the lines of the events a few steps ahead (internal/prefetch), in
-// stages when finding the next line needs the previous one (node, then the
-// event's struct, then the bytes its fields point to). Together they
-// lowered the growth exponent of BenchmarkResolveGrowth from N=1000 to
-// N=10000 from about 1.18 to about 1.12 here; each one alone was worth
-// 0.02-0.04 of it (docs/notes/stateres.md). They change no result.
+// Prefetch pipelines. Where a phase visits the caller's events in an
+// order the CPU cannot guess (the algorithm's order, a map's, or a
+// provider's), it asks for the lines of the events a few steps ahead
+// (internal/prefetch), in stages when finding the next line needs the
+// previous one (node, then the event's struct, then the bytes its fields
+// point to); partition's pipeline is in v2.go. Together they lowered the
+// growth exponent of BenchmarkResolveGrowth from N=1000 to N=10000 from
+// about 1.18 to about 1.11 here; each one alone was worth 0.02-0.04 of it
+// (docs/notes/stateres.md). They change no result.
 
 import (
 	"unsafe"

@@ -188,13 +188,6 @@ func (a *adapter) fetch(ctx context.Context, g *graph, ids []string) error {
 	return nil
 }
 
-func first(s string) byte {
-	if s == "" {
-		return 0
-	}
-	return s[0]
-}
-
 func (a *adapter) pdu(i int32) *event.PDU {
 	if i < 0 {
 		return nil

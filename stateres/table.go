@@ -160,7 +160,6 @@ type keyTable struct {
 	// IDs of (m.room.create, ""), (m.room.power_levels, "") and
 	// (m.room.join_rules, ""), -1 until added.
 	createKey, plKey, joinRulesKey int32
-	sink                           byte // keeps the loads of touch loops
 }
 
 func newKeyTable(n int) *keyTable {

@@ -3,6 +3,7 @@ package stateres
 import (
 	"context"
 	"fmt"
+	"github.com/gomatrixlib/gomatrixlib/internal/prefetch"
 	"maps"
 	"slices"
 	"strings"
@@ -107,33 +108,34 @@ func partition(keys *keyTable, ids *idTable, sets []map[stateKey]string) partiti
 		count[kid]++
 		entries = append(entries, entry{kid, int32(j), ev, id})
 	}
-	// The entries are taken 16 at a time: reading a byte of each one's
-	// strings first lets their cache misses overlap (see adapter.touch).
+	// An entry's strings are prefetched when the map walk reaches it and
+	// read 16 to 32 entries later, so that their cache misses overlap (on
+	// a large room they lie in events out of the cache, in map order). The
+	// type, state key and ID of an event's entry usually lie in the same
+	// line or two of the event.
 	type kv struct {
 		k  stateKey
 		id string
 	}
-	var buf [16]kv
+	var buf [2][16]kv
 	for j, s := range sets {
-		n := 0
-		flush := func() {
-			var x byte
-			for _, e := range buf[:n] {
-				x ^= first(e.k.Type) ^ first(e.k.StateKey) ^ first(e.id)
-			}
-			keys.sink ^= x
-			for _, e := range buf[:n] {
+		cur, n, waiting := 0, 0, 0
+		flush := func(b []kv) {
+			for _, e := range b {
 				add(j, e.k, e.id)
 			}
-			n = 0
 		}
 		for k, id := range s {
-			buf[n] = kv{k, id}
-			if n++; n == len(buf) {
-				flush()
+			prefetch.String(k.Type)
+			prefetch.String(id)
+			buf[cur][n] = kv{k, id}
+			if n++; n == len(buf[cur]) {
+				flush(buf[1-cur][:waiting])
+				cur, n, waiting = 1-cur, 0, n
 			}
 		}
-		flush()
+		flush(buf[1-cur][:waiting])
+		flush(buf[cur][:n])
 	}
 	p.uAt = make([]int32, len(count))
 	for kid := range count {
