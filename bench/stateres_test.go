@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	gmsl "github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -154,6 +156,79 @@ func benchStateResolve(b *testing.B, n int) {
 
 // Synthetic forked rooms: N state events after the fork, every tenth a power
 // levels change (roomgen.Forked).
+// growthRoom is a forked room with its state sets and gomatrixserverlib's
+// view of them.
+type growthRoom struct {
+	room *roomgen.Room
+	sets []map[eventauth.StateKey]string
+	in   gmslInput
+}
+
+var growthRooms = map[int]growthRoom{}
+
+func growthRoomOf(b *testing.B, rules roomversion.Rules, n int) growthRoom {
+	if r, ok := growthRooms[n]; ok {
+		return r
+	}
+	room, sets, err := roomgen.Forked(rules, n, 10)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := growthRoom{room, sets, toGMSL(b, rules, room, sets)}
+	growthRooms[n] = r
+	return r
+}
+
+// BenchmarkStateResolveGrowth measures how each implementation's time
+// grows from N=1000 to N=10000 (the rooms of BenchmarkStateResolveN*) with
+// paired samples: an iteration is a round that times the small room and
+// the large one back to back (ten small resolutions per large one,
+// alternating which size goes first), and the reported k-paired is the
+// median over the rounds of log10(time large / time small). Timing each
+// size in its own block of runs, as the per-size benchmarks do, puts the
+// host's drift between the blocks into the ratio; a round sees both sizes
+// under the same conditions. The ns/op is the time of a round.
+func BenchmarkStateResolveGrowth(b *testing.B) {
+	rules := newestV2(b)
+	small, large := growthRoomOf(b, rules, 1000), growthRoomOf(b, rules, 10000)
+	ctx := context.Background()
+	ours := func(r growthRoom) {
+		if _, err := stateres.Resolve(ctx, rules, r.sets, r.room); err != nil {
+			b.Fatal(err)
+		}
+	}
+	theirs := func(r growthRoom) { gmslResolve(r.in) }
+	for _, impl := range []struct {
+		name    string
+		resolve func(growthRoom)
+		large   int // resolutions of the large room per round
+	}{{"ours", ours, 10}, {"gmsl", theirs, 1}} {
+		b.Run(impl.name, func(b *testing.B) {
+			timed := func(r growthRoom, k int) float64 {
+				start := time.Now()
+				for range k {
+					impl.resolve(r)
+				}
+				return float64(time.Since(start)) / float64(k)
+			}
+			timed(small, 1) // warm up both
+			timed(large, 1)
+			var ks []float64
+			for round := 0; b.Loop(); round++ {
+				var ts, tl float64
+				if round%2 == 0 {
+					ts, tl = timed(small, 10*impl.large), timed(large, impl.large)
+				} else {
+					tl, ts = timed(large, impl.large), timed(small, 10*impl.large)
+				}
+				ks = append(ks, math.Log10(tl/ts))
+			}
+			slices.Sort(ks)
+			b.ReportMetric(ks[len(ks)/2], "k-paired")
+		})
+	}
+}
+
 func BenchmarkStateResolveN100(b *testing.B)   { benchStateResolve(b, 100) }
 func BenchmarkStateResolveN1000(b *testing.B)  { benchStateResolve(b, 1000) }
 func BenchmarkStateResolveN10000(b *testing.B) { benchStateResolve(b, 10000) }

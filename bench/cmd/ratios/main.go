@@ -5,7 +5,10 @@
 // ns/op of each implementation and its ratio to ours (how many times slower
 // than ours it is). For operations named <Prefix>N<size> at several sizes
 // it also prints how each implementation's median grows between
-// consecutive sizes, as the exponent k of size^k.
+// consecutive sizes, as the exponent k of size^k. Benchmarks that report a
+// k-paired metric (growth measured in paired rounds, see
+// BenchmarkStateResolveGrowth) are listed apart, with the median of that
+// metric over the runs.
 package main
 
 import (
@@ -27,6 +30,8 @@ func main() {
 	samples := map[string]map[string][]float64{}
 	allocs := map[string]map[string]string{}
 	var ops []string
+	paired := map[string]map[string][]float64{}
+	var pairedOps []string
 	sc := bufio.NewScanner(os.Stdin)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
@@ -37,6 +42,14 @@ func main() {
 		op, impl := m[1], m[2]
 		ns, err := strconv.ParseFloat(m[3], 64)
 		if err != nil {
+			continue
+		}
+		if k, ok := metric(m[4], "k-paired"); ok {
+			if paired[op] == nil {
+				paired[op] = map[string][]float64{}
+				pairedOps = append(pairedOps, op)
+			}
+			paired[op][impl] = append(paired[op][impl], k)
 			continue
 		}
 		if samples[op] == nil {
@@ -71,6 +84,37 @@ func main() {
 		}
 	}
 	printGrowth(ops, samples)
+	if len(pairedOps) > 0 {
+		fmt.Printf("\nGrowth measured in paired rounds (median k over the runs):\n")
+		for _, op := range pairedOps {
+			for _, impl := range []string{"ours", "gmsl", "mautrix"} {
+				if ks := paired[op][impl]; len(ks) > 0 {
+					fmt.Printf("%-34s %-8s k = %.3f (runs: %s)\n", op, impl, median(ks), formatAll(ks))
+				}
+			}
+		}
+	}
+}
+
+// metric returns the value of the custom metric unit in the fields after
+// ns/op of a benchmark line.
+func metric(rest, unit string) (float64, bool) {
+	f := strings.Fields(rest)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i+1] == unit {
+			v, err := strconv.ParseFloat(f[i], 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+func formatAll(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = strconv.FormatFloat(x, 'f', 3, 64)
+	}
+	return strings.Join(parts, " ")
 }
 
 var sized = regexp.MustCompile(`^(.+)N(\d+)$`)
