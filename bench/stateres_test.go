@@ -181,13 +181,14 @@ func growthRoomOf(b *testing.B, rules roomversion.Rules, n int) growthRoom {
 
 // BenchmarkStateResolveGrowth measures how each implementation's time
 // grows from N=1000 to N=10000 (the rooms of BenchmarkStateResolveN*) with
-// paired samples: an iteration is a round that times the small room and
-// the large one back to back (ten small resolutions per large one,
-// alternating which size goes first), and the reported k-paired is the
-// median over the rounds of log10(time large / time small). Timing each
-// size in its own block of runs, as the per-size benchmarks do, puts the
-// host's drift between the blocks into the ratio; a round sees both sizes
-// under the same conditions. The ns/op is the time of a round.
+// paired samples: a round times the small room and the large one back to
+// back (ten small resolutions per large one, alternating which size goes
+// first), and the reported k-paired is the median over the rounds of
+// log10(time large / time small). Timing each size in its own block of
+// runs, as the per-size benchmarks do, puts the host's drift between the
+// blocks into the ratio; a round sees both sizes under the same
+// conditions. An iteration (ns/op) is several rounds, so that one run of
+// the benchmark gives a median of several.
 func BenchmarkStateResolveGrowth(b *testing.B) {
 	rules := newestV2(b)
 	small, large := growthRoomOf(b, rules, 1000), growthRoomOf(b, rules, 10000)
@@ -202,7 +203,8 @@ func BenchmarkStateResolveGrowth(b *testing.B) {
 		name    string
 		resolve func(growthRoom)
 		large   int // resolutions of the large room per round
-	}{{"ours", ours, 10}, {"gmsl", theirs, 1}} {
+		rounds  int // per iteration
+	}{{"ours", ours, 10, 5}, {"gmsl", theirs, 1, 2}} {
 		b.Run(impl.name, func(b *testing.B) {
 			timed := func(r growthRoom, k int) float64 {
 				start := time.Now()
@@ -214,14 +216,16 @@ func BenchmarkStateResolveGrowth(b *testing.B) {
 			timed(small, 1) // warm up both
 			timed(large, 1)
 			var ks []float64
-			for round := 0; b.Loop(); round++ {
-				var ts, tl float64
-				if round%2 == 0 {
-					ts, tl = timed(small, 10*impl.large), timed(large, impl.large)
-				} else {
-					tl, ts = timed(large, impl.large), timed(small, 10*impl.large)
+			for b.Loop() {
+				for range impl.rounds {
+					var ts, tl float64
+					if len(ks)%2 == 0 {
+						ts, tl = timed(small, 10*impl.large), timed(large, impl.large)
+					} else {
+						tl, ts = timed(large, impl.large), timed(small, 10*impl.large)
+					}
+					ks = append(ks, math.Log10(tl/ts))
 				}
-				ks = append(ks, math.Log10(tl/ts))
 			}
 			slices.Sort(ks)
 			b.ReportMetric(ks[len(ks)/2], "k-paired")
