@@ -9,9 +9,13 @@ import (
 
 // TestPDUHotBytes checks that the event.PDU fields the prefetch pipelines
 // and the auth checks read lie in the first pduHotBytes of the struct, the
-// part prefetchPDU asks for.
+// part prefetchPDU asks for, and that the struct is at least that long.
 func TestPDUHotBytes(t *testing.T) {
 	typ := reflect.TypeFor[event.PDU]()
+	if typ.Size() < pduHotBytes {
+		// prefetchPDU would form pointers past the struct.
+		t.Fatalf("event.PDU is %d bytes, under the %d prefetchPDU asks for", typ.Size(), pduHotBytes)
+	}
 	for _, name := range []string{"eventID", "typ", "stateKey", "sender", "member", "isState", "ts", "depth", "auth", "content", "authBuf", "rules", "roomID"} {
 		f, ok := typ.FieldByName(name)
 		if !ok {
