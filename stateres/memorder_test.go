@@ -2,12 +2,30 @@ package stateres
 
 import (
 	"math/rand/v2"
-	"slices"
 	"testing"
 	"unsafe"
 
 	"github.com/gomatrixlib/gomatrixlib/event"
 )
+
+// checkAddressOrder fails unless order is a permutation of 0..n-1 that
+// visits the addresses addr(i) in increasing order.
+func checkAddressOrder(t *testing.T, n int, order []int32, addr func(i int32) uintptr) {
+	t.Helper()
+	if len(order) != n {
+		t.Fatalf("n=%d: %d indices", n, len(order))
+	}
+	seen := make([]bool, n)
+	for k, i := range order {
+		if i < 0 || int(i) >= n || seen[i] {
+			t.Fatalf("n=%d: index %d out of range or twice", n, i)
+		}
+		seen[i] = true
+		if k > 0 && addr(order[k-1]) > addr(i) {
+			t.Fatalf("n=%d: not in address order at %d", n, k)
+		}
+	}
+}
 
 func TestMemoryOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -20,23 +38,7 @@ func TestMemoryOrder(t *testing.T) {
 		if n > 3 {
 			evs[n-1] = evs[0] // the same event twice
 		}
-		order := memoryOrder(evs)
-		if len(order) != n {
-			t.Fatalf("n=%d: %d indices", n, len(order))
-		}
-		seen := make([]bool, n)
-		for k, i := range order {
-			if seen[i] {
-				t.Fatalf("n=%d: index %d twice", n, i)
-			}
-			seen[i] = true
-			if k > 0 && uintptr(unsafe.Pointer(evs[order[k-1]])) > uintptr(unsafe.Pointer(evs[i])) {
-				t.Fatalf("n=%d: not in address order at %d", n, k)
-			}
-		}
-		if !slices.Equal(seen, slices.Repeat([]bool{true}, n)) {
-			t.Fatalf("n=%d: an index is missing", n)
-		}
+		checkAddressOrder(t, n, memoryOrder(evs), func(i int32) uintptr { return uintptr(unsafe.Pointer(evs[i])) })
 	}
 }
 
@@ -52,19 +54,6 @@ func TestStringOrder(t *testing.T) {
 				ss[i] = unsafe.String(&buf[at], 4) // views of buf, in any order
 			}
 		}
-		order := stringOrder(ss)
-		if len(order) != n {
-			t.Fatalf("n=%d: %d indices", n, len(order))
-		}
-		seen := make([]bool, n)
-		for k, i := range order {
-			if seen[i] {
-				t.Fatalf("n=%d: index %d twice", n, i)
-			}
-			seen[i] = true
-			if k > 0 && uintptr(unsafe.Pointer(unsafe.StringData(ss[order[k-1]]))) > uintptr(unsafe.Pointer(unsafe.StringData(ss[i]))) {
-				t.Fatalf("n=%d: not in address order at %d", n, k)
-			}
-		}
+		checkAddressOrder(t, n, stringOrder(ss), func(i int32) uintptr { return uintptr(unsafe.Pointer(unsafe.StringData(ss[i]))) })
 	}
 }
