@@ -111,8 +111,9 @@ func partition(keys *keyTable, ids *idTable, sets []map[stateKey]string) partiti
 	// An entry's strings are prefetched when the map walk reaches it and
 	// read 16 to 32 entries later, so that their cache misses overlap (on
 	// a large room they lie in events out of the cache, in map order).
-	// Asking for the type and the ID is enough: in an event's JSON the
-	// state key lies between them, and the event ID follows the JSON.
+	// Asking for the type and the ID is enough when the maps hold the
+	// strings of events from event.Parse: the state key sits just before
+	// the type in the canonical JSON, and the ID just after the JSON.
 	// (Asking for the state key too was slower.)
 	type kv struct {
 		k  stateKey
