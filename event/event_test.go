@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/gomatrixlib/gomatrixlib/canonicaljson"
 	"github.com/gomatrixlib/gomatrixlib/hashing"
@@ -267,6 +268,22 @@ func TestParseOwnsItsCopy(t *testing.T) {
 	}
 	if cap(p.JSON()) != len(p.JSON()) || cap(p.Content()) != len(p.Content()) {
 		t.Fatal("an append to JSON or Content would write into the event")
+	}
+	// The computed ID follows the JSON in the same allocation, for every
+	// format of computed IDs.
+	for _, v := range []string{"4", "11", "12"} {
+		raw := v12Join
+		if v != "12" {
+			raw = strings.Replace(v12Join, `"!P5-6WTYQ_woy6f4nmleE0XqxjtZcyKGza5_gDN-KAdM"`, `"!r:domain"`, 1)
+		}
+		p, err := Parse(rules(t, v), []byte(raw))
+		if err != nil {
+			t.Fatalf("v%s: %v", v, err)
+		}
+		end := unsafe.Add(unsafe.Pointer(unsafe.SliceData(p.JSON())), len(p.JSON()))
+		if unsafe.Pointer(unsafe.StringData(p.EventID())) != end || len(p.EventID()) != computedIDLen(rules(t, v)) {
+			t.Errorf("v%s: event ID %q is not right after the JSON", v, p.EventID())
+		}
 	}
 }
 

@@ -63,6 +63,16 @@ type PDU struct {
 	views views
 }
 
+// computedIDLen is the length of the event IDs that room versions with
+// computed IDs give: "$" and 43 characters of unpadded base64 of a SHA-256
+// hash (0 for server-generated IDs, which are part of the JSON).
+func computedIDLen(rules roomversion.Rules) int {
+	if rules.EventIDFormat == roomversion.EventIDServerGenerated {
+		return 0
+	}
+	return 44
+}
+
 // Parse checks raw against the PDU format of the room version and returns
 // the parsed event. For room versions 1-2 the event ID is the event's own
 // event_id; from version 3 it is computed from the reference hash. Errors
@@ -84,18 +94,13 @@ func Parse(rules roomversion.Rules, raw []byte) (*PDU, error) {
 	// event: its JSON, content, unsigned, event ID and every unescaped
 	// string field are views of it. The event does not change when the
 	// caller reuses raw, and its fields sit together in memory (one
-	// allocation, not one per field). An error computing the ID is
-	// reported after the field checks, as they say more.
-	computed, idErr := "", error(nil)
-	if rules.EventIDFormat != roomversion.EventIDServerGenerated {
-		computed, idErr = hashing.EventID(rules, raw)
-	}
+	// allocation, not one per field). The ID is computed last, after the
+	// field checks, into room reserved now: appending to a strings.Builder
+	// leaves the strings it returned before unchanged.
 	var buf strings.Builder
-	buf.Grow(len(raw) + len(computed))
+	buf.Grow(len(raw) + computedIDLen(rules))
 	buf.Write(raw)
-	buf.WriteString(computed)
-	text := buf.String()[:len(raw)]
-	computed = buf.String()[len(raw):]
+	text := buf.String()
 	top := gjson.Parse(text)
 	if !top.IsObject() {
 		return nil, fmt.Errorf("%w: not an object", ErrBadJSON)
@@ -250,10 +255,12 @@ func Parse(rules roomversion.Rules, raw []byte) (*PDU, error) {
 			return nil, fieldErr(ErrBadField, "event_id", "%v", err)
 		}
 	} else {
-		if idErr != nil {
-			return nil, fmt.Errorf("%w: computing the event ID: %w", ErrBadJSON, idErr)
+		computed, err := hashing.EventID(rules, raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: computing the event ID: %w", ErrBadJSON, err)
 		}
-		p.eventID = computed
+		buf.WriteString(computed)
+		p.eventID = buf.String()[len(text):]
 		if isV12Create {
 			p.roomID = "!" + p.eventID[1:]
 		}
