@@ -154,8 +154,6 @@ func benchStateResolve(b *testing.B, n int) {
 	})
 }
 
-// Synthetic forked rooms: N state events after the fork, every tenth a power
-// levels change (roomgen.Forked).
 // growthRoom is a forked room with its state sets and gomatrixserverlib's
 // view of them.
 type growthRoom struct {
@@ -193,15 +191,15 @@ func BenchmarkStateResolveGrowth(b *testing.B) {
 	rules := newestV2(b)
 	small, large := growthRoomOf(b, rules, 1000), growthRoomOf(b, rules, 10000)
 	ctx := context.Background()
-	ours := func(r growthRoom) {
+	ours := func(b *testing.B, r growthRoom) {
 		if _, err := stateres.Resolve(ctx, rules, r.sets, r.room); err != nil {
 			b.Fatal(err)
 		}
 	}
-	theirs := func(r growthRoom) { gmslResolve(r.in) }
+	theirs := func(_ *testing.B, r growthRoom) { gmslResolve(r.in) }
 	for _, impl := range []struct {
 		name    string
-		resolve func(growthRoom)
+		resolve func(*testing.B, growthRoom)
 		large   int // resolutions of the large room per round
 		rounds  int // per iteration
 	}{{"ours", ours, 10, 5}, {"gmsl", theirs, 1, 2}} {
@@ -209,7 +207,7 @@ func BenchmarkStateResolveGrowth(b *testing.B) {
 			timed := func(r growthRoom, k int) float64 {
 				start := time.Now()
 				for range k {
-					impl.resolve(r)
+					impl.resolve(b, r)
 				}
 				return float64(time.Since(start)) / float64(k)
 			}
@@ -233,6 +231,8 @@ func BenchmarkStateResolveGrowth(b *testing.B) {
 	}
 }
 
+// Synthetic forked rooms: N state events after the fork, every tenth a power
+// levels change (roomgen.Forked).
 func BenchmarkStateResolveN100(b *testing.B)   { benchStateResolve(b, 100) }
 func BenchmarkStateResolveN1000(b *testing.B)  { benchStateResolve(b, 1000) }
 func BenchmarkStateResolveN10000(b *testing.B) { benchStateResolve(b, 10000) }
