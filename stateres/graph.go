@@ -203,26 +203,25 @@ func (g *graph) ensure(ctx context.Context, ids []string) error {
 // loadEntries loads the events of ids, entered in byID already (entries[i]
 // is the entry of ids[i]), and returns their indices in the same order.
 func (g *graph) loadEntries(ctx context.Context, ids []string, entries []int32) ([]int32, error) {
-	missing := make([]string, 0, len(ids))
-	g.batch = g.batch[:0]
+	var missing []string
+	var at []int32 // at[j]: the position in ids of missing[j]
 	for i, e := range entries {
 		if g.byID.vals[e] == wanted {
 			g.byID.vals[e] = pending
 			missing = append(missing, ids[i])
-			g.batch = append(g.batch, e)
+			at = append(at, int32(i))
 		}
 	}
 	// Ask in the memory order of the ID strings: a provider that looks
 	// the IDs up reads them in that order, and they lie in the events
 	// when the state maps hold the events' own ID strings.
 	ord := stringOrder(missing)
-	sorted := make([]string, len(missing))
-	batch := make([]int32, len(missing))
-	for i, o := range ord {
-		sorted[i], batch[i] = missing[o], g.batch[o]
+	g.batch = g.batch[:0]
+	for j, o := range ord {
+		i := at[o]
+		missing[j] = ids[i]
+		g.batch = append(g.batch, entries[i])
 	}
-	missing = sorted
-	copy(g.batch, batch)
 	if err := g.fetchBatch(ctx, missing); err != nil {
 		return nil, err
 	}
