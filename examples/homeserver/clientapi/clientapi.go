@@ -112,6 +112,9 @@ func (a *API) send(ctx context.Context, roomID, evType, sender string, stateKey 
 
 func (a *API) buildAndSubmit(ctx context.Context, rules roomversion.Rules, b *event.Builder, state eventauth.StateMap) (string, error) {
 	ev, err := b.Build(rules, a.serverName, a.key.KeyID(), a.key.PrivateKey())
+	if errors.Is(err, event.ErrTooLarge) {
+		return "", httputil.Errorf(http.StatusRequestEntityTooLarge, "M_TOO_LARGE", err.Error())
+	}
 	if err != nil {
 		return "", httputil.Errorf(http.StatusBadRequest, "M_BAD_JSON", err.Error())
 	}

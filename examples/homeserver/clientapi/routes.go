@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/syncapi"
@@ -15,6 +17,9 @@ import (
 )
 
 type ctxKey struct{}
+
+// maxSyncTimeout caps a /sync long-poll.
+const maxSyncTimeout = 5 * time.Minute
 
 // Handler returns the client-server API, under /_matrix/client/v3 and the
 // older /_matrix/client/r0.
@@ -32,31 +37,31 @@ func (a *API) Handler() http.Handler {
 		"GET /profile/{userId}/displayname": a.getProfile,
 	}
 	authed := map[string]func(http.ResponseWriter, *http.Request, *device) error{
-		"POST /logout":                                     a.logout,
-		"GET /account/whoami":                              a.whoami,
-		"POST /createRoom":                                 a.createRoom,
-		"POST /rooms/{roomId}/join":                        a.join,
-		"POST /join/{roomId}":                              a.join,
-		"POST /rooms/{roomId}/leave":                       a.leave,
-		"POST /rooms/{roomId}/invite":                      a.membershipOf("invite"),
-		"POST /rooms/{roomId}/kick":                        a.membershipOf("leave"),
-		"POST /rooms/{roomId}/ban":                         a.membershipOf("ban"),
-		"POST /rooms/{roomId}/unban":                       a.membershipOf("leave"),
-		"PUT /rooms/{roomId}/send/{eventType}/{txnId}":     a.sendMessage,
-		"PUT /rooms/{roomId}/redact/{eventId}/{txnId}":     a.redact,
-		"GET /rooms/{roomId}/state":                        a.getState,
-		"GET /rooms/{roomId}/state/{eventType}":            a.getStateEvent,
-		"GET /rooms/{roomId}/state/{eventType}/{stateKey}": a.getStateEvent,
-		"PUT /rooms/{roomId}/state/{eventType}":            a.putState,
-		"PUT /rooms/{roomId}/state/{eventType}/{stateKey}": a.putState,
-		"GET /rooms/{roomId}/messages":                     a.messages,
-		"GET /rooms/{roomId}/joined_members":               a.joinedMembers,
-		"GET /joined_rooms":                                a.joinedRooms,
-		"GET /sync":                                        a.syncHandler,
-		"PUT /profile/{userId}/displayname":                a.putDisplayName,
-		"POST /user/{userId}/filter":                       a.postFilter,
-		"GET /pushrules/":                                  a.emptyObject,
-		"GET /capabilities":                                a.capabilities,
+		"POST /logout":                                        a.logout,
+		"GET /account/whoami":                                 a.whoami,
+		"POST /createRoom":                                    a.createRoom,
+		"POST /rooms/{roomId}/join":                           a.join,
+		"POST /join/{roomId}":                                 a.join,
+		"POST /rooms/{roomId}/leave":                          a.leave,
+		"POST /rooms/{roomId}/invite":                         a.membershipOf("invite"),
+		"POST /rooms/{roomId}/kick":                           a.membershipOf("leave"),
+		"POST /rooms/{roomId}/ban":                            a.membershipOf("ban"),
+		"POST /rooms/{roomId}/unban":                          a.membershipOf("leave"),
+		"PUT /rooms/{roomId}/send/{eventType}/{txnId}":        a.sendMessage,
+		"PUT /rooms/{roomId}/redact/{eventId}/{txnId}":        a.redact,
+		"GET /rooms/{roomId}/state":                           a.getState,
+		"GET /rooms/{roomId}/state/{eventType}":               a.getStateEvent,
+		"GET /rooms/{roomId}/state/{eventType}/{stateKey...}": a.getStateEvent,
+		"PUT /rooms/{roomId}/state/{eventType}":               a.putState,
+		"PUT /rooms/{roomId}/state/{eventType}/{stateKey...}": a.putState,
+		"GET /rooms/{roomId}/messages":                        a.messages,
+		"GET /rooms/{roomId}/joined_members":                  a.joinedMembers,
+		"GET /joined_rooms":                                   a.joinedRooms,
+		"GET /sync":                                           a.syncHandler,
+		"PUT /profile/{userId}/displayname":                   a.putDisplayName,
+		"POST /user/{userId}/filter":                          a.postFilter,
+		"GET /pushrules/":                                     a.emptyObject,
+		"GET /capabilities":                                   a.capabilities,
 	}
 	for _, prefix := range []string{"/_matrix/client/v3", "/_matrix/client/r0"} {
 		for pattern, h := range open {
@@ -68,8 +73,38 @@ func (a *API) Handler() http.Handler {
 			mux.HandleFunc(method+" "+prefix+path, wrap(a.authenticate(h)))
 		}
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { httputil.WriteError(w, httputil.ErrNotFound) })
-	return cors(mux)
+	return cors(route(mux))
+}
+
+// route answers what the mux alone answers badly: a path with an empty or
+// dot segment (the mux would redirect to the cleaned path) gets 400, a path
+// that is not valid UTF-8 once unescaped gets 400, an unknown path 404 and
+// a known path with another method 405, all as Matrix errors.
+func route(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.EscapedPath()
+		if strings.Contains(p, "//") || strings.Contains(p+"/", "/./") || strings.Contains(p+"/", "/../") {
+			httputil.WriteError(w, httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "empty or dot segment in the request path"))
+			return
+		}
+		if !utf8.ValidString(r.URL.Path) {
+			httputil.WriteError(w, httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "request path is not valid UTF-8"))
+			return
+		}
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "" {
+				httputil.WriteError(w, httputil.Errorf(http.StatusMethodNotAllowed, "M_UNRECOGNIZED", "method not allowed on this path"))
+				return
+			}
+		}
+		httputil.WriteError(w, httputil.ErrNotFound)
+	})
 }
 
 func cors(h http.Handler) http.Handler {
@@ -551,11 +586,14 @@ func (a *API) syncHandler(w http.ResponseWriter, r *http.Request, d *device) err
 	if err != nil {
 		return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", err.Error())
 	}
-	timeout := time.Duration(parseLimit(q.Get("timeout"), 0)) * time.Millisecond
-	if t := q.Get("timeout"); t != "" && timeout == 0 {
-		timeout = 0
+	var timeout time.Duration
+	if t := q.Get("timeout"); t != "" {
+		ms, err := strconv.ParseInt(t, 10, 64)
+		if err != nil || ms < 0 {
+			return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "timeout must be a non-negative integer of milliseconds")
+		}
+		timeout = time.Duration(min(ms, maxSyncTimeout.Milliseconds())) * time.Millisecond
 	}
-	timeout = min(timeout, 60*time.Second)
 	limit := 20
 	if f := q.Get("filter"); strings.HasPrefix(f, "{") {
 		if l := gjson.Get(f, "room.timeline.limit"); l.Type == gjson.Number && l.Int() > 0 {
