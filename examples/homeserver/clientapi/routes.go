@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/gomatrixlib/gomatrixlib/event"
+	"github.com/gomatrixlib/gomatrixlib/eventauth"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/roomserver"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/syncapi"
 	"github.com/gomatrixlib/gomatrixlib/id"
 	"github.com/tidwall/gjson"
@@ -55,6 +59,7 @@ func (a *API) Handler() http.Handler {
 		"PUT /rooms/{roomId}/state/{eventType}":               a.putState,
 		"PUT /rooms/{roomId}/state/{eventType}/{stateKey...}": a.putState,
 		"GET /rooms/{roomId}/messages":                        a.messages,
+		"GET /rooms/{roomId}/event/{eventId}":                 a.getEvent,
 		"GET /rooms/{roomId}/joined_members":                  a.joinedMembers,
 		"GET /joined_rooms":                                   a.joinedRooms,
 		"GET /sync":                                           a.syncHandler,
@@ -359,9 +364,27 @@ func (a *API) redact(w http.ResponseWriter, r *http.Request, d *device) error {
 	if err := httputil.ReadJSON(r, &req); err != nil {
 		return err
 	}
-	content, _ := json.Marshal(req)
+	if err := a.mayRedact(roomID, target, d.userID); err != nil {
+		return err
+	}
+	rules, err := a.rs.RoomVersion(roomID)
+	if errors.Is(err, roomserver.ErrUnknownRoom) {
+		return httputil.Errorf(http.StatusNotFound, "M_NOT_FOUND", "unknown room")
+	}
+	if err != nil {
+		return err
+	}
+	c := map[string]string{}
+	if req.Reason != "" {
+		c["reason"] = req.Reason
+	}
+	redacts := target
+	if rules.RedactsInContent {
+		c["redacts"], redacts = target, ""
+	}
+	content, _ := json.Marshal(c)
 	eventID, err := a.idempotent(r.Context(), d, txnID, func() (string, error) {
-		return a.send(r.Context(), roomID, "m.room.redaction", d.userID, nil, content, target)
+		return a.send(r.Context(), roomID, "m.room.redaction", d.userID, nil, content, redacts)
 	})
 	if err != nil {
 		return err
@@ -388,6 +411,59 @@ func (a *API) idempotent(ctx context.Context, d *device, txnID string, send func
 	return eventID, err
 }
 
+// mayRedact checks that the user may redact the target: an event of the
+// room that the user sent, or any event of it with the room's redact level.
+func (a *API) mayRedact(roomID, target, userID string) error {
+	p, err := a.rs.Event(target)
+	if errors.Is(err, roomserver.ErrUnknownEvent) || (err == nil && p.RoomID() != roomID) {
+		return httputil.Errorf(http.StatusNotFound, "M_NOT_FOUND", "no such event in this room")
+	}
+	if err != nil {
+		return err
+	}
+	if p.Sender() == userID {
+		return nil
+	}
+	state, err := a.rs.CurrentState(roomID)
+	if err != nil {
+		return err
+	}
+	if isPrivilegedCreator(state, userID) {
+		return nil
+	}
+	ple := state.PowerLevels()
+	creator := ""
+	if c := state.Create(); c != nil {
+		if cc, err := c.CreateContent(); err == nil {
+			creator = cc.Creator
+		}
+	}
+	pl := event.DefaultPowerLevels(creator)
+	if ple != nil {
+		if pl, err = ple.PowerLevels(); err != nil {
+			return err
+		}
+	}
+	if pl.UserLevel(userID) < pl.Redact {
+		return httputil.Errorf(http.StatusForbidden, "M_FORBIDDEN", "redacting another user's event needs the redact power level")
+	}
+	return nil
+}
+
+// isPrivilegedCreator reports whether the room's version gives its creators
+// unlimited power and the user is one of them.
+func isPrivilegedCreator(state eventauth.StateMap, userID string) bool {
+	c := state.Create()
+	if c == nil {
+		return false
+	}
+	cc, err := c.CreateContent()
+	if err != nil || !c.Rules().PrivilegedCreators {
+		return false
+	}
+	return c.Sender() == userID || slices.Contains(cc.AdditionalCreators, userID)
+}
+
 func (a *API) requireJoined(roomID, userID string) error {
 	m, err := a.membership(roomID, userID)
 	if err != nil {
@@ -408,9 +484,13 @@ func (a *API) getState(w http.ResponseWriter, r *http.Request, d *device) error 
 	if err != nil {
 		return err
 	}
-	out := []json.RawMessage{}
+	stored := make([]syncapi.Stored, 0, len(state))
 	for _, p := range state {
-		out = append(out, httputil.ClientEvent(p.JSON(), roomID, p.EventID()))
+		stored = append(stored, syncapi.Stored{ID: p.EventID(), JSON: p.JSON()})
+	}
+	out, err := a.sync.ClientEvents(r.Context(), roomID, stored)
+	if err != nil {
+		return err
 	}
 	httputil.WriteJSON(w, 200, out)
 	return nil
@@ -425,14 +505,44 @@ func (a *API) getStateEvent(w http.ResponseWriter, r *http.Request, d *device) e
 	if err != nil {
 		return err
 	}
-	for k, p := range state {
-		if k.Type == r.PathValue("eventType") && k.StateKey == r.PathValue("stateKey") {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(p.Content())
-			return nil
-		}
+	p := state[eventauth.StateKey{Type: r.PathValue("eventType"), StateKey: r.PathValue("stateKey")}]
+	if p == nil {
+		return httputil.Errorf(http.StatusNotFound, "M_NOT_FOUND", "no such state event")
 	}
-	return httputil.Errorf(http.StatusNotFound, "M_NOT_FOUND", "no such state event")
+	evs, err := a.sync.ClientEvents(r.Context(), roomID, []syncapi.Stored{{ID: p.EventID(), JSON: p.JSON()}})
+	if err != nil {
+		return err
+	}
+	content := gjson.GetBytes(evs[0], "content")
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte(content.Raw))
+	return nil
+}
+
+// getEvent serves one event of a room the user is or was in, redacted if
+// it was redacted.
+func (a *API) getEvent(w http.ResponseWriter, r *http.Request, d *device) error {
+	roomID, eventID := r.PathValue("roomId"), r.PathValue("eventId")
+	m, err := a.membership(roomID, d.userID)
+	if err != nil {
+		return err
+	}
+	if m != "join" && m != "leave" && m != "ban" {
+		return httputil.Errorf(http.StatusForbidden, "M_FORBIDDEN", "you are not in this room")
+	}
+	p, err := a.rs.Event(eventID)
+	if errors.Is(err, roomserver.ErrUnknownEvent) || (err == nil && p.RoomID() != roomID && p.Type() != "m.room.create") {
+		return httputil.Errorf(http.StatusNotFound, "M_NOT_FOUND", "no such event in this room")
+	}
+	if err != nil {
+		return err
+	}
+	evs, err := a.sync.ClientEvents(r.Context(), roomID, []syncapi.Stored{{ID: p.EventID(), JSON: p.JSON()}})
+	if err != nil {
+		return err
+	}
+	httputil.WriteJSON(w, 200, evs[0])
+	return nil
 }
 
 func (a *API) putState(w http.ResponseWriter, r *http.Request, d *device) error {

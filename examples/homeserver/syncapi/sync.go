@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
+	"github.com/tidwall/gjson"
 )
 
 // Token is a stream position written as "s<pos>".
@@ -170,8 +170,12 @@ func (s *SyncAPI) roomSection(ctx context.Context, roomID string, since, upto in
 		items = items[:limit]
 	}
 	first := upto + 1 // position of the oldest timeline event
+	stored := make([]Stored, 0, len(items))
 	for i := len(items) - 1; i >= 0; i-- {
-		room.Timeline.Events = append(room.Timeline.Events, httputil.ClientEvent([]byte(items[i].raw), roomID, items[i].id))
+		stored = append(stored, Stored{ID: items[i].id, JSON: []byte(items[i].raw)})
+	}
+	if room.Timeline.Events, err = s.ClientEvents(ctx, roomID, stored); err != nil {
+		return nil, err
 	}
 	if len(items) > 0 {
 		first = items[len(items)-1].pos
@@ -197,31 +201,38 @@ func (s *SyncAPI) stateEvents(ctx context.Context, roomID string, upto int64) ([
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	latest := map[string][]byte{}
+	latest := map[string]Stored{}
 	var order []string
 	for rows.Next() {
 		var raw, eventID string
 		if err := rows.Scan(&raw, &eventID); err != nil {
+			rows.Close()
 			return nil, err
 		}
-		raw = string(httputil.ClientEvent([]byte(raw), roomID, eventID))
-		var k struct {
-			Type     string `json:"type"`
-			StateKey string `json:"state_key"`
-		}
-		_ = json.Unmarshal([]byte(raw), &k)
-		key := k.Type + "\x00" + k.StateKey
+		ev := gjson.Parse(raw)
+		key := ev.Get("type").Str + "\x00" + ev.Get("state_key").Str
 		if _, ok := latest[key]; !ok {
 			order = append(order, key)
 		}
-		latest[key] = []byte(raw)
+		latest[key] = Stored{ID: eventID, JSON: []byte(raw)}
 	}
-	out := make([][]byte, 0, len(order))
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	stored := make([]Stored, 0, len(order))
 	for _, k := range order {
-		out = append(out, latest[k])
+		stored = append(stored, latest[k])
 	}
-	return out, rows.Err()
+	evs, err := s.ClientEvents(ctx, roomID, stored)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(evs))
+	for i, e := range evs {
+		out[i] = e
+	}
+	return out, nil
 }
 
 // strip returns the stripped state an invitee sees.
@@ -289,24 +300,31 @@ func (s *SyncAPI) Messages(ctx context.Context, roomID string, from int64, dir s
 	if err != nil {
 		return nil, "", "", err
 	}
-	defer rows.Close()
-	chunk = []json.RawMessage{}
+	var stored []Stored
 	last := from
 	for rows.Next() {
 		var pos int64
 		var raw, eventID string
 		if err := rows.Scan(&pos, &raw, &eventID); err != nil {
+			rows.Close()
 			return nil, "", "", err
 		}
-		chunk = append(chunk, httputil.ClientEvent([]byte(raw), roomID, eventID))
+		stored = append(stored, Stored{ID: eventID, JSON: []byte(raw)})
 		last = pos
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, "", "", err
+	}
+	if chunk, err = s.ClientEvents(ctx, roomID, stored); err != nil {
+		return nil, "", "", err
 	}
 	start = Token(from)
 	if len(chunk) < limit {
-		return chunk, start, "", rows.Err()
+		return chunk, start, "", nil
 	}
 	if dir == "f" {
-		return chunk, start, Token(last), rows.Err()
+		return chunk, start, Token(last), nil
 	}
-	return chunk, start, Token(last - 1), rows.Err()
+	return chunk, start, Token(last - 1), nil
 }

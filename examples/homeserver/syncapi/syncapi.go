@@ -52,7 +52,7 @@ type SyncAPI struct {
 
 // New prepares the tables.
 func New(db *db.DB, js nats.JetStreamContext, log *slog.Logger) (*SyncAPI, error) {
-	if _, err := db.Exec(schema); err != nil {
+	if _, err := db.Exec(schema + redactionSchema); err != nil {
 		return nil, fmt.Errorf("syncapi: schema: %w", err)
 	}
 	s := &SyncAPI{db: db, js: js, log: log, wake: make(chan struct{})}
@@ -107,6 +107,11 @@ func (s *SyncAPI) apply(data []byte) error {
 	}
 	if err != nil {
 		return err
+	}
+	if ev.Get("type").Str == "m.room.redaction" {
+		if err := recordRedaction(tx, out.RoomVersion, out.EventID, out.Event); err != nil {
+			return err
+		}
 	}
 	if len(out.AddsState) > 0 && sk.Exists() {
 		if _, err := tx.Exec(`INSERT INTO sync_state (room_id, type, state_key, event_id) VALUES (?, ?, ?, ?)

@@ -3,6 +3,7 @@ package server_test
 // Regression tests for the bugs of issue #21, one test per bug.
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -143,3 +144,123 @@ func TestStatusCodes(t *testing.T) {
 		}
 	}
 }
+
+// findEvent returns the event with the ID from a list of client events.
+func findEvent(evs []any, eventID string) map[string]any {
+	for _, e := range evs {
+		if m, _ := e.(map[string]any); m["event_id"] == eventID {
+			return m
+		}
+	}
+	return nil
+}
+
+func syncTimeline(s map[string]any, roomID string) []any {
+	rooms, _ := s["rooms"].(map[string]any)
+	join, _ := rooms["join"].(map[string]any)
+	room, _ := join[roomID].(map[string]any)
+	tl, _ := room["timeline"].(map[string]any)
+	evs, _ := tl["events"].([]any)
+	return evs
+}
+
+// checkRedacted fails unless ev is the redacted form of a message whose
+// redaction is redactionID.
+func checkRedacted(t *testing.T, where string, ev map[string]any, redactionID string) {
+	t.Helper()
+	if ev == nil {
+		t.Fatalf("%s: event missing", where)
+	}
+	if c, _ := ev["content"].(map[string]any); c == nil || len(c) != 0 {
+		t.Fatalf("%s: content not redacted: %v", where, ev["content"])
+	}
+	u, _ := ev["unsigned"].(map[string]any)
+	because, _ := u["redacted_because"].(map[string]any)
+	if because["event_id"] != redactionID || because["type"] != "m.room.redaction" {
+		t.Fatalf("%s: unsigned.redacted_because = %v", where, u)
+	}
+}
+
+// Bugs 1 and 5: after a redaction every reader serves the target redacted
+// (with unsigned.redacted_because), and redaction events carry redacts at
+// the top level and in content, in room versions 10 and 12.
+func TestRedactionsApplied(t *testing.T) {
+	s := start(t, t.TempDir())
+	defer s.Close()
+	alice, bob := register(t, s, "alice"), register(t, s, "bob")
+	for _, version := range []string{"10", "12"} {
+		t.Run("v"+version, func(t *testing.T) {
+			ok := must[map[string]any](t)
+			roomID := ok(alice.MustOK("POST", "/createRoom", map[string]any{"room_version": version, "preset": "public_chat", "topic": "secret topic"}))["room_id"].(string)
+			ok(bob.MustOK("POST", path(roomID)+"/join", nil))
+			msgID := must[string](t)(alice.Send(roomID, "m-"+version, "secret text"))
+			// Bob may not redact alice's message: he lacks the redact level.
+			if r := must[*testclient.Response](t)(bob.Do("PUT", path(roomID)+"/redact/"+msgID+"/b-"+version, map[string]string{})); r.Status != 403 {
+				t.Fatalf("bob redacting alice's message: %d %s", r.Status, r.Raw)
+			}
+			redID := ok(alice.MustOK("PUT", path(roomID)+"/redact/"+msgID+"/r-"+version, map[string]string{"reason": "oops"}))["event_id"].(string)
+			topicID := ""
+			st, err := alice.Do("GET", path(roomID)+"/state", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stateEvs []map[string]any
+			if err := jsonUnmarshal(st.Raw, &stateEvs); err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range stateEvs {
+				if e["type"] == "m.room.topic" {
+					topicID = e["event_id"].(string)
+				}
+			}
+			redTopicID := ok(alice.MustOK("PUT", path(roomID)+"/redact/"+topicID+"/rt-"+version, map[string]string{}))["event_id"].(string)
+
+			// /sync (fresh) sees both targets redacted, and the redactions
+			// with redacts in both places.
+			sy := waitSync(t, bob, func(m map[string]any) bool { return findEvent(syncTimeline(m, roomID), redTopicID) != nil })
+			tl := syncTimeline(sy, roomID)
+			checkRedacted(t, "/sync timeline", findEvent(tl, msgID), redID)
+			for _, id := range []string{redID, redTopicID} {
+				red := findEvent(tl, id)
+				c, _ := red["content"].(map[string]any)
+				if red["redacts"] == nil || red["redacts"] != c["redacts"] {
+					t.Fatalf("redaction %s served without redacts at the top level and in content: %v", id, red)
+				}
+			}
+			if r := findEvent(tl, redID); r["content"].(map[string]any)["reason"] != "oops" {
+				t.Fatalf("redaction lost its reason: %v", r)
+			}
+			// /messages.
+			msgs := ok(bob.MustOK("GET", path(roomID)+"/messages?dir=b&limit=50", nil))
+			checkRedacted(t, "/messages", findEvent(msgs["chunk"].([]any), msgID), redID)
+			// Event fetch.
+			ev := ok(bob.MustOK("GET", path(roomID)+"/event/"+msgID, nil))
+			checkRedacted(t, "/event", ev, redID)
+			// State readers: the redacted topic has empty content.
+			topic := ok(bob.MustOK("GET", path(roomID)+"/state/m.room.topic", nil))
+			if len(topic) != 0 {
+				t.Fatalf("redacted topic still served: %v", topic)
+			}
+			st, err = bob.Do("GET", path(roomID)+"/state", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stateEvs = nil
+			if err := jsonUnmarshal(st.Raw, &stateEvs); err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range stateEvs {
+				if e["event_id"] == topicID {
+					checkRedactedState(t, e, redTopicID)
+				}
+			}
+		})
+	}
+}
+
+func checkRedactedState(t *testing.T, ev map[string]any, redactionID string) {
+	t.Helper()
+	checkRedacted(t, "/state", ev, redactionID)
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
