@@ -17,9 +17,6 @@ CREATE TABLE IF NOT EXISTS cs_accounts (
 	user_id TEXT PRIMARY KEY, password_hash TEXT NOT NULL, displayname TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS cs_devices (
 	access_token TEXT PRIMARY KEY, user_id TEXT NOT NULL, device_id TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS cs_txns (
-	user_id TEXT NOT NULL, device_id TEXT NOT NULL, txn_id TEXT NOT NULL,
-	event_id TEXT NOT NULL, PRIMARY KEY (user_id, device_id, txn_id));
 `
 
 type device struct {

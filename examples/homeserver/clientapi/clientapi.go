@@ -77,6 +77,12 @@ func (a *API) roomLock(roomID string) *sync.Mutex {
 // send builds an event in an existing room from the current state, checks
 // it, and submits it to the room server. It returns the event ID.
 func (a *API) send(ctx context.Context, roomID, evType, sender string, stateKey *string, content []byte, redacts string) (string, error) {
+	return a.sendTxn(ctx, nil, roomID, evType, sender, stateKey, content, redacts)
+}
+
+// sendTxn is send for a client transaction, which travels with the event
+// in the input log.
+func (a *API) sendTxn(ctx context.Context, txn *roomserver.Txn, roomID, evType, sender string, stateKey *string, content []byte, redacts string) (string, error) {
 	lock := a.roomLock(roomID)
 	lock.Lock()
 	defer lock.Unlock()
@@ -107,10 +113,10 @@ func (a *API) send(ctx context.Context, roomID, evType, sender string, stateKey 
 	}
 	b := event.Builder{RoomID: roomID, Type: evType, Sender: sender, StateKey: stateKey, Content: content,
 		PrevEvents: prev, AuthEvents: auth, Depth: min(depth+1, rules.MaxDepth), Redacts: redacts}
-	return a.buildAndSubmit(ctx, rules, &b, state)
+	return a.buildAndSubmit(ctx, rules, &b, state, txn)
 }
 
-func (a *API) buildAndSubmit(ctx context.Context, rules roomversion.Rules, b *event.Builder, state eventauth.StateMap) (string, error) {
+func (a *API) buildAndSubmit(ctx context.Context, rules roomversion.Rules, b *event.Builder, state eventauth.StateMap, txn *roomserver.Txn) (string, error) {
 	ev, err := b.Build(rules, a.serverName, a.key.KeyID(), a.key.PrivateKey())
 	if errors.Is(err, event.ErrTooLarge) {
 		return "", httputil.Errorf(http.StatusRequestEntityTooLarge, "M_TOO_LARGE", err.Error())
@@ -118,12 +124,12 @@ func (a *API) buildAndSubmit(ctx context.Context, rules roomversion.Rules, b *ev
 	if err != nil {
 		return "", httputil.Errorf(http.StatusBadRequest, "M_BAD_JSON", err.Error())
 	}
-	return a.submit(ctx, rules, ev, state)
+	return a.submit(ctx, rules, ev, state, txn)
 }
 
 // submit checks a built event against state (when given) and hands it to
 // the room server.
-func (a *API) submit(ctx context.Context, rules roomversion.Rules, ev *event.PDU, state eventauth.StateMap) (string, error) {
+func (a *API) submit(ctx context.Context, rules roomversion.Rules, ev *event.PDU, state eventauth.StateMap, txn *roomserver.Txn) (string, error) {
 	// Check against the current state first: a forbidden event is never
 	// appended to the log.
 	if state != nil {
@@ -133,14 +139,20 @@ func (a *API) submit(ctx context.Context, rules roomversion.Rules, ev *event.PDU
 	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := a.rs.Submit(sctx, rules, ev); err != nil {
+	eventID, err := a.rs.Submit(sctx, rules, ev, txn)
+	if err != nil {
 		var rej *roomserver.RejectedError
 		if errors.As(err, &rej) {
 			return "", httputil.Errorf(http.StatusForbidden, "M_FORBIDDEN", rej.Err.Error())
 		}
+		if errors.Is(err, roomserver.ErrLogUnavailable) {
+			e := httputil.Errorf(http.StatusServiceUnavailable, "M_UNKNOWN", "the event log is unreachable; retry later")
+			e.RetryAfter = 5 * time.Second
+			return "", e
+		}
 		return "", err
 	}
-	return ev.EventID(), nil
+	return eventID, nil
 }
 
 // membership returns the user's current membership in the room.

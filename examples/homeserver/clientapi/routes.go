@@ -346,8 +346,8 @@ func (a *API) sendMessage(w http.ResponseWriter, r *http.Request, d *device) err
 	if err != nil {
 		return err
 	}
-	eventID, err := a.idempotent(r.Context(), d, txnID, func() (string, error) {
-		return a.send(r.Context(), roomID, evType, d.userID, nil, content, "")
+	eventID, err := a.idempotent(r.Context(), d, "send/"+txnID, func(txn *roomserver.Txn) (string, error) {
+		return a.sendTxn(r.Context(), txn, roomID, evType, d.userID, nil, content, "")
 	})
 	if err != nil {
 		return err
@@ -383,8 +383,8 @@ func (a *API) redact(w http.ResponseWriter, r *http.Request, d *device) error {
 		c["redacts"], redacts = target, ""
 	}
 	content, _ := json.Marshal(c)
-	eventID, err := a.idempotent(r.Context(), d, txnID, func() (string, error) {
-		return a.send(r.Context(), roomID, "m.room.redaction", d.userID, nil, content, redacts)
+	eventID, err := a.idempotent(r.Context(), d, "redact/"+txnID, func(txn *roomserver.Txn) (string, error) {
+		return a.sendTxn(r.Context(), txn, roomID, "m.room.redaction", d.userID, nil, content, redacts)
 	})
 	if err != nil {
 		return err
@@ -393,22 +393,21 @@ func (a *API) redact(w http.ResponseWriter, r *http.Request, d *device) error {
 	return nil
 }
 
-// idempotent runs send once per (user, device, transaction ID).
-func (a *API) idempotent(ctx context.Context, d *device, txnID string, send func() (string, error)) (string, error) {
+// idempotent runs send once per client transaction: (user, device,
+// endpoint and transaction ID). The transaction travels with the event in
+// the input log and the room server records it with the event, so a retry
+// after a crash or a log outage finds the first event (here, or when the
+// room server drops the retry's event).
+func (a *API) idempotent(ctx context.Context, d *device, txnID string, send func(*roomserver.Txn) (string, error)) (string, error) {
 	lock := a.roomLock("txn:" + d.token)
 	lock.Lock()
 	defer lock.Unlock()
-	var eventID string
-	err := a.db.QueryRowContext(ctx, `SELECT event_id FROM cs_txns WHERE user_id = ? AND device_id = ? AND txn_id = ?`, d.userID, d.deviceID, txnID).Scan(&eventID)
-	if err == nil {
-		return eventID, nil
+	txn := roomserver.Txn{UserID: d.userID, DeviceID: d.deviceID, ID: txnID}
+	eventID, found, err := a.rs.TxnEvent(ctx, txn)
+	if err != nil || found {
+		return eventID, err
 	}
-	eventID, err = send()
-	if err != nil {
-		return "", err
-	}
-	_, err = a.db.ExecContext(ctx, `INSERT INTO cs_txns (user_id, device_id, txn_id, event_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, d.userID, d.deviceID, txnID, eventID)
-	return eventID, err
+	return send(&txn)
 }
 
 // mayRedact checks that the user may redact the target: an event of the

@@ -36,6 +36,32 @@ import (
 type Input struct {
 	RoomVersion string          `json:"room_version"`
 	Event       json.RawMessage `json:"event"`
+	// Txn, when set, is the client transaction that asked for the event.
+	// The room server records it in the same database transaction as the
+	// event, and drops a later event of the same client transaction (a
+	// client's retry after a crash or a log outage), answering its waiter
+	// with the first event's ID.
+	Txn *Txn `json:"txn,omitempty"`
+}
+
+// Txn names a client transaction: its scope (user and device) and its ID,
+// which the writer prefixes with the endpoint.
+type Txn struct {
+	UserID   string `json:"user_id"`
+	DeviceID string `json:"device_id"`
+	ID       string `json:"txn_id"`
+}
+
+// ErrLogUnavailable is returned by Submit when the input log cannot be
+// reached; the event was not appended and the client may retry.
+var ErrLogUnavailable = errors.New("roomserver: the input log is unreachable")
+
+// verdict is what a waiter learns: the ID of the event that stands for
+// its request (its own, or the first of its client transaction) or why it
+// was rejected.
+type verdict struct {
+	eventID string
+	err     error
 }
 
 // Output is one entry of the output log: an accepted event and the change
@@ -71,7 +97,7 @@ type RoomServer struct {
 	log        *slog.Logger
 
 	mu      sync.Mutex
-	waiters map[string][]chan error
+	waiters map[string][]chan verdict
 	cache   map[string]*event.PDU
 
 	consumer *logs.Consumer
@@ -88,6 +114,9 @@ CREATE INDEX IF NOT EXISTS rs_events_room ON rs_events(room_id, nid);
 CREATE TABLE IF NOT EXISTS rs_state (
 	room_id TEXT NOT NULL, type TEXT NOT NULL, state_key TEXT NOT NULL,
 	event_id TEXT NOT NULL, PRIMARY KEY (room_id, type, state_key));
+CREATE TABLE IF NOT EXISTS rs_txns (
+	user_id TEXT NOT NULL, device_id TEXT NOT NULL, txn_id TEXT NOT NULL,
+	event_id TEXT NOT NULL, PRIMARY KEY (user_id, device_id, txn_id));
 `
 
 // New prepares the room server's tables. Call Start to consume the log.
@@ -96,7 +125,7 @@ func New(db *db.DB, js nats.JetStreamContext, serverName string, key *signing.Ke
 		return nil, fmt.Errorf("roomserver: schema: %w", err)
 	}
 	return &RoomServer{db: db, js: js, serverName: serverName, key: key, log: log,
-		waiters: map[string][]chan error{}, cache: map[string]*event.PDU{}}, nil
+		waiters: map[string][]chan verdict{}, cache: map[string]*event.PDU{}}, nil
 }
 
 // Start begins consuming the input log with the durable consumer
@@ -117,32 +146,47 @@ func (rs *RoomServer) Stop() {
 	}
 }
 
-// Submit appends the event to the input log and waits for the room
-// server's verdict: nil when accepted, a *RejectedError when a check
-// failed.
-func (rs *RoomServer) Submit(ctx context.Context, rules roomversion.Rules, ev *event.PDU) error {
-	ch := make(chan error, 1)
+// publishTimeout bounds the wait for the log's acknowledgement of an
+// appended entry.
+const publishTimeout = 5 * time.Second
+
+// Submit appends the event (with the client transaction, when given) to
+// the input log and waits for the room server's verdict. It returns the
+// ID of the event that stands for the request: the event's own, or the
+// first event of the same client transaction. A check that failed gives a
+// *RejectedError; a log that cannot be reached gives an error wrapping
+// ErrLogUnavailable, at once rather than after a timeout.
+func (rs *RoomServer) Submit(ctx context.Context, rules roomversion.Rules, ev *event.PDU, txn *Txn) (string, error) {
+	ch := make(chan verdict, 1)
 	rs.mu.Lock()
 	rs.waiters[ev.EventID()] = append(rs.waiters[ev.EventID()], ch)
 	rs.mu.Unlock()
-	data, err := json.Marshal(Input{RoomVersion: rules.ID, Event: ev.JSON()})
+	data, err := json.Marshal(Input{RoomVersion: rules.ID, Event: ev.JSON(), Txn: txn})
 	if err != nil {
-		return err
-	}
-	if _, err := rs.js.Publish(logs.InputSubject, data, nats.MsgId(ev.EventID()), nats.Context(ctx)); err != nil {
 		rs.dropWaiter(ev.EventID(), ch)
-		return fmt.Errorf("roomserver: appending to the input log: %w", err)
+		return "", err
+	}
+	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	_, err = rs.js.Publish(logs.InputSubject, data, nats.MsgId(ev.EventID()), nats.Context(pctx))
+	cancel()
+	if err != nil {
+		rs.dropWaiter(ev.EventID(), ch)
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		rs.log.Warn("roomserver: the input log is unreachable; refusing the event", "event_id", ev.EventID(), "err", err)
+		return "", fmt.Errorf("%w: %w", ErrLogUnavailable, err)
 	}
 	select {
-	case err := <-ch:
-		return err
+	case v := <-ch:
+		return v.eventID, v.err
 	case <-ctx.Done():
 		rs.dropWaiter(ev.EventID(), ch)
-		return ctx.Err()
+		return "", ctx.Err()
 	}
 }
 
-func (rs *RoomServer) dropWaiter(eventID string, ch chan error) {
+func (rs *RoomServer) dropWaiter(eventID string, ch chan verdict) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	ws := rs.waiters[eventID]
@@ -157,14 +201,27 @@ func (rs *RoomServer) dropWaiter(eventID string, ch chan error) {
 	}
 }
 
-func (rs *RoomServer) notify(eventID string, verdict error) {
+// notify tells the event's waiters the verdict: nil err for accepted,
+// with standsFor the ID of the event that stands for their request.
+func (rs *RoomServer) notify(eventID, standsFor string, err error) {
 	rs.mu.Lock()
 	ws := rs.waiters[eventID]
 	delete(rs.waiters, eventID)
 	rs.mu.Unlock()
 	for _, w := range ws {
-		w <- verdict
+		w <- verdict{eventID: standsFor, err: err}
 	}
+}
+
+// TxnEvent returns the event recorded for a client transaction, if any.
+func (rs *RoomServer) TxnEvent(ctx context.Context, txn Txn) (string, bool, error) {
+	var id string
+	err := rs.db.QueryRowContext(ctx, `SELECT event_id FROM rs_txns WHERE user_id = ? AND device_id = ? AND txn_id = ?`,
+		txn.UserID, txn.DeviceID, txn.ID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return id, err == nil, err
 }
 
 // VerifyKey implements signing.KeyLookup for our own key. Events from
@@ -200,6 +257,18 @@ func (rs *RoomServer) process(ctx context.Context, data []byte) error {
 		rs.log.Warn("roomserver: dropping malformed event", "err", err)
 		return nil
 	}
+	// A retry of a client transaction whose first event is stored: drop
+	// this one and answer with the first.
+	if in.Txn != nil {
+		first, found, err := rs.TxnEvent(ctx, *in.Txn)
+		if err != nil {
+			return err
+		}
+		if found && first != ev.EventID() {
+			rs.notify(ev.EventID(), first, nil)
+			return nil
+		}
+	}
 	// Already stored: a redelivery after a crash. Publish the output again
 	// (the output stream drops duplicates) and report success.
 	var existing string
@@ -212,7 +281,7 @@ func (rs *RoomServer) process(ctx context.Context, data []byte) error {
 		if err := rs.publish(ctx, out); err != nil {
 			return err
 		}
-		rs.notify(ev.EventID(), nil)
+		rs.notify(ev.EventID(), ev.EventID(), nil)
 		return nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
@@ -222,24 +291,24 @@ func (rs *RoomServer) process(ctx context.Context, data []byte) error {
 	if err != nil {
 		var rej *RejectedError
 		if errors.As(err, &rej) {
-			rs.notify(ev.EventID(), err)
+			rs.notify(ev.EventID(), "", err)
 			return nil
 		}
 		return err
 	}
-	if verdict := rs.check(ctx, rules, ev, before); verdict != nil {
-		rs.log.Info("roomserver: rejected event", "event_id", ev.EventID(), "err", verdict)
-		rs.notify(ev.EventID(), &RejectedError{Err: verdict})
+	if bad := rs.check(ctx, rules, ev, before); bad != nil {
+		rs.log.Info("roomserver: rejected event", "event_id", ev.EventID(), "err", bad)
+		rs.notify(ev.EventID(), "", &RejectedError{Err: bad})
 		return nil
 	}
-	out, err := rs.store(rules, ev, before)
+	out, err := rs.store(rules, ev, before, in.Txn)
 	if err != nil {
 		return err
 	}
 	if err := rs.publish(ctx, out); err != nil {
 		return err
 	}
-	rs.notify(ev.EventID(), nil)
+	rs.notify(ev.EventID(), ev.EventID(), nil)
 	return nil
 }
 
@@ -312,7 +381,7 @@ func (rs *RoomServer) stateBefore(ev *event.PDU) (eventauth.StateMap, error) {
 
 // store writes the event, the state after it, the room's current state and
 // forward extremities in one transaction, and returns the output entry.
-func (rs *RoomServer) store(rules roomversion.Rules, ev *event.PDU, before eventauth.StateMap) (*Output, error) {
+func (rs *RoomServer) store(rules roomversion.Rules, ev *event.PDU, before eventauth.StateMap, txn *Txn) (*Output, error) {
 	after := make([]stateEntry, 0, len(before)+1)
 	sk, isState := ev.StateKey()
 	var removes []string
@@ -337,6 +406,12 @@ func (rs *RoomServer) store(rules roomversion.Rules, ev *event.PDU, before event
 	if _, err := tx.Exec(`INSERT INTO rs_events (event_id, room_id, json, state_after) VALUES (?, ?, ?, ?)`,
 		ev.EventID(), ev.RoomID(), string(ev.JSON()), string(afterJSON)); err != nil {
 		return nil, err
+	}
+	if txn != nil {
+		if _, err := tx.Exec(`INSERT INTO rs_txns (user_id, device_id, txn_id, event_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			txn.UserID, txn.DeviceID, txn.ID, ev.EventID()); err != nil {
+			return nil, err
+		}
 	}
 	// Forward extremities: the event replaces its previous events.
 	var extJSON string

@@ -57,7 +57,11 @@ func Open(url, dataDir string) (*Logs, error) {
 		}
 		l.NC = nc
 	} else {
-		nc, err := nats.Connect(url)
+		// No reconnect buffer: while the server is unreachable a publish
+		// fails at once instead of being sent whenever the connection
+		// comes back (after the writer has given up on it); and keep
+		// reconnecting for as long as the process runs.
+		nc, err := nats.Connect(url, nats.ReconnectBufSize(-1), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second))
 		if err != nil {
 			return nil, fmt.Errorf("logs: connecting to %s: %w", url, err)
 		}

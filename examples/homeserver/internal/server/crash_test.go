@@ -78,6 +78,19 @@ func TestKillRestart(t *testing.T) {
 		}
 		acked = append(acked, id)
 	}
+	// Four more sends in flight when the process dies: their answers are
+	// lost, and each is retried with its transaction ID after the restart.
+	inflight := make(chan struct{}, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			inflight <- struct{}{}
+			_, _ = alice.Send(roomID, fmt.Sprintf("c%d", i), fmt.Sprintf("in flight %d", i))
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		<-inflight
+	}
+	time.Sleep(time.Duration(time.Now().UnixNano()%20) * time.Millisecond)
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -89,15 +102,34 @@ func TestKillRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(more, ",") != strings.Join(acked[5:], ",") {
+	// The in-flight sends may or may not follow the acknowledged ones.
+	if len(more) < 20 || len(more) > 24 || strings.Join(more[:20], ",") != strings.Join(acked[5:], ",") {
 		t.Fatalf("after the kill, sync from the old token gave %d events, want the %d acknowledged ones in order", len(more), len(acked)-5)
+	}
+	// The in-flight sends, retried: each stored once, whatever the kill
+	// interrupted.
+	for i := 0; i < 4; i++ {
+		if _, err := alice.Send(roomID, fmt.Sprintf("c%d", i), fmt.Sprintf("in flight %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var bodies map[string]int
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if bodies = messageBodies(t, alice, roomID); bodies["in flight 3"] > 0 && bodies["in flight 0"] > 0 {
+			break
+		}
+	}
+	for i := 0; i < 4; i++ {
+		if n := bodies[fmt.Sprintf("in flight %d", i)]; n != 1 {
+			t.Fatalf("in-flight send %d stored %d times after the kill and a retry", i, n)
+		}
 	}
 	all, err := alice.AllMessagesSince(roomID, "s0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(all, ",") != strings.Join(acked, ",") {
-		t.Fatalf("history has %d messages, want the %d acknowledged ones in order", len(all), len(acked))
+	if len(all) != len(acked)+4 || strings.Join(all[:len(acked)], ",") != strings.Join(acked, ",") {
+		t.Fatalf("history has %d messages, want the %d acknowledged ones in order, then the 4 retried", len(all), len(acked))
 	}
 	// Sending still works, and the same transaction ID is still idempotent.
 	again, err := alice.Send(roomID, "b19", "retry after restart")
