@@ -11,7 +11,10 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/server"
 )
@@ -29,14 +32,40 @@ func main() {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	// Catch the signals before starting, so that one arriving during start
+	// still closes the logs and the database cleanly.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	if underGoRun() {
+		go stopWhenParentExits(sig)
+	}
 	s, err := server.Start(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "homeserver:", err)
 		os.Exit(1)
 	}
 	fmt.Printf("homeserver %s: client API http://%s, federation API https://%s\n", s.ServerName(), s.ClientAddr(), s.FederationAddr())
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	<-sig
 	s.Close()
+}
+
+// underGoRun reports whether this process is a binary that "go run" built
+// into its temporary build folder.
+func underGoRun() bool {
+	exe, err := os.Executable()
+	return err == nil && strings.Contains(filepath.ToSlash(exe), "/go-build")
+}
+
+// stopWhenParentExits sends SIGTERM's stand-in on sig when the parent
+// process goes away. "go run" does not pass SIGTERM on to the program it
+// started, so without this a service manager stopping "go run ." would
+// leave the server running as an orphan.
+func stopWhenParentExits(sig chan<- os.Signal) {
+	parent := os.Getppid()
+	for range time.Tick(500 * time.Millisecond) {
+		if os.Getppid() != parent {
+			sig <- syscall.SIGTERM
+			return
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -146,4 +147,89 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// Bug 7: the built binary (the README's command for running it as a
+// service) stops cleanly on SIGTERM and on SIGINT (Ctrl-C): exit status 0
+// within seconds, and the data folder opens again.
+func TestSignalsStopCleanly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the homeserver binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "homeserver")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/gomatrixlib/gomatrixlib/examples/homeserver").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	for _, sig := range []os.Signal{syscall.SIGTERM, os.Interrupt} {
+		clientAddr := freeAddr(t)
+		cmd := exec.Command(bin, "-data", filepath.Join(dir, "data"), "-client-addr", clientAddr, "-federation-addr", freeAddr(t))
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		up := false
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && !up; time.Sleep(50 * time.Millisecond) {
+			if c, err := net.Dial("tcp", clientAddr); err == nil {
+				c.Close()
+				up = true
+			}
+		}
+		if !up {
+			cmd.Process.Kill()
+			t.Fatal("homeserver did not start")
+		}
+		if err := cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%v: exit %v, want status 0", sig, err)
+			}
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("%v: still running after 10 s", sig)
+		}
+		if c, err := net.Dial("tcp", clientAddr); err == nil {
+			c.Close()
+			t.Fatalf("%v: the client port still answers", sig)
+		}
+	}
+	// The README's "go run .": SIGTERM to the go command (which does not
+	// pass it on) still stops the server it started.
+	clientAddr := freeAddr(t)
+	cmd := exec.Command("go", "run", ".", "-data", filepath.Join(dir, "data"), "-client-addr", clientAddr, "-federation-addr", freeAddr(t))
+	cmd.Dir = "../.."
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	up := false
+	for deadline := time.Now().Add(120 * time.Second); time.Now().Before(deadline) && !up; time.Sleep(100 * time.Millisecond) {
+		if c, err := net.Dial("tcp", clientAddr); err == nil {
+			c.Close()
+			up = true
+		}
+	}
+	if !up {
+		cmd.Process.Kill()
+		t.Fatal("go run: homeserver did not start")
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		c, err := net.Dial("tcp", clientAddr)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("go run: the server still answers 10 s after SIGTERM to go run (orphaned)")
+		}
+	}
 }
