@@ -17,6 +17,8 @@ CREATE TABLE IF NOT EXISTS cs_accounts (
 	user_id TEXT PRIMARY KEY, password_hash TEXT NOT NULL, displayname TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS cs_devices (
 	access_token TEXT PRIMARY KEY, user_id TEXT NOT NULL, device_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cs_filters (
+	id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL, json TEXT NOT NULL);
 `
 
 type device struct {
@@ -84,4 +86,24 @@ func (a *API) displayName(ctx context.Context, userID string) (string, bool, err
 		return "", false, nil
 	}
 	return name, err == nil, err
+}
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+// deviceIDs lists a user's devices.
+func (a *API) deviceIDs(ctx context.Context, userID string) ([]string, error) {
+	rows, err := a.db.QueryContext(ctx, `SELECT DISTINCT device_id FROM cs_devices WHERE user_id = ?`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/syncapi"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 	"github.com/gomatrixlib/gomatrixlib/signing"
+	"github.com/nats-io/nats.go"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -40,6 +41,10 @@ type API struct {
 	key        *signing.Key
 	log        *slog.Logger
 	bcryptCost int
+	js         nats.JetStreamContext
+
+	typing   typingTimers
+	presence presenceState
 
 	roomLocksMu sync.Mutex
 	roomLocks   map[string]*sync.Mutex
@@ -49,6 +54,9 @@ type API struct {
 type Options struct {
 	// BcryptCost for password hashes; zero means bcrypt.DefaultCost.
 	BcryptCost int
+	// Logs is the JetStream context the API writes the typing, receipt,
+	// presence, to-device and account data logs through.
+	Logs nats.JetStreamContext
 }
 
 // New prepares the tables.
@@ -60,7 +68,9 @@ func New(db *db.DB, rs *roomserver.RoomServer, sy *syncapi.SyncAPI, serverName s
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
 	}
-	return &API{db: db, rs: rs, sync: sy, serverName: serverName, key: key, log: log, bcryptCost: cost, roomLocks: map[string]*sync.Mutex{}}, nil
+	return &API{db: db, rs: rs, sync: sy, serverName: serverName, key: key, log: log, bcryptCost: cost, js: opts.Logs,
+		typing: typingTimers{timers: map[[2]string]*time.Timer{}}, presence: presenceState{last: map[string]presenceMemo{}},
+		roomLocks: map[string]*sync.Mutex{}}, nil
 }
 
 func (a *API) roomLock(roomID string) *sync.Mutex {

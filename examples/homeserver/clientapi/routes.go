@@ -41,32 +41,43 @@ func (a *API) Handler() http.Handler {
 		"GET /profile/{userId}/displayname": a.getProfile,
 	}
 	authed := map[string]func(http.ResponseWriter, *http.Request, *device) error{
-		"POST /logout":                                        a.logout,
-		"GET /account/whoami":                                 a.whoami,
-		"POST /createRoom":                                    a.createRoom,
-		"POST /rooms/{roomId}/join":                           a.join,
-		"POST /join/{roomId}":                                 a.join,
-		"POST /rooms/{roomId}/leave":                          a.leave,
-		"POST /rooms/{roomId}/invite":                         a.membershipOf("invite"),
-		"POST /rooms/{roomId}/kick":                           a.membershipOf("leave"),
-		"POST /rooms/{roomId}/ban":                            a.membershipOf("ban"),
-		"POST /rooms/{roomId}/unban":                          a.membershipOf("leave"),
-		"PUT /rooms/{roomId}/send/{eventType}/{txnId}":        a.sendMessage,
-		"PUT /rooms/{roomId}/redact/{eventId}/{txnId}":        a.redact,
-		"GET /rooms/{roomId}/state":                           a.getState,
-		"GET /rooms/{roomId}/state/{eventType}":               a.getStateEvent,
-		"GET /rooms/{roomId}/state/{eventType}/{stateKey...}": a.getStateEvent,
-		"PUT /rooms/{roomId}/state/{eventType}":               a.putState,
-		"PUT /rooms/{roomId}/state/{eventType}/{stateKey...}": a.putState,
-		"GET /rooms/{roomId}/messages":                        a.messages,
-		"GET /rooms/{roomId}/event/{eventId}":                 a.getEvent,
-		"GET /rooms/{roomId}/joined_members":                  a.joinedMembers,
-		"GET /joined_rooms":                                   a.joinedRooms,
-		"GET /sync":                                           a.syncHandler,
-		"PUT /profile/{userId}/displayname":                   a.putDisplayName,
-		"POST /user/{userId}/filter":                          a.postFilter,
-		"GET /pushrules/":                                     a.emptyObject,
-		"GET /capabilities":                                   a.capabilities,
+		"POST /logout":                                          a.logout,
+		"GET /account/whoami":                                   a.whoami,
+		"POST /createRoom":                                      a.createRoom,
+		"POST /rooms/{roomId}/join":                             a.join,
+		"POST /join/{roomId}":                                   a.join,
+		"POST /rooms/{roomId}/leave":                            a.leave,
+		"POST /rooms/{roomId}/invite":                           a.membershipOf("invite"),
+		"POST /rooms/{roomId}/kick":                             a.membershipOf("leave"),
+		"POST /rooms/{roomId}/ban":                              a.membershipOf("ban"),
+		"POST /rooms/{roomId}/unban":                            a.membershipOf("leave"),
+		"PUT /rooms/{roomId}/send/{eventType}/{txnId}":          a.sendMessage,
+		"PUT /rooms/{roomId}/redact/{eventId}/{txnId}":          a.redact,
+		"GET /rooms/{roomId}/state":                             a.getState,
+		"GET /rooms/{roomId}/state/{eventType}":                 a.getStateEvent,
+		"GET /rooms/{roomId}/state/{eventType}/{stateKey...}":   a.getStateEvent,
+		"PUT /rooms/{roomId}/state/{eventType}":                 a.putState,
+		"PUT /rooms/{roomId}/state/{eventType}/{stateKey...}":   a.putState,
+		"GET /rooms/{roomId}/messages":                          a.messages,
+		"GET /rooms/{roomId}/event/{eventId}":                   a.getEvent,
+		"GET /rooms/{roomId}/joined_members":                    a.joinedMembers,
+		"GET /joined_rooms":                                     a.joinedRooms,
+		"GET /sync":                                             a.syncHandler,
+		"PUT /profile/{userId}/displayname":                     a.putDisplayName,
+		"POST /user/{userId}/filter":                            a.postFilter,
+		"GET /user/{userId}/filter/{filterId}":                  a.getFilter,
+		"PUT /rooms/{roomId}/typing/{userId}":                   a.putTyping,
+		"POST /rooms/{roomId}/receipt/{receiptType}/{eventId}":  a.postReceipt,
+		"POST /rooms/{roomId}/read_markers":                     a.postReadMarkers,
+		"GET /user/{userId}/account_data/{type}":                a.getAccountData,
+		"PUT /user/{userId}/account_data/{type}":                a.putAccountData,
+		"GET /user/{userId}/rooms/{roomId}/account_data/{type}": a.getAccountData,
+		"PUT /user/{userId}/rooms/{roomId}/account_data/{type}": a.putAccountData,
+		"GET /presence/{userId}/status":                         a.getPresence,
+		"PUT /presence/{userId}/status":                         a.putPresence,
+		"PUT /sendToDevice/{eventType}/{txnId}":                 a.sendToDevice,
+		"GET /pushrules/":                                       a.emptyObject,
+		"GET /capabilities":                                     a.capabilities,
 	}
 	for _, prefix := range []string{"/_matrix/client/v3", "/_matrix/client/r0"} {
 		for pattern, h := range open {
@@ -163,12 +174,6 @@ func (a *API) emptyObject(w http.ResponseWriter, _ *http.Request, _ *device) err
 
 func (a *API) capabilities(w http.ResponseWriter, _ *http.Request, _ *device) error {
 	httputil.WriteJSON(w, 200, map[string]any{"capabilities": map[string]any{}})
-	return nil
-}
-
-func (a *API) postFilter(w http.ResponseWriter, _ *http.Request, _ *device) error {
-	// Filters are not stored; /sync reads an inline filter's timeline limit.
-	httputil.WriteJSON(w, 200, map[string]string{"filter_id": "0"})
 	return nil
 }
 
@@ -352,6 +357,7 @@ func (a *API) sendMessage(w http.ResponseWriter, r *http.Request, d *device) err
 	if err != nil {
 		return err
 	}
+	a.touch(r.Context(), d.userID, "")
 	httputil.WriteJSON(w, 200, map[string]string{"event_id": eventID})
 	return nil
 }
@@ -691,7 +697,7 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, d *device) error 
 
 func (a *API) syncHandler(w http.ResponseWriter, r *http.Request, d *device) error {
 	q := r.URL.Query()
-	since, err := syncapi.ParseToken(q.Get("since"))
+	since, err := syncapi.ParsePos(q.Get("since"))
 	if err != nil {
 		return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", err.Error())
 	}
@@ -703,13 +709,32 @@ func (a *API) syncHandler(w http.ResponseWriter, r *http.Request, d *device) err
 		}
 		timeout = time.Duration(min(ms, maxSyncTimeout.Milliseconds())) * time.Millisecond
 	}
-	limit := 20
-	if f := q.Get("filter"); strings.HasPrefix(f, "{") {
-		if l := gjson.Get(f, "room.timeline.limit"); l.Type == gjson.Number && l.Int() > 0 {
-			limit = int(min(l.Int(), 1000))
+	setPresence := q.Get("set_presence")
+	if setPresence != "" && !presenceStates[setPresence] {
+		return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "set_presence must be online, offline or unavailable")
+	}
+	req := syncapi.Request{UserID: d.userID, DeviceID: d.deviceID, Since: since, Timeout: timeout, TimelineLimit: 20}
+	if f := q.Get("filter"); f != "" {
+		raw := []byte(f)
+		if !strings.HasPrefix(f, "{") {
+			stored, ok, err := a.storedFilter(r.Context(), d.userID, f)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "unknown filter ID")
+			}
+			raw = stored
+		}
+		if req.Filter, err = syncapi.ParseFilter(raw); err != nil {
+			return httputil.Errorf(http.StatusBadRequest, "M_BAD_JSON", err.Error())
+		}
+		if l := req.Filter.Timeline.Limit; l > 0 {
+			req.TimelineLimit = min(l, 1000)
 		}
 	}
-	resp, err := a.sync.Sync(r.Context(), syncapi.Request{UserID: d.userID, Since: since, Timeout: timeout, TimelineLimit: limit})
+	a.touch(r.Context(), d.userID, setPresence)
+	resp, err := a.sync.Sync(r.Context(), req)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return nil

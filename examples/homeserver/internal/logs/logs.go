@@ -21,6 +21,24 @@ const (
 	OutputSubject = "roomserver.output"
 )
 
+// Stream is one of the logs besides the room events: ephemeral and
+// per-device data (typing, receipts, presence, to-device messages) and
+// account data, each written by the client API and read by the sync
+// reader.
+type Stream struct{ Name, Subject string }
+
+// The logs of data that is not room events.
+var (
+	Typing      = Stream{"EDU_TYPING", "edu.typing"}
+	Receipts    = Stream{"EDU_RECEIPTS", "edu.receipts"}
+	Presence    = Stream{"EDU_PRESENCE", "edu.presence"}
+	ToDevice    = Stream{"EDU_TO_DEVICE", "edu.todevice"}
+	AccountData = Stream{"ACCOUNT_DATA", "accountdata"}
+)
+
+// Streams lists them.
+var Streams = []Stream{Typing, Receipts, Presence, ToDevice, AccountData}
+
 // Logs holds the NATS connection and, when embedded, the server.
 type Logs struct {
 	NC *nats.Conn
@@ -73,10 +91,14 @@ func Open(url, dataDir string) (*Logs, error) {
 		return nil, err
 	}
 	l.JS = js
-	for _, s := range []nats.StreamConfig{
+	configs := []nats.StreamConfig{
 		{Name: InputStream, Subjects: []string{InputSubject}, Storage: nats.FileStorage, Duplicates: 10 * time.Minute},
 		{Name: OutputStream, Subjects: []string{OutputSubject}, Storage: nats.FileStorage, Duplicates: 10 * time.Minute},
-	} {
+	}
+	for _, st := range Streams {
+		configs = append(configs, nats.StreamConfig{Name: st.Name, Subjects: []string{st.Subject}, Storage: nats.FileStorage, Duplicates: 10 * time.Minute})
+	}
+	for _, s := range configs {
 		if _, err := js.StreamInfo(s.Name); err == nil {
 			continue
 		}

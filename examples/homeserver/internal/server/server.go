@@ -128,7 +128,7 @@ func Start(cfg Config) (*Server, error) {
 	if s.sync, err = syncapi.New(s.db, s.logs.JS, log); err != nil {
 		return nil, err
 	}
-	if s.client, err = clientapi.New(s.db, s.rs, s.sync, s.cfg.ServerName, s.key, log, clientapi.Options{BcryptCost: cfg.BcryptCost}); err != nil {
+	if s.client, err = clientapi.New(s.db, s.rs, s.sync, s.cfg.ServerName, s.key, log, clientapi.Options{BcryptCost: cfg.BcryptCost, Logs: s.logs.JS}); err != nil {
 		return nil, err
 	}
 	if err := s.rs.Start(); err != nil {
