@@ -61,13 +61,20 @@ func (a *API) checkPassword(ctx context.Context, userID, password string) error 
 	return nil
 }
 
-func (a *API) newDevice(ctx context.Context, userID, deviceID string) (*device, error) {
+func (a *API) newDevice(ctx context.Context, userID, deviceID, name string) (*device, error) {
 	if deviceID == "" {
 		deviceID = "D" + randomHex(5)
 	}
 	d := &device{userID: userID, deviceID: deviceID, token: "syt_" + randomHex(20)}
-	_, err := a.db.ExecContext(ctx, `INSERT INTO cs_devices (access_token, user_id, device_id) VALUES (?, ?, ?)`, d.token, d.userID, d.deviceID)
-	return d, err
+	if _, err := a.db.ExecContext(ctx, `INSERT INTO cs_devices (access_token, user_id, device_id) VALUES (?, ?, ?)`, d.token, d.userID, d.deviceID); err != nil {
+		return nil, err
+	}
+	if name != "" {
+		if err := a.setDeviceName(ctx, userID, deviceID, name); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 func (a *API) deviceByToken(ctx context.Context, token string) (*device, error) {

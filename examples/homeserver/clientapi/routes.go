@@ -29,9 +29,7 @@ const maxSyncTimeout = 5 * time.Minute
 // older /_matrix/client/r0.
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /_matrix/client/versions", func(w http.ResponseWriter, r *http.Request) {
-		httputil.WriteJSON(w, 200, map[string]any{"versions": []string{"r0.5.0", "r0.6.0", "r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11"}})
-	})
+	mux.HandleFunc("GET /_matrix/client/versions", a.versions)
 	open := map[string]func(http.ResponseWriter, *http.Request) error{
 		"GET /login":                        a.loginFlows,
 		"POST /login":                       a.login,
@@ -76,7 +74,21 @@ func (a *API) Handler() http.Handler {
 		"GET /presence/{userId}/status":                         a.getPresence,
 		"PUT /presence/{userId}/status":                         a.putPresence,
 		"PUT /sendToDevice/{eventType}/{txnId}":                 a.sendToDevice,
-		"GET /pushrules/":                                       a.emptyObject,
+		"GET /pushrules/":                                       a.pushRules,
+		"GET /pushrules/global/":                                a.pushRules,
+		"GET /voip/turnServer":                                  a.turnServer,
+		"GET /thirdparty/protocols":                             a.thirdpartyProtocols,
+		"GET /room_keys/version":                                a.roomKeysVersion,
+		"GET /rooms/{roomId}/members":                           a.members,
+		"GET /devices":                                          a.getDevices,
+		"GET /devices/{deviceId}":                               a.getDevice,
+		"PUT /devices/{deviceId}":                               a.putDevice,
+		"DELETE /devices/{deviceId}":                            a.deleteDevice,
+		"POST /delete_devices":                                  a.deleteDevices,
+		"POST /keys/upload":                                     a.keysUpload,
+		"POST /keys/query":                                      a.keysQuery,
+		"POST /keys/claim":                                      a.keysClaim,
+		"GET /keys/changes":                                     a.keysChanges,
 		"GET /capabilities":                                     a.capabilities,
 	}
 	for _, prefix := range []string{"/_matrix/client/v3", "/_matrix/client/r0"} {
@@ -167,16 +179,6 @@ func (a *API) authenticate(h func(http.ResponseWriter, *http.Request, *device) e
 	}
 }
 
-func (a *API) emptyObject(w http.ResponseWriter, _ *http.Request, _ *device) error {
-	httputil.WriteJSON(w, 200, map[string]any{"global": map[string]any{}})
-	return nil
-}
-
-func (a *API) capabilities(w http.ResponseWriter, _ *http.Request, _ *device) error {
-	httputil.WriteJSON(w, 200, map[string]any{"capabilities": map[string]any{}})
-	return nil
-}
-
 func (a *API) loginFlows(w http.ResponseWriter, _ *http.Request) error {
 	httputil.WriteJSON(w, 200, map[string]any{"flows": []map[string]string{{"type": "m.login.password"}}})
 	return nil
@@ -189,6 +191,7 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 		Username     string `json:"username"`
 		Password     string `json:"password"`
 		DeviceID     string `json:"device_id"`
+		DeviceName   string `json:"initial_device_display_name"`
 		InhibitLogin bool   `json:"inhibit_login"`
 		Auth         *struct {
 			Type string `json:"type"`
@@ -230,7 +233,7 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	}
 	resp := map[string]any{"user_id": userID, "home_server": a.serverName}
 	if !req.InhibitLogin {
-		d, err := a.newDevice(r.Context(), userID, req.DeviceID)
+		d, err := a.newDevice(r.Context(), userID, req.DeviceID, req.DeviceName)
 		if err != nil {
 			return err
 		}
@@ -265,8 +268,9 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 			Type string `json:"type"`
 			User string `json:"user"`
 		} `json:"identifier"`
-		Password string `json:"password"`
-		DeviceID string `json:"device_id"`
+		Password   string `json:"password"`
+		DeviceID   string `json:"device_id"`
+		DeviceName string `json:"initial_device_display_name"`
 	}
 	if err := httputil.ReadJSON(r, &req); err != nil {
 		return err
@@ -284,7 +288,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	if err := a.checkPassword(r.Context(), user, req.Password); err != nil {
 		return err
 	}
-	d, err := a.newDevice(r.Context(), user, req.DeviceID)
+	d, err := a.newDevice(r.Context(), user, req.DeviceID, req.DeviceName)
 	if err != nil {
 		return err
 	}
@@ -739,6 +743,9 @@ func (a *API) syncHandler(w http.ResponseWriter, r *http.Request, d *device) err
 		if errors.Is(err, context.Canceled) {
 			return nil
 		}
+		return err
+	}
+	if resp.OneTimeKeyCounts, resp.UnusedFallbackKeyTypes, err = a.keyCounts(r.Context(), d.userID, d.deviceID); err != nil {
 		return err
 	}
 	httputil.WriteJSON(w, 200, resp)

@@ -206,3 +206,27 @@ func (s *SyncAPI) toDevice(ctx context.Context, userID, deviceID string, since, 
 	}
 	return out, upto, rows.Err()
 }
+
+// DeviceListChanges returns the users, the user or sharing a joined room
+// with them, whose devices changed in (since, upto].
+func (s *SyncAPI) DeviceListChanges(ctx context.Context, userID string, since, upto int64) ([]string, error) {
+	out := []string{}
+	if since >= upto {
+		return out, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT user_id FROM sync_device_lists WHERE pos > ? AND pos <= ?
+		AND (user_id = ? OR user_id IN (SELECT b.user_id FROM sync_memberships a JOIN sync_memberships b ON a.room_id = b.room_id
+		WHERE a.user_id = ? AND a.membership = 'join' AND b.membership = 'join'))`, since, upto, userID, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}

@@ -16,17 +16,17 @@ import (
 // output log), and the typing, receipt, presence, to-device and account
 // data logs. One since token resumes them all.
 type Pos struct {
-	Events, Typing, Receipts, Presence, ToDevice, AccountData int64
+	Events, Typing, Receipts, Presence, ToDevice, AccountData, DeviceLists int64
 }
 
 // String writes the position as a token: "s<events>_<typing>_<receipts>_
-// <presence>_<to-device>_<account data>".
+// <presence>_<to-device>_<account data>_<device lists>".
 func (p Pos) String() string {
-	return fmt.Sprintf("s%d_%d_%d_%d_%d_%d", p.Events, p.Typing, p.Receipts, p.Presence, p.ToDevice, p.AccountData)
+	return fmt.Sprintf("s%d_%d_%d_%d_%d_%d_%d", p.Events, p.Typing, p.Receipts, p.Presence, p.ToDevice, p.AccountData, p.DeviceLists)
 }
 
 func (p *Pos) fields() []*int64 {
-	return []*int64{&p.Events, &p.Typing, &p.Receipts, &p.Presence, &p.ToDevice, &p.AccountData}
+	return []*int64{&p.Events, &p.Typing, &p.Receipts, &p.Presence, &p.ToDevice, &p.AccountData, &p.DeviceLists}
 }
 
 // ParsePos reads a token; "" is the zero position and "s<n>" (an older
@@ -96,6 +96,8 @@ CREATE TABLE IF NOT EXISTS sync_account_data (
 	user_id TEXT NOT NULL, room_id TEXT NOT NULL, type TEXT NOT NULL,
 	content TEXT NOT NULL, pos BIGINT NOT NULL, PRIMARY KEY (user_id, room_id, type));
 CREATE INDEX IF NOT EXISTS sync_account_data_pos ON sync_account_data(user_id, pos);
+CREATE TABLE IF NOT EXISTS sync_device_lists (
+	user_id TEXT PRIMARY KEY, pos BIGINT NOT NULL);
 `
 
 // Entries of the logs besides the room events.
@@ -142,6 +144,11 @@ type AccountDataEntry struct {
 	Content json.RawMessage `json:"content"`
 }
 
+// DeviceListEntry says a user's devices or device keys changed.
+type DeviceListEntry struct {
+	UserID string `json:"user_id"`
+}
+
 // streamReader applies one log's entries to its table.
 type streamReader struct {
 	stream logs.Stream
@@ -156,6 +163,7 @@ func (s *SyncAPI) streamReaders() []streamReader {
 		{logs.Presence, func(p *Pos) *int64 { return &p.Presence }, applyPresence},
 		{logs.ToDevice, func(p *Pos) *int64 { return &p.ToDevice }, applyToDevice},
 		{logs.AccountData, func(p *Pos) *int64 { return &p.AccountData }, applyAccountData},
+		{logs.DeviceLists, func(p *Pos) *int64 { return &p.DeviceLists }, applyDeviceList},
 	}
 }
 
@@ -309,5 +317,15 @@ func applyAccountData(tx *db.Tx, seq int64, data []byte) (int64, error) {
 	_, err := tx.Exec(`INSERT INTO sync_account_data (user_id, room_id, type, content, pos) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT(user_id, room_id, type) DO UPDATE SET content = excluded.content, pos = excluded.pos`,
 		e.UserID, e.RoomID, e.Type, string(e.Content), seq)
+	return seq, err
+}
+
+func applyDeviceList(tx *db.Tx, seq int64, data []byte) (int64, error) {
+	var e DeviceListEntry
+	if json.Unmarshal(data, &e) != nil || e.UserID == "" {
+		return 0, nil
+	}
+	_, err := tx.Exec(`INSERT INTO sync_device_lists (user_id, pos) VALUES (?, ?)
+		ON CONFLICT(user_id) DO UPDATE SET pos = excluded.pos`, e.UserID, seq)
 	return seq, err
 }

@@ -198,6 +198,11 @@ func (s *SyncAPI) build(ctx context.Context, req Request, since, latest Pos, ini
 	if resp.Presence.Events, err = s.presence(ctx, req.UserID, since.Presence, latest.Presence); err != nil {
 		return nil, err
 	}
+	if !initial {
+		if resp.DeviceLists.Changed, err = s.DeviceListChanges(ctx, req.UserID, since.DeviceLists, latest.DeviceLists); err != nil {
+			return nil, err
+		}
+	}
 	if resp.ToDevice.Events, next.ToDevice, err = s.toDevice(ctx, req.UserID, req.DeviceID, since.ToDevice, latest.ToDevice); err != nil {
 		return nil, err
 	}

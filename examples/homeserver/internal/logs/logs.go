@@ -34,10 +34,11 @@ var (
 	Presence    = Stream{"EDU_PRESENCE", "edu.presence"}
 	ToDevice    = Stream{"EDU_TO_DEVICE", "edu.todevice"}
 	AccountData = Stream{"ACCOUNT_DATA", "accountdata"}
+	DeviceLists = Stream{"DEVICE_LISTS", "devicelists"}
 )
 
 // Streams lists them.
-var Streams = []Stream{Typing, Receipts, Presence, ToDevice, AccountData}
+var Streams = []Stream{Typing, Receipts, Presence, ToDevice, AccountData, DeviceLists}
 
 // Logs holds the NATS connection and, when embedded, the server.
 type Logs struct {
