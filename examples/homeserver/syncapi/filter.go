@@ -34,10 +34,10 @@ func ParseFilter(raw []byte) (*Filter, error) {
 	}
 	var f struct {
 		Room *struct {
-			Rooms    *[]string   `json:"rooms"`
-			NotRooms []string    `json:"not_rooms"`
-			Timeline *eventJSON  `json:"timeline"`
-			State    *eventJSON  `json:"state"`
+			Rooms    *[]string  `json:"rooms"`
+			NotRooms []string   `json:"not_rooms"`
+			Timeline *eventJSON `json:"timeline"`
+			State    *eventJSON `json:"state"`
 		} `json:"room"`
 		Presence    *eventJSON `json:"presence"`
 		AccountData *eventJSON `json:"account_data"`
