@@ -27,6 +27,7 @@ func main() {
 	flag.StringVar(&cfg.FederationAddr, "federation-addr", "127.0.0.1:8448", "federation API listen address (HTTPS)")
 	flag.StringVar(&cfg.NATSURL, "nats", "", "external NATS URL with JetStream (default: embedded)")
 	flag.StringVar(&cfg.PostgresDSN, "postgres", "", "PostgreSQL DSN, e.g. postgres://user:pass@127.0.0.1/homeserver (default: SQLite in the data folder)")
+	flag.Int64Var(&cfg.MaxUploadBytes, "max-upload-bytes", 50<<20, "media upload size limit in bytes")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: homeserver [flags]\n\nA minimal log-based Matrix homeserver built on gomatrixlib.\n\n")
 		flag.PrintDefaults()

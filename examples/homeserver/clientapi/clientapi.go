@@ -43,6 +43,9 @@ type API struct {
 	bcryptCost int
 	js         nats.JetStreamContext
 
+	mediaDir  string
+	maxUpload int64
+
 	typing   typingTimers
 	presence presenceState
 
@@ -57,18 +60,27 @@ type Options struct {
 	// Logs is the JetStream context the API writes the typing, receipt,
 	// presence, to-device and account data logs through.
 	Logs nats.JetStreamContext
+	// MediaDir holds uploaded files; required for media.
+	MediaDir string
+	// MaxUploadBytes limits uploads; zero means DefaultMaxUploadBytes.
+	MaxUploadBytes int64
 }
 
 // New prepares the tables.
 func New(db *db.DB, rs *roomserver.RoomServer, sy *syncapi.SyncAPI, serverName string, key *signing.Key, log *slog.Logger, opts Options) (*API, error) {
-	if _, err := db.Exec(schema + deviceSchema); err != nil {
+	if _, err := db.Exec(schema + deviceSchema + mediaSchema); err != nil {
 		return nil, fmt.Errorf("clientapi: schema: %w", err)
 	}
 	cost := opts.BcryptCost
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
 	}
+	maxUpload := opts.MaxUploadBytes
+	if maxUpload <= 0 {
+		maxUpload = DefaultMaxUploadBytes
+	}
 	return &API{db: db, rs: rs, sync: sy, serverName: serverName, key: key, log: log, bcryptCost: cost, js: opts.Logs,
+		mediaDir: opts.MediaDir, maxUpload: maxUpload,
 		typing: typingTimers{timers: map[[2]string]*time.Timer{}}, presence: presenceState{last: map[string]presenceMemo{}},
 		roomLocks: map[string]*sync.Mutex{}}, nil
 }

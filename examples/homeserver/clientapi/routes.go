@@ -101,6 +101,7 @@ func (a *API) Handler() http.Handler {
 			mux.HandleFunc(method+" "+prefix+path, wrap(a.authenticate(h)))
 		}
 	}
+	a.mediaRoutes(mux)
 	return cors(route(mux))
 }
 

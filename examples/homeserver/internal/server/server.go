@@ -50,6 +50,9 @@ type Config struct {
 	// PostgresDSN, if set, stores everything in PostgreSQL instead of the
 	// SQLite database in DataDir.
 	PostgresDSN string
+	// MaxUploadBytes limits media uploads; zero is clientapi's default
+	// (50 MiB).
+	MaxUploadBytes int64
 	// BcryptCost for passwords; zero is the default cost.
 	BcryptCost int
 	// Logger; nil logs to stderr at info level.
@@ -128,7 +131,8 @@ func Start(cfg Config) (*Server, error) {
 	if s.sync, err = syncapi.New(s.db, s.logs.JS, log); err != nil {
 		return nil, err
 	}
-	if s.client, err = clientapi.New(s.db, s.rs, s.sync, s.cfg.ServerName, s.key, log, clientapi.Options{BcryptCost: cfg.BcryptCost, Logs: s.logs.JS}); err != nil {
+	if s.client, err = clientapi.New(s.db, s.rs, s.sync, s.cfg.ServerName, s.key, log, clientapi.Options{BcryptCost: cfg.BcryptCost, Logs: s.logs.JS,
+		MediaDir: filepath.Join(cfg.DataDir, "media"), MaxUploadBytes: cfg.MaxUploadBytes}); err != nil {
 		return nil, err
 	}
 	if err := s.rs.Start(); err != nil {
