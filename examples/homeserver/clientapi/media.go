@@ -161,7 +161,9 @@ func mediaHeaders(w http.ResponseWriter, contentType, filename string, inline bo
 	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
 }
 
-func (a *API) downloadAuthed(w http.ResponseWriter, r *http.Request, _ *device) error { return a.download(w, r) }
+func (a *API) downloadAuthed(w http.ResponseWriter, r *http.Request, _ *device) error {
+	return a.download(w, r)
+}
 
 func (a *API) download(w http.ResponseWriter, r *http.Request) error {
 	m, err := a.lookupMedia(r.Context(), r.PathValue("serverName"), r.PathValue("mediaId"))
