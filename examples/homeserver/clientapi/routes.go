@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -102,7 +103,7 @@ func (a *API) Handler() http.Handler {
 		}
 	}
 	a.mediaRoutes(mux)
-	return cors(route(mux))
+	return a.logRequests(cors(route(mux)))
 }
 
 // route answers what the mux alone answers badly: a path with an empty or
@@ -134,6 +135,32 @@ func route(mux *http.ServeMux) http.Handler {
 		}
 		httputil.WriteError(w, httputil.ErrNotFound)
 	})
+}
+
+// logRequests logs every request at debug level, and those answered with
+// a status of 400 or more at info level (method, path without the query,
+// status), so that tests and operators can see what clients asked for
+// that the server refused or lacks.
+func (a *API) logRequests(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: 200}
+		h.ServeHTTP(rec, r)
+		level := slog.LevelDebug
+		if rec.status >= 400 {
+			level = slog.LevelInfo
+		}
+		a.log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "status", rec.status)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
 }
 
 func cors(h http.Handler) http.Handler {
