@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/server"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/testclient"
 )
 
@@ -199,5 +201,75 @@ func extractTarGz(t *testing.T, src, dst string) {
 			}
 			out.Close()
 		}
+	}
+}
+
+// TestStartOnOldData starts the server on a data folder written by the
+// state_after schema (testdata/olddata.tar.gz): the database is migrated on
+// start, and state, history, sync from a token taken before the migration,
+// and new sends work.
+func TestStartOnOldData(t *testing.T) {
+	var fx oldFixture
+	raw, err := os.ReadFile(filepath.Join("testdata", "olddata.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &fx); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	extractTarGz(t, filepath.Join("testdata", "olddata.tar.gz"), dir)
+	s, err := server.Start(server.Config{DataDir: dir, ClientAddr: "127.0.0.1:0", FederationAddr: "127.0.0.1:0",
+		ServerName: fx.ServerName, BcryptCost: 4, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	login := func(user string) *testclient.Client {
+		c := client(s)
+		b, err := c.MustOK("POST", "/login", map[string]any{"type": "m.login.password", "identifier": map[string]string{"type": "m.id.user", "user": user}, "password": "secret-" + user})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Token, c.UserID = b["access_token"].(string), b["user_id"].(string)
+		return c
+	}
+	alice, bob, carol := login("alice"), login("bob"), login("carol")
+	ok := must[map[string]any](t)
+	if n := ok(bob.MustOK("GET", path(fx.RoomID)+"/state/m.room.name", nil)); n["name"] != "Old" {
+		t.Fatalf("name after migration: %v", n)
+	}
+	if n := ok(bob.MustOK("GET", path(fx.RoomID)+"/state/m.room.topic", nil)); n["topic"] != "changed" {
+		t.Fatalf("topic after migration: %v", n)
+	}
+	if n := ok(alice.MustOK("GET", path(fx.RoomID)+"/state/m.room.member/@carol:"+fx.ServerName, nil)); n["membership"] != "leave" {
+		t.Fatalf("carol's membership after migration: %v", n)
+	}
+	members := ok(alice.MustOK("GET", path(fx.RoomID)+"/joined_members", nil))["joined"].(map[string]any)
+	if len(members) != 2 || members["@alice:old.test"] == nil || members["@bob:old.test"] == nil {
+		t.Fatalf("joined members after migration: %v", members)
+	}
+	all, err := bob.AllMessagesSince(fx.RoomID, "s0")
+	if err != nil || strings.Join(all, ",") != strings.Join(fx.Messages, ",") {
+		t.Fatalf("history after migration: %d of %d messages: %v", len(all), len(fx.Messages), err)
+	}
+	// Sync from a token of the old server continues without gaps.
+	more, _, err := bob.CollectMessages(fx.RoomID, fx.Since, 5, 10*time.Second)
+	if err != nil || strings.Join(more, ",") != strings.Join(fx.Messages[10:], ",") {
+		t.Fatalf("sync from the old token: %v %v", more, err)
+	}
+	// Sends and state changes work on the migrated state.
+	sent := must[string](t)(alice.Send(fx.RoomID, "new1", "after migration"))
+	got, _, err := bob.CollectMessages(fx.RoomID, fx.Since, 6, 10*time.Second)
+	if err != nil || got[len(got)-1] != sent {
+		t.Fatalf("bob did not see the new message: %v %v", got, err)
+	}
+	ok(carol.MustOK("POST", path(fx.RoomID)+"/join", nil))
+	if r := must[*testclient.Response](t)(carol.Do("PUT", path(fx.RoomID)+"/state/m.room.name", map[string]string{"name": "carol's"})); r.Status != 403 {
+		t.Fatalf("carol renamed the room: %d %s", r.Status, r.Raw)
+	}
+	ok(alice.MustOK("PUT", path(fx.RoomID)+"/state/m.room.name", map[string]string{"name": "Migrated"}))
+	if n := ok(carol.MustOK("GET", path(fx.RoomID)+"/state/m.room.name", nil)); n["name"] != "Migrated" {
+		t.Fatalf("name after the change: %v", n)
 	}
 }
