@@ -74,3 +74,24 @@ func TestGuardRefusesIPv4EmbeddedInIPv6(t *testing.T) {
 		t.Errorf("Resolve(public.test) = %v, %v", res, err)
 	}
 }
+
+// FuzzGuardEmbeddedIPv4: each IPv6 form carrying an IPv4 address is
+// allowed exactly when that IPv4 address is.
+func FuzzGuardEmbeddedIPv4(f *testing.F) {
+	for _, s := range []string{"127.0.0.1", "8.8.8.8", "10.0.0.1", "169.254.169.254", "0.0.0.0", "255.255.255.255"} {
+		f.Add(netip.MustParseAddr(s).AsSlice())
+	}
+	var g Guard
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) != 4 {
+			return
+		}
+		v4 := netip.AddrFrom4([4]byte(b))
+		want := g.Allowed(v4)
+		for form, a := range embeddings(v4) {
+			if g.Allowed(a) != want {
+				t.Errorf("%s allowed=%v, as %s (%s) allowed=%v", v4, want, form, a, !want)
+			}
+		}
+	})
+}
