@@ -92,6 +92,11 @@ func TestAuthenticatorRefusesOldKeys(t *testing.T) {
 	if _, err := VerifyRequest(context.Background(), ring, "us.example", now, "GET", "/v", []string{h}, nil); !errors.Is(err, ErrOldOriginKey) {
 		t.Fatalf("VerifyRequest with an old key: %v, want ErrOldOriginKey", err)
 	}
+	// signing.KeyMap says which keys are old too.
+	m := signing.KeyMap{"remote.example": {old.KeyID(): {Public: old.Public(), Old: true}, cur.KeyID(): {Public: cur.Public()}}}
+	if _, err := VerifyRequest(context.Background(), m, "us.example", now, "GET", "/v", []string{h}, nil); !errors.Is(err, ErrOldOriginKey) {
+		t.Fatalf("VerifyRequest with an old key of a KeyMap: %v, want ErrOldOriginKey", err)
+	}
 }
 
 // TestAuthenticatorBodyNotCanonicalJSONIsNotJSON: a body the strict

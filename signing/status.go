@@ -32,7 +32,7 @@ func (s KeyStatus) String() string {
 // KeyStatusLookup is a [KeyLookup] that also says whether a key is
 // current or old. Request authentication (package federation) uses it to
 // refuse old keys; event verification needs only VerifyKey. keys.Ring
-// implements it.
+// and [KeyMap] implement it.
 type KeyStatusLookup interface {
 	KeyLookup
 	// LookupKey is VerifyKey that also returns the key's status, with
