@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unsafe"
 
 	"github.com/gomatrixlib/gomatrixlib/canonicaljson"
 	"github.com/gomatrixlib/gomatrixlib/hashing"
 	"github.com/gomatrixlib/gomatrixlib/id"
+	"github.com/gomatrixlib/gomatrixlib/internal/bytesconv"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 	"github.com/tidwall/gjson"
 )
@@ -268,15 +268,10 @@ func Parse(rules roomversion.Rules, raw []byte) (*PDU, error) {
 	return p, nil
 }
 
-// stringBytes returns the bytes of s without copying them. Strings are
-// immutable, so the slice must never be written to; its capacity is its
-// length, so an append copies.
-func stringBytes(s string) []byte {
-	if s == "" {
-		return []byte{}
-	}
-	return unsafe.Slice(unsafe.StringData(s), len(s))
-}
+// stringBytes returns the bytes of s without copying them (the views of
+// the event's one copy of its JSON). The slice must never be written to:
+// the accessors that return it say so.
+func stringBytes(s string) []byte { return bytesconv.Bytes(s) }
 
 func shortString(v gjson.Result, field string) (string, error) {
 	if !v.Exists() {

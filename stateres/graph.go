@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"unsafe"
 
 	"github.com/gomatrixlib/gomatrixlib/eventauth"
 )
@@ -166,9 +165,7 @@ func (g *graph) addFetched(k int, n fetched) (int32, error) {
 		return -1, fmt.Errorf("%w: provider returned %s, which was not asked for", ErrBadInput, n.id)
 	}
 	e := g.batch[k]
-	// The same string as the one asked for (a caller whose state maps hold
-	// the events' own ID strings) needs no comparison.
-	if !sameString(n.id, g.batchIDs[k]) && !g.byID.holds(uint32(e), n.id) {
+	if n.id != g.batchIDs[k] {
 		return -1, fmt.Errorf("%w: provider returned %s for %s", ErrBadInput, n.id, g.byID.key(e))
 	}
 	if v := g.byID.vals[e]; v >= 0 {
@@ -212,14 +209,8 @@ func (g *graph) loadEntries(ctx context.Context, ids []string, entries []int32) 
 			at = append(at, int32(i))
 		}
 	}
-	// Ask in the memory order of the ID strings: a provider that looks
-	// the IDs up reads them in that order, and they lie in the events
-	// when the state maps hold the events' own ID strings.
-	ord := stringOrder(missing)
 	g.batch = g.batch[:0]
-	for j, o := range ord {
-		i := at[o]
-		missing[j] = ids[i]
+	for _, i := range at {
 		g.batch = append(g.batch, entries[i])
 	}
 	if err := g.fetchBatch(ctx, missing); err != nil {
@@ -313,9 +304,6 @@ func (g *graph) loadClosure(ctx context.Context, roots []int32) error {
 		}
 	}
 	for len(frontier) > 0 {
-		// Nodes are numbered in the memory order of their events (see
-		// memoryOrder): reading their auth IDs in that order is faster.
-		frontier = g.sorted(frontier)
 		// Resolve the auth IDs already loaded, and fetch the others.
 		var want []string
 		total := 0
@@ -323,8 +311,7 @@ func (g *graph) loadClosure(ctx context.Context, roots []int32) error {
 			total += len(g.info[i].authIDs)
 		}
 		arena := make([]int32, total)
-		for f, i := range frontier {
-			g.prefetchAuthIDs(frontier, f)
+		for _, i := range frontier {
 			n := &g.nodes[i]
 			if n.authLoaded {
 				continue
@@ -381,26 +368,6 @@ func (g *graph) loadClosure(ctx context.Context, roots []int32) error {
 	return nil
 }
 
-// sorted returns the node indices xs (distinct) in ascending order.
-func (g *graph) sorted(xs []int32) []int32 {
-	if len(xs) < 64 || len(xs) < len(g.nodes)/16 {
-		slices.Sort(xs)
-		return xs
-	}
-	// Many of the nodes: mark them and collect them in index order.
-	in := make([]bool, len(g.nodes))
-	for _, i := range xs {
-		in[i] = true
-	}
-	xs = xs[:0]
-	for i, ok := range in {
-		if ok {
-			xs = append(xs, int32(i))
-		}
-	}
-	return xs
-}
-
 // authByKey returns the first non-rejected auth event of node i with key
 // ID k, or -1. Auth events of i must be linked.
 func (g *graph) authByKey(i int32, k int32) int32 {
@@ -430,10 +397,4 @@ func (g *graph) plAuth(ctx context.Context, i int32) (int32, error) {
 		}
 	}
 	return -1, nil
-}
-
-// sameString reports whether a and b are the same bytes in memory (and so
-// equal) without reading them.
-func sameString(a, b string) bool {
-	return len(a) == len(b) && unsafe.StringData(a) == unsafe.StringData(b)
 }

@@ -160,10 +160,7 @@ func (a *adapter) fetch(ctx context.Context, g *graph, ids []string) error {
 			return fmt.Errorf("%w: %s", ErrMissingEvent, ids[i])
 		}
 	}
-	order := memoryOrder(evs)
-	for j, i := range order {
-		prefetchFetch(evs, order, j)
-		p := evs[i]
+	for i, p := range evs {
 		room := p.RoomID()
 		switch {
 		case room == "" && p.Type() == typeCreate && a.rules.RoomIDFromCreateEvent:
@@ -174,7 +171,7 @@ func (a *adapter) fetch(ctx context.Context, g *graph, ids []string) error {
 			return fmt.Errorf("%w: event %s is in room %q, not %q", ErrBadInput, p.EventID(), room, a.roomID)
 		}
 		sk, isState := p.StateKey()
-		if _, err := g.addFetched(int(i), fetched{
+		if _, err := g.addFetched(i, fetched{
 			id: p.EventID(), roomID: room, typ: p.Type(), stateKey: sk, isState: isState,
 			sender: p.Sender(), membership: p.Membership(), ts: p.OriginServerTS(),
 			depth: p.Depth(), authIDs: p.AuthEventIDs(),
