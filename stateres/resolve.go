@@ -2,7 +2,6 @@ package stateres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 
@@ -218,15 +217,9 @@ func (a *adapter) allowed(ctx context.Context, v *authView) (bool, error) {
 	if v.err != nil {
 		return false, v.err
 	}
-	if err == nil {
-		return true, nil
-	}
-	var ae *eventauth.Error
-	if errors.As(err, &ae) || errors.Is(err, eventauth.ErrRejected) {
-		return false, nil
-	}
-	// Any other failure (malformed content) also means not allowed.
-	return false, nil
+	// A rejection, or any other failure (malformed content), means not
+	// allowed.
+	return err == nil, nil
 }
 
 // creatorPower is the power level of a room creator from room version 12:
