@@ -345,3 +345,58 @@ func (b *Branch) Message(sender, body string) *event.PDU {
 func (b *Branch) Redact(sender, target string) *event.PDU {
 	return b.Add(Event{Type: "m.room.redaction", Sender: sender, Redacts: target})
 }
+
+// Build builds e as the branch's next event, checked like Send, without
+// recording it: a template for make_join and similar answers, or an event
+// to hand to the code under test.
+func (b *Branch) Build(e Event) (*event.PDU, error) {
+	r := b.room
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ev, err := b.build(e, b.state, r, "")
+	if err != nil {
+		return nil, err
+	}
+	if !e.Unchecked && ev.Type() != "m.room.create" {
+		if err := eventauth.Check(ev, b.state); err != nil {
+			return nil, fmt.Errorf("%w: %s by %s: %w", ErrNotAllowed, ev.Type(), ev.Sender(), err)
+		}
+	}
+	return ev, nil
+}
+
+// Receive records an event built elsewhere (by the server under test) on
+// the branch, after the checks a receiving server makes against what the
+// room knows: it must be of the room, its auth events must be events of the
+// room that pass eventauth.CheckAuthEvents, and it must be allowed against
+// the branch's state. Signatures are the caller's to verify. The event
+// becomes the branch's latest event. Errors wrap ErrNotAllowed for a
+// rejection by the rules; an event the room already has is not recorded
+// again and gives no error.
+func (b *Branch) Receive(ev *event.PDU) error {
+	r := b.room
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.byID[ev.EventID()]; ok {
+		return nil
+	}
+	if ev.Rules().ID != r.Rules.ID || ev.RoomID() != r.ID {
+		return fmt.Errorf("roomtest: event %s of room %s (version %s) is not of room %s", ev.EventID(), ev.RoomID(), ev.Rules().ID, r.ID)
+	}
+	var auth []*event.PDU
+	for _, a := range ev.AuthEventIDs() {
+		rec := r.byID[a]
+		if rec == nil {
+			return fmt.Errorf("roomtest: event %s cites unknown auth event %s", ev.EventID(), a)
+		}
+		auth = append(auth, rec.ev)
+	}
+	if _, err := eventauth.CheckAuthEvents(ev, auth, eventauth.Options{Create: r.create}); err != nil {
+		return fmt.Errorf("%w: %s by %s against its auth events: %w", ErrNotAllowed, ev.Type(), ev.Sender(), err)
+	}
+	if err := eventauth.Check(ev, b.state); err != nil {
+		return fmt.Errorf("%w: %s by %s: %w", ErrNotAllowed, ev.Type(), ev.Sender(), err)
+	}
+	b.record(ev)
+	return nil
+}
