@@ -52,8 +52,8 @@ type Room struct {
 	// After is the state after each event.
 	After map[string]eventauth.StateMap
 	depth int64
-	ts     int64
-	mu     sync.Mutex
+	ts    int64
+	mu    sync.Mutex
 }
 
 // New creates a room of version v by creator (a user ID) with a join, power
