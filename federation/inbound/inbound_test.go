@@ -295,3 +295,37 @@ func TestOutcomeString(t *testing.T) {
 		}
 	}
 }
+
+func TestResponse(t *testing.T) {
+	t.Parallel()
+	got := Response([]Result{
+		{EventID: "$a", Outcome: Accepted},
+		{EventID: "$b", Outcome: SoftFailed, Err: ErrCurrentState},
+		{EventID: "$c", Outcome: Rejected, Err: ErrAuthEvents},
+		{EventID: "$d", Outcome: Undecided},
+		{Outcome: Dropped, Err: ErrFormat},
+	})
+	if len(got) != 4 || len(got["$a"]) != 0 || len(got["$b"]) != 0 || got["$c"]["error"] != ErrAuthEvents.Error() || got["$d"]["error"] != "undecided" {
+		t.Fatalf("%v", got)
+	}
+}
+
+func BenchmarkCheck(b *testing.B) {
+	r, err := roomfix.New("10", "@alice:a.example")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev, err := r.Build("m.room.message", "@alice:a.example", "-", `{"body":"`+strings.Repeat("x", 800)+`"}`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	room := &testRoom{r: r}
+	c := &Checker{Keys: roomfix.Keys{"a.example": true}}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(ev.JSON())))
+	for b.Loop() {
+		if res := c.Check(context.Background(), r.Rules, room, ev.JSON()); res.Outcome != Accepted {
+			b.Fatal(res.Err)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -129,7 +130,7 @@ func (k keyTable) VerifyKey(_ context.Context, server, keyID string, _ time.Time
 
 func newDest(t *testing.T, name string) *dest {
 	d := &dest{t: t, name: name}
-	auth := &federation.Authenticator{ServerName: name, Keys: keyTable{"us.example ed25519:1": ourKey.Public()}}
+	auth := &federation.Authenticator{ServerName: name, Keys: keyTable{"us.example ed25519:1": ourKey.Public()}, Logger: slog.New(slog.DiscardHandler)}
 	d.srv = httptest.NewTLSServer(auth.Wrap(http.HandlerFunc(d.serve)))
 	t.Cleanup(d.srv.Close)
 	return d
@@ -575,4 +576,31 @@ func TestNewRequiresParts(t *testing.T) {
 	if _, err := New(Options{Transport: &federation.Client{}, Log: &memLog{}, Store: &memStore{}}); err == nil {
 		t.Fatal("New without ServerName succeeded")
 	}
+}
+
+// TestIdleDestinationsEnd: after delivery every destination's goroutine
+// ends and its state is released.
+func TestIdleDestinationsEnd(t *testing.T) {
+	t.Parallel()
+	f := newFixture()
+	s := f.sender(t, nil)
+	const n = 12
+	for i := range n {
+		name := fmt.Sprintf("g%d.example", i)
+		d := newDest(t, name)
+		f.router.set(name, d.srv.Listener.Addr().String())
+		f.log.add(name, 2)
+		if err := s.Notify(name); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SendEDU(name, json.RawMessage(`{"edu_type":"m.typing","content":{}}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "all destinations served", func() bool { return s.Stats().PDUs == 2*n && s.Stats().EDUs == n })
+	eventually(t, "idle destinations released", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.dests) == 0
+	})
 }
