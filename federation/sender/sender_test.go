@@ -604,3 +604,64 @@ func TestIdleDestinationsEnd(t *testing.T) {
 		return len(s.dests) == 0
 	})
 }
+
+// flakyStore fails Saves of an acknowledged position while failAcks is
+// set, as a crash between the destination's 200 and the write would
+// leave things.
+type flakyStore struct {
+	memStore
+	mu       sync.Mutex
+	failAcks bool
+}
+
+func (f *flakyStore) Save(ctx context.Context, dest string, p Position) error {
+	f.mu.Lock()
+	fail := f.failAcks && p.TxnID == ""
+	f.mu.Unlock()
+	if fail {
+		return errors.New("disk full")
+	}
+	return f.memStore.Save(ctx, dest, p)
+}
+
+// TestCrashAfterAck: the destination acknowledged a transaction but its
+// position could not be stored before the process stopped. The next
+// process resends that transaction under the same ID (receivers
+// deduplicate by origin and transaction ID), not under a new one, and
+// nothing after it is lost.
+func TestCrashAfterAck(t *testing.T) {
+	t.Parallel()
+	f := newFixture()
+	store := &flakyStore{failAcks: true}
+	d := newDest(t, "h.example")
+	f.router.set(d.name, d.srv.Listener.Addr().String())
+	s1 := f.sender(t, func(o *Options) { o.Store = store })
+	first := f.log.add(d.name, 3)
+	if err := s1.Notify(d.name); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the failed position save", func() bool { return s1.Stats().StoreErrors >= 1 })
+	if err := s1.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pending := store.get(d.name)
+	if pending.TxnID == "" || pending.Acked != 0 {
+		t.Fatalf("stored %+v", pending)
+	}
+	store.mu.Lock()
+	store.failAcks = false
+	store.mu.Unlock()
+	later := f.log.add(d.name, 2)
+	s2 := f.sender(t, func(o *Options) { o.Store = store })
+	if err := s2.Notify(d.name); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the resend and the rest", func() bool { return s2.Stats().Transactions == 2 })
+	at := d.snapshot()
+	if len(at) != 3 || at[0].txnID != pending.TxnID || at[1].txnID != pending.TxnID || !equal(at[1].pdus, first) || !equal(at[2].pdus, later) {
+		t.Fatalf("attempts %+v", at)
+	}
+	if p := store.get(d.name); p.Acked != 5 || p.TxnID != "" {
+		t.Fatalf("final %+v", p)
+	}
+}
