@@ -665,3 +665,29 @@ func TestCrashAfterAck(t *testing.T) {
 		t.Fatalf("final %+v", p)
 	}
 }
+
+// TestRequestTimeout: a destination that never answers is given up on
+// after RequestTimeout and retried with the same transaction.
+func TestRequestTimeout(t *testing.T) {
+	t.Parallel()
+	f := newFixture()
+	d := newDest(t, "i.example")
+	f.router.set(d.name, d.srv.Listener.Addr().String())
+	hold := make(chan struct{})
+	d.hold = hold
+	s := f.sender(t, func(o *Options) { o.RequestTimeout = 400 * time.Millisecond })
+	f.log.add(d.name, 1)
+	if err := s.Notify(d.name); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "two timed-out attempts", func() bool { return len(d.snapshot()) >= 2 && s.Stats().Failures >= 1 })
+	at := d.snapshot()
+	if at[0].txnID != at[1].txnID {
+		t.Fatalf("retry under another ID: %s, %s", at[0].txnID, at[1].txnID)
+	}
+	d.mu.Lock()
+	d.hold = nil
+	d.mu.Unlock()
+	close(hold)
+	eventually(t, "delivery", func() bool { return s.Stats().Transactions == 1 })
+}
