@@ -538,11 +538,10 @@ func (a *API) getStateEvent(w http.ResponseWriter, r *http.Request, d *device) e
 	if err := a.requireJoined(roomID, d.userID); err != nil {
 		return err
 	}
-	state, err := a.rs.CurrentState(roomID)
+	p, err := a.rs.CurrentStateEvent(roomID, r.PathValue("eventType"), r.PathValue("stateKey"))
 	if err != nil {
 		return err
 	}
-	p := state[eventauth.StateKey{Type: r.PathValue("eventType"), StateKey: r.PathValue("stateKey")}]
 	if p == nil {
 		return httputil.Errorf(http.StatusNotFound, "M_NOT_FOUND", "no such state event")
 	}
