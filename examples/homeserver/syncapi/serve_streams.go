@@ -178,10 +178,18 @@ func (s *SyncAPI) toDevice(ctx context.Context, userID, deviceID string, since, 
 	if deviceID == "" {
 		return out, upto, nil
 	}
-	if since > 0 {
+	// Delete what the client acknowledged, once per new acknowledgement.
+	key := userID + "\x00" + deviceID
+	s.mu.Lock()
+	acked := s.toDeviceAcked[key]
+	s.mu.Unlock()
+	if since > acked {
 		if _, err := s.db.ExecContext(ctx, `DELETE FROM sync_to_device WHERE user_id = ? AND device_id = ? AND id <= ?`, userID, deviceID, since); err != nil {
 			return nil, 0, err
 		}
+		s.mu.Lock()
+		s.toDeviceAcked[key] = max(s.toDeviceAcked[key], since)
+		s.mu.Unlock()
 	}
 	if since >= upto {
 		return out, upto, nil

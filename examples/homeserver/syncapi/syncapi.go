@@ -51,6 +51,9 @@ type SyncAPI struct {
 	consumer *logs.Consumer
 
 	streamConsumers []*logs.Consumer
+	// toDeviceAcked is, per user and device, the to-device position whose
+	// messages this process already deleted as acknowledged.
+	toDeviceAcked map[string]int64
 }
 
 // New prepares the tables.
@@ -58,7 +61,7 @@ func New(db *db.DB, js nats.JetStreamContext, log *slog.Logger) (*SyncAPI, error
 	if _, err := db.Exec(schema + redactionSchema + streamSchema); err != nil {
 		return nil, fmt.Errorf("syncapi: schema: %w", err)
 	}
-	s := &SyncAPI{db: db, js: js, log: log, wake: make(chan struct{}), applied: map[string]int64{}}
+	s := &SyncAPI{db: db, js: js, log: log, wake: make(chan struct{}), applied: map[string]int64{}, toDeviceAcked: map[string]int64{}}
 	if err := db.QueryRow(`SELECT COALESCE(MAX(pos), 0) FROM sync_events`).Scan(&s.pos.Events); err != nil {
 		return nil, err
 	}
