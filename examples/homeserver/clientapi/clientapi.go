@@ -68,7 +68,7 @@ type Options struct {
 
 // New prepares the tables.
 func New(db *db.DB, rs *roomserver.RoomServer, sy *syncapi.SyncAPI, serverName string, key *signing.Key, log *slog.Logger, opts Options) (*API, error) {
-	if _, err := db.Exec(schema + deviceSchema + mediaSchema); err != nil {
+	if _, err := db.Exec(schema + deviceSchema + mediaSchema + directorySchema); err != nil {
 		return nil, fmt.Errorf("clientapi: schema: %w", err)
 	}
 	cost := opts.BcryptCost

@@ -38,6 +38,9 @@ func (a *API) Handler() http.Handler {
 		"GET /register/available":           a.registerAvailable,
 		"GET /profile/{userId}":             a.getProfile,
 		"GET /profile/{userId}/displayname": a.getProfile,
+		"GET /directory/room/{roomAlias}":   a.getAlias,
+		"GET /directory/list/room/{roomId}": a.getVisibility,
+		"GET /publicRooms":                  a.publicRoomsGet,
 	}
 	authed := map[string]func(http.ResponseWriter, *http.Request, *device) error{
 		"POST /logout":                                          a.logout,
@@ -86,6 +89,12 @@ func (a *API) Handler() http.Handler {
 		"PUT /devices/{deviceId}":                               a.putDevice,
 		"DELETE /devices/{deviceId}":                            a.deleteDevice,
 		"POST /delete_devices":                                  a.deleteDevices,
+		"PUT /directory/room/{roomAlias}":                       a.putAlias,
+		"DELETE /directory/room/{roomAlias}":                    a.deleteAlias,
+		"GET /rooms/{roomId}/aliases":                           a.roomAliases,
+		"PUT /directory/list/room/{roomId}":                     a.putVisibility,
+		"POST /publicRooms":                                     a.publicRoomsPost,
+		"POST /user_directory/search":                           a.userDirectorySearch,
 		"POST /keys/upload":                                     a.keysUpload,
 		"POST /keys/query":                                      a.keysQuery,
 		"POST /keys/claim":                                      a.keysClaim,
@@ -597,8 +606,16 @@ func (a *API) putState(w http.ResponseWriter, r *http.Request, d *device) error 
 
 func (a *API) join(w http.ResponseWriter, r *http.Request, d *device) error {
 	roomID := r.PathValue("roomId")
-	if _, err := id.ParseRoomID(roomID); err != nil {
-		return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "only room IDs can be joined here; aliases are not supported")
+	if strings.HasPrefix(roomID, "#") {
+		alias, err := a.parseLocalAlias(roomID)
+		if err != nil {
+			return err
+		}
+		if roomID, err = a.resolveAlias(r.Context(), alias); err != nil {
+			return err
+		}
+	} else if _, err := id.ParseRoomID(roomID); err != nil {
+		return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "not a room ID or alias")
 	}
 	if _, err := httputil.ReadRawObject(r); err != nil && r.ContentLength > 0 {
 		return err
