@@ -17,6 +17,8 @@ CREATE TABLE IF NOT EXISTS cs_accounts (
 	user_id TEXT PRIMARY KEY, password_hash TEXT NOT NULL, displayname TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS cs_devices (
 	access_token TEXT PRIMARY KEY, user_id TEXT NOT NULL, device_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cs_registration_tokens (
+	token TEXT PRIMARY KEY, uses_allowed BIGINT, completed BIGINT NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS cs_filters (
 	id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL, json TEXT NOT NULL);
 `

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +32,7 @@ const maxSyncTimeout = 5 * time.Minute
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_matrix/client/versions", a.versions)
+	mux.HandleFunc("GET /_matrix/client/v1/register/m.login.registration_token/validity", wrap(a.registrationTokenValidity))
 	open := map[string]func(http.ResponseWriter, *http.Request) error{
 		"GET /login":                        a.loginFlows,
 		"POST /login":                       a.login,
@@ -223,7 +225,12 @@ func (a *API) loginFlows(w http.ResponseWriter, _ *http.Request) error {
 
 func badJSON(msg string) error { return httputil.Errorf(http.StatusBadRequest, "M_BAD_JSON", msg) }
 
+var registrationTokenPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,64}$`)
+
 func (a *API) register(w http.ResponseWriter, r *http.Request) error {
+	if err := a.registerLimit.check(clientAddr(r)); err != nil {
+		return err
+	}
 	var req struct {
 		Username     string `json:"username"`
 		Password     string `json:"password"`
@@ -231,7 +238,9 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 		DeviceName   string `json:"initial_device_display_name"`
 		InhibitLogin bool   `json:"inhibit_login"`
 		Auth         *struct {
-			Type string `json:"type"`
+			Type    string `json:"type"`
+			Token   string `json:"token"`
+			Session string `json:"session"`
 		} `json:"auth"`
 	}
 	if err := httputil.ReadJSON(r, &req); err != nil {
@@ -240,11 +249,10 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	if kind := r.URL.Query().Get("kind"); kind != "" && kind != "user" {
 		return httputil.Errorf(http.StatusForbidden, "M_GUEST_ACCESS_FORBIDDEN", "guest accounts are not supported")
 	}
-	if req.Auth == nil || req.Auth.Type != "m.login.dummy" {
-		httputil.WriteJSON(w, http.StatusUnauthorized, map[string]any{
-			"flows": []map[string]any{{"stages": []string{"m.login.dummy"}}}, "params": map[string]any{}, "session": randomHex(8)})
-		return nil
+	if a.registration == "closed" {
+		return httputil.Errorf(http.StatusForbidden, "M_FORBIDDEN", "registration is closed on this server")
 	}
+	// User name errors come before user-interactive auth.
 	if req.Username == "" {
 		req.Username = "u" + randomHex(6)
 	}
@@ -252,15 +260,43 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	if u, err := id.ParseUserID(userID); err != nil || u.Historical() {
 		return httputil.Errorf(http.StatusBadRequest, "M_INVALID_USERNAME", "user names may contain only a-z, 0-9, . _ = - / +")
 	}
-	if req.Password == "" {
-		return httputil.Errorf(http.StatusBadRequest, "M_MISSING_PARAM", "password is required")
-	}
 	exists, err := a.accountExists(r.Context(), userID)
 	if err != nil {
 		return err
 	}
 	if exists {
 		return httputil.Errorf(http.StatusBadRequest, "M_USER_IN_USE", "user name taken")
+	}
+	stage := "m.login.dummy"
+	if a.registration == "token" {
+		stage = "m.login.registration_token"
+	}
+	challenge := func(errcode, msg string) {
+		body := map[string]any{"flows": []map[string]any{{"stages": []string{stage}}}, "params": map[string]any{}, "session": randomHex(8)}
+		if req.Auth != nil && req.Auth.Session != "" {
+			body["session"] = req.Auth.Session
+		}
+		if errcode != "" {
+			body["errcode"], body["error"] = errcode, msg
+		}
+		httputil.WriteJSON(w, http.StatusUnauthorized, body)
+	}
+	if req.Auth == nil || req.Auth.Type != stage {
+		challenge("", "")
+		return nil
+	}
+	if req.Password == "" {
+		return httputil.Errorf(http.StatusBadRequest, "M_MISSING_PARAM", "password is required")
+	}
+	if stage == "m.login.registration_token" {
+		ok, err := a.useRegistrationToken(r.Context(), req.Auth.Token)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			challenge("M_FORBIDDEN", "invalid registration token")
+			return nil
+		}
 	}
 	if err := a.createAccount(r.Context(), userID, req.Password); err != nil {
 		if exists, _ := a.accountExists(r.Context(), userID); exists {
@@ -277,6 +313,41 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 		resp["access_token"], resp["device_id"] = d.token, d.deviceID
 	}
 	httputil.WriteJSON(w, 200, resp)
+	return nil
+}
+
+// useRegistrationToken counts one use of a valid token.
+func (a *API) useRegistrationToken(ctx context.Context, token string) (bool, error) {
+	if !registrationTokenPattern.MatchString(token) {
+		return false, nil
+	}
+	res, err := a.db.ExecContext(ctx, `UPDATE cs_registration_tokens SET completed = completed + 1
+		WHERE token = ? AND (uses_allowed IS NULL OR completed < uses_allowed)`, token)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func (a *API) registrationTokenValidity(w http.ResponseWriter, r *http.Request) error {
+	if a.registration == "closed" {
+		return httputil.Errorf(http.StatusForbidden, "M_FORBIDDEN", "registration is closed on this server")
+	}
+	if err := a.registerLimit.check(clientAddr(r)); err != nil {
+		return err
+	}
+	token := r.URL.Query().Get("token")
+	var n int
+	valid := false
+	if registrationTokenPattern.MatchString(token) {
+		err := a.db.QueryRowContext(r.Context(), `SELECT COUNT(*) FROM cs_registration_tokens WHERE token = ? AND (uses_allowed IS NULL OR completed < uses_allowed)`, token).Scan(&n)
+		if err != nil {
+			return err
+		}
+		valid = n > 0
+	}
+	httputil.WriteJSON(w, 200, map[string]bool{"valid": valid})
 	return nil
 }
 
@@ -298,6 +369,9 @@ func (a *API) registerAvailable(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) login(w http.ResponseWriter, r *http.Request) error {
+	if err := a.loginLimit.check(clientAddr(r)); err != nil {
+		return err
+	}
 	var req struct {
 		Type       string `json:"type"`
 		User       string `json:"user"`
@@ -387,6 +461,9 @@ func (a *API) putDisplayName(w http.ResponseWriter, r *http.Request, d *device) 
 }
 
 func (a *API) sendMessage(w http.ResponseWriter, r *http.Request, d *device) error {
+	if err := a.sendLimit.check(d.userID); err != nil {
+		return err
+	}
 	roomID, evType, txnID := r.PathValue("roomId"), r.PathValue("eventType"), r.PathValue("txnId")
 	content, err := httputil.ReadRawObject(r)
 	if err != nil {
@@ -404,6 +481,9 @@ func (a *API) sendMessage(w http.ResponseWriter, r *http.Request, d *device) err
 }
 
 func (a *API) redact(w http.ResponseWriter, r *http.Request, d *device) error {
+	if err := a.sendLimit.check(d.userID); err != nil {
+		return err
+	}
 	roomID, target, txnID := r.PathValue("roomId"), r.PathValue("eventId"), r.PathValue("txnId")
 	var req struct {
 		Reason string `json:"reason,omitempty"`
@@ -591,6 +671,9 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request, d *device) error 
 }
 
 func (a *API) putState(w http.ResponseWriter, r *http.Request, d *device) error {
+	if err := a.sendLimit.check(d.userID); err != nil {
+		return err
+	}
 	roomID, evType, sk := r.PathValue("roomId"), r.PathValue("eventType"), r.PathValue("stateKey")
 	content, err := httputil.ReadRawObject(r)
 	if err != nil {

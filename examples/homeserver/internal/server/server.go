@@ -19,6 +19,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,6 +54,15 @@ type Config struct {
 	// MaxUploadBytes limits media uploads; zero is clientapi's default
 	// (50 MiB).
 	MaxUploadBytes int64
+	// Registration is "open", "token" or "closed"; empty means open while
+	// the client API listens on a loopback address, token-only otherwise.
+	Registration string
+	// RegistrationTokens are accepted for token registration.
+	RegistrationTokens []string
+	// NoRateLimits turns the rate limits off (tests that need speed);
+	// otherwise RateLimits, or clientapi.DefaultRateLimits when nil.
+	NoRateLimits bool
+	RateLimits   *clientapi.RateLimits
 	// BcryptCost for passwords; zero is the default cost.
 	BcryptCost int
 	// Logger; nil logs to stderr at info level.
@@ -132,7 +142,8 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if s.client, err = clientapi.New(s.db, s.rs, s.sync, s.cfg.ServerName, s.key, log, clientapi.Options{BcryptCost: cfg.BcryptCost, Logs: s.logs.JS,
-		MediaDir: filepath.Join(cfg.DataDir, "media"), MaxUploadBytes: cfg.MaxUploadBytes}); err != nil {
+		MediaDir: filepath.Join(cfg.DataDir, "media"), MaxUploadBytes: cfg.MaxUploadBytes,
+		Registration: s.registrationMode(), RegistrationTokens: cfg.RegistrationTokens, RateLimits: s.rateLimits()}); err != nil {
 		return nil, err
 	}
 	if err := s.rs.Start(); err != nil {
@@ -149,6 +160,29 @@ func Start(cfg Config) (*Server, error) {
 	ok = true
 	log.Info("homeserver started", "server_name", s.cfg.ServerName, "client_api", "http://"+s.ClientAddr(), "federation_api", "https://"+s.FederationAddr(), "data", cfg.DataDir)
 	return s, nil
+}
+
+// registrationMode is the configured mode, or open on a loopback client
+// listener and token-only elsewhere.
+func (s *Server) registrationMode() string {
+	if s.cfg.Registration != "" {
+		return s.cfg.Registration
+	}
+	if ap, err := netip.ParseAddrPort(s.clientLn.Addr().String()); err == nil && ap.Addr().IsLoopback() {
+		return "open"
+	}
+	return "token"
+}
+
+func (s *Server) rateLimits() *clientapi.RateLimits {
+	if s.cfg.NoRateLimits {
+		return nil
+	}
+	if s.cfg.RateLimits != nil {
+		return s.cfg.RateLimits
+	}
+	l := clientapi.DefaultRateLimits
+	return &l
 }
 
 func (s *Server) federationHandler() http.Handler {
