@@ -85,6 +85,9 @@ func New(db *db.DB, rs *roomserver.RoomServer, sy *syncapi.SyncAPI, serverName s
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
 	}
+	if err := hashStoredTokens(db); err != nil {
+		return nil, fmt.Errorf("clientapi: hashing stored access tokens: %w", err)
+	}
 	switch opts.Registration {
 	case "open", "token", "closed":
 	default:
