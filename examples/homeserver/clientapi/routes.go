@@ -844,7 +844,7 @@ func (a *API) syncHandler(w http.ResponseWriter, r *http.Request, d *device) err
 	if setPresence != "" && !presenceStates[setPresence] {
 		return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "set_presence must be online, offline or unavailable")
 	}
-	req := syncapi.Request{UserID: d.userID, DeviceID: d.deviceID, Since: since, Timeout: timeout, TimelineLimit: 20}
+	req := syncapi.Request{UserID: d.userID, DeviceID: d.deviceID, Since: since, Initial: q.Get("since") == "", Timeout: timeout, TimelineLimit: 20}
 	if f := q.Get("filter"); f != "" {
 		raw := []byte(f)
 		if !strings.HasPrefix(f, "{") {
