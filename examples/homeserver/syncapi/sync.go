@@ -219,7 +219,7 @@ func (s *SyncAPI) roomSection(ctx context.Context, req Request, roomID string, s
 // members are not read at all.
 func (s *SyncAPI) stateAt(ctx context.Context, roomID string, after, upto int64, members []string) ([][]byte, error) {
 	type found struct {
-		pos         int64
+		pos          int64
 		raw, eventID string
 	}
 	var events []found
