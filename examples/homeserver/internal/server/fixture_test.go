@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -257,6 +258,12 @@ func TestStartOnOldData(t *testing.T) {
 	more, _, err := bob.CollectMessages(fx.RoomID, fx.Since, 5, 10*time.Second)
 	if err != nil || strings.Join(more, ",") != strings.Join(fx.Messages[10:], ",") {
 		t.Fatalf("sync from the old token: %v %v", more, err)
+	}
+	// The sync reader's state columns were filled in from the old rows.
+	room, _ := syncWith(t, bob, "", `{"room":{"timeline":{"limit":3},"state":{"lazy_load_members":true}}}`, fx.RoomID)
+	if got := stateKeys(room); !slices.Contains(got, "m.room.name|") || !slices.Contains(got, "m.room.topic|") ||
+		!slices.Contains(got, "m.room.member|@bob:old.test") || slices.Contains(got, "m.room.member|@carol:old.test") {
+		t.Fatalf("lazy-loaded state after migration: %v", got)
 	}
 	// Sends and state changes work on the migrated state.
 	sent := must[string](t)(alice.Send(fx.RoomID, "new1", "after migration"))
