@@ -132,19 +132,17 @@ type snapshotRow struct {
 	roomID     string
 	hops       int
 	size       int64
-	entries    []byte
 }
 
-// readChain reads snapshot id and its ancestors up to the full snapshot, in
-// one recursive query, newest first, and checks that they form an intact
-// chain of roomID.
+// readChain reads the headers of snapshot id and its ancestors up to the
+// full snapshot, in one recursive query, newest first, and checks that they
+// form an intact chain of roomID. readEntries reads a row's entries.
 func readChain(q querier, roomID string, id int64) ([]snapshotRow, error) {
 	if id <= 0 {
 		return nil, fmt.Errorf("%w: snapshot %d of %s is not a snapshot ID", ErrBrokenState, id, roomID)
 	}
-	// The chain's headers in one recursive query; the entries after, by
-	// primary key (a recursive query would copy them through a temporary
-	// table).
+	// Headers only: the entries are read by primary key when needed (a
+	// recursive query would also copy them through a temporary table).
 	rows, err := q.Query(`WITH RECURSIVE chain(id, parent, room_id, hops, size, n) AS (
 		SELECT id, parent, room_id, hops, size, 1 FROM rs_snapshots WHERE id = ?
 		UNION ALL
@@ -191,12 +189,24 @@ func readChain(q querier, roomID string, id int64) ([]snapshotRow, error) {
 	if last.hops != 0 {
 		return nil, fmt.Errorf("%w: full snapshot %d records %d hops", ErrBrokenState, last.id, last.hops)
 	}
-	for i := range chain {
-		if err := q.QueryRow(`SELECT entries FROM rs_snapshots WHERE id = ?`, chain[i].id).Scan(&chain[i].entries); err != nil {
-			return nil, fmt.Errorf("%w: snapshot %d: %v", ErrBrokenState, chain[i].id, err)
-		}
-	}
 	return chain, nil
+}
+
+// readEntries reads and decodes a snapshot row's entries.
+func readEntries(q querier, r snapshotRow) ([]stateEntry, error) {
+	var blob []byte
+	err := q.QueryRow(`SELECT entries FROM rs_snapshots WHERE id = ?`, r.id).Scan(&blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: snapshot %d vanished while read", ErrBrokenState, r.id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	es, err := decodeEntries(blob)
+	if err != nil {
+		return nil, fmt.Errorf("%w: snapshot %d: %v", ErrBrokenState, r.id, err)
+	}
+	return es, nil
 }
 
 // loadSnapshot returns the full state of a snapshot, sorted by key.
@@ -205,9 +215,9 @@ func loadSnapshot(q querier, roomID string, id int64) ([]stateEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, err := decodeEntries(chain[len(chain)-1].entries)
+	base, err := readEntries(q, chain[len(chain)-1])
 	if err != nil {
-		return nil, fmt.Errorf("%w: snapshot %d: %v", ErrBrokenState, chain[len(chain)-1].id, err)
+		return nil, err
 	}
 	if len(chain) == 1 {
 		if int64(len(base)) != chain[0].size {
@@ -220,9 +230,9 @@ func loadSnapshot(q querier, roomID string, id int64) ([]stateEntry, error) {
 	// state, no sort of it.
 	var changes []stateEntry
 	for i := len(chain) - 2; i >= 0; i-- {
-		delta, err := decodeEntries(chain[i].entries)
+		delta, err := readEntries(q, chain[i])
 		if err != nil {
-			return nil, fmt.Errorf("%w: snapshot %d: %v", ErrBrokenState, chain[i].id, err)
+			return nil, err
 		}
 		changes = append(changes, delta...)
 	}
@@ -255,9 +265,9 @@ func lookupSnapshot(q querier, roomID string, id int64, keys []eventauth.StateKe
 		if pending == 0 {
 			break
 		}
-		es, err := decodeEntries(r.entries)
+		es, err := readEntries(q, r)
 		if err != nil {
-			return nil, fmt.Errorf("%w: snapshot %d: %v", ErrBrokenState, r.id, err)
+			return nil, err
 		}
 		for _, k := range keys {
 			if _, done := out[k]; done {
