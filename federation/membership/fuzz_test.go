@@ -98,3 +98,29 @@ func FuzzCheckSignRequest(f *testing.F) {
 		}
 	})
 }
+
+func FuzzCheckInviteResponse(f *testing.F) {
+	r := newRoom(f, "10")
+	inv, err := r.Build(member(alice, bob, "invite", nil))
+	if err != nil {
+		f.Fatal(err)
+	}
+	signed, err := Countersign(inv, "b.test", r.Keys.Key("b.test"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(signed.JSON())
+	f.Add(inv.JSON())
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ev, err := CheckInviteResponse(context.Background(), r.Rules, inv, body, r)
+		if err != nil {
+			if !errors.Is(err, ErrBadResponse) && !errors.Is(err, ErrSignature) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		if ev.EventID() != inv.EventID() || string(ev.Content()) != string(inv.Content()) {
+			t.Fatalf("accepted another event: %s", body)
+		}
+	})
+}
