@@ -386,16 +386,14 @@ func (a *API) getStateEvent(w http.ResponseWriter, r *http.Request, d *device) e
 	if err := a.requireJoined(roomID, d.userID); err != nil {
 		return err
 	}
-	state, err := a.rs.CurrentState(roomID)
+	p, err := a.rs.CurrentStateEvent(roomID, r.PathValue("eventType"), r.PathValue("stateKey"))
 	if err != nil {
 		return err
 	}
-	for k, p := range state {
-		if k.Type == r.PathValue("eventType") && k.StateKey == r.PathValue("stateKey") {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(p.Content())
-			return nil
-		}
+	if p != nil {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(p.Content())
+		return nil
 	}
 	return httputil.Errorf(http.StatusNotFound, "M_NOT_FOUND", "no such state event")
 }
