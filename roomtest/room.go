@@ -382,6 +382,3 @@ func marshalContent(c any) ([]byte, error) {
 		return json.Marshal(c)
 	}
 }
-
-// Time returns the time of an origin_server_ts in milliseconds.
-func Time(ms int64) time.Time { return time.UnixMilli(ms) }
