@@ -13,6 +13,14 @@ import (
 	"github.com/gomatrixlib/gomatrixlib/stateres"
 )
 
+// The room is what stateres and signing ask for.
+var (
+	_ stateres.Provider         = (*roomtest.Room)(nil)
+	_ stateres.RejectionTracker = (*roomtest.Room)(nil)
+	_ signing.KeyLookup         = (*roomtest.Room)(nil)
+	_ signing.KeyLookup         = (*roomtest.Keyring)(nil)
+)
+
 const (
 	alice = roomtest.DefaultCreator
 	bob   = "@bob:b.test"
