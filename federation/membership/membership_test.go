@@ -500,3 +500,10 @@ func BenchmarkCheckSendJoinResponse(b *testing.B) {
 		}
 	}
 }
+
+func TestCountersignWithoutKey(t *testing.T) {
+	t.Parallel()
+	r := newRoom(t, "10")
+	_, err := Countersign(r.Last(), "a.test", nil)
+	wantErr(t, "no key", err, ErrBadEvent, 500, "M_UNKNOWN")
+}
