@@ -51,7 +51,7 @@ func TestMakeOldFixture(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	clientAddr, fedAddr := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(bin, "-data", data, "-server-name", fixtureServerName, "-client-addr", clientAddr, "-federation-addr", fedAddr)
+	cmd := exec.Command(bin, "-no-rate-limits", "-data", data, "-server-name", fixtureServerName, "-client-addr", clientAddr, "-federation-addr", fedAddr)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
