@@ -20,6 +20,16 @@ func (a *API) versions(w http.ResponseWriter, _ *http.Request) {
 	httputil.WriteJSON(w, 200, map[string]any{"versions": specVersions, "unstable_features": map[string]bool{}})
 }
 
+// wellKnown answers client discovery with the address the request came to
+// (this server's client API).
+func (a *API) wellKnown(w http.ResponseWriter, r *http.Request) {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	httputil.WriteJSON(w, 200, map[string]any{"m.homeserver": map[string]string{"base_url": scheme + "://" + r.Host}})
+}
+
 func (a *API) capabilities(w http.ResponseWriter, _ *http.Request, _ *device) error {
 	available := map[string]string{}
 	for _, v := range roomversion.Stable() {

@@ -32,6 +32,7 @@ const maxSyncTimeout = 5 * time.Minute
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_matrix/client/versions", a.versions)
+	mux.HandleFunc("GET /.well-known/matrix/client", a.wellKnown)
 	mux.HandleFunc("GET /_matrix/client/v1/register/m.login.registration_token/validity", a.wrap(a.registrationTokenValidity))
 	open := map[string]func(http.ResponseWriter, *http.Request) error{
 		"GET /login":                        a.loginFlows,
