@@ -24,6 +24,14 @@ func main() {
 	flag.StringVar(&cfg.FederationAddr, "federation-addr", "127.0.0.1:8448", "federation API listen address (HTTPS)")
 	flag.StringVar(&cfg.NATSURL, "nats", "", "external NATS URL with JetStream (default: embedded)")
 	flag.StringVar(&cfg.PostgresDSN, "postgres", "", "PostgreSQL DSN, e.g. postgres://user:pass@127.0.0.1/homeserver (default: SQLite in the data folder)")
+	flag.Int64Var(&cfg.MaxUploadBytes, "max-upload-bytes", 50<<20, "largest media upload accepted, in bytes")
+	flag.StringVar(&cfg.Registration, "registration", "", "registration mode: open, token or closed (default: open on a loopback client address, else token)")
+	flag.Func("registration-token", "a registration token accepted in token mode (repeatable)", func(t string) error {
+		cfg.RegistrationTokens = append(cfg.RegistrationTokens, t)
+		return nil
+	})
+	flag.Float64Var(&cfg.RateLimit, "rate-limit", 5, "login, registration, send and upload requests per second allowed per client address and per user (0: off)")
+	flag.IntVar(&cfg.RateBurst, "rate-burst", 50, "burst size of the rate limit")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: homeserver [flags]\n\nA minimal log-based Matrix homeserver built on gomatrixlib.\n\n")
 		flag.PrintDefaults()

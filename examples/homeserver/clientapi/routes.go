@@ -20,9 +20,7 @@ type ctxKey struct{}
 // older /_matrix/client/r0.
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /_matrix/client/versions", func(w http.ResponseWriter, r *http.Request) {
-		httputil.WriteJSON(w, 200, map[string]any{"versions": []string{"r0.5.0", "r0.6.0", "r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11"}})
-	})
+	mux.HandleFunc("GET /_matrix/client/versions", a.versions)
 	open := map[string]func(http.ResponseWriter, *http.Request) error{
 		"GET /login":                        a.loginFlows,
 		"POST /login":                       a.login,
@@ -58,6 +56,7 @@ func (a *API) Handler() http.Handler {
 		"GET /pushrules/":                                  a.emptyObject,
 		"GET /capabilities":                                a.capabilities,
 	}
+	a.addRoutes(mux, open, authed) // devices, keys, push rules, directory, media, access (ext.go)
 	for _, prefix := range []string{"/_matrix/client/v3", "/_matrix/client/r0"} {
 		for pattern, h := range open {
 			method, path, _ := strings.Cut(pattern, " ")

@@ -54,6 +54,18 @@ type Config struct {
 	BcryptCost int
 	// Logger; nil logs to stderr at info level.
 	Logger *slog.Logger
+
+	// MaxUploadBytes bounds a media upload; zero means 50 MiB.
+	MaxUploadBytes int64
+	// Registration is "open", "token" or "closed"; empty means open while
+	// the client API listens on a loopback address, else token.
+	Registration string
+	// RegistrationTokens are accepted by token registration.
+	RegistrationTokens []string
+	// RateLimit (requests per second, per client address and per user, on
+	// login, registration, sends and uploads) and RateBurst; zero is off.
+	RateLimit float64
+	RateBurst int
 }
 
 // Server is a running homeserver.
@@ -129,6 +141,10 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if s.client, err = clientapi.New(s.db, s.rs, s.sync, s.cfg.ServerName, s.key, log, clientapi.Options{BcryptCost: cfg.BcryptCost}); err != nil {
+		return nil, err
+	}
+	if err := s.client.Extend(clientapi.ExtOptions{DataDir: cfg.DataDir, MaxUploadBytes: cfg.MaxUploadBytes, Registration: cfg.Registration,
+		ClientAddr: s.ClientAddr(), RegistrationTokens: cfg.RegistrationTokens, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst}); err != nil {
 		return nil, err
 	}
 	if err := s.rs.Start(); err != nil {
