@@ -284,3 +284,7 @@ func loadOrCreateCert(dir, serverName string) (tls.Certificate, error) {
 	}
 	return tls.LoadX509KeyPair(certPath, keyPath)
 }
+
+// RegistrationMode returns the registration mode in force: open, token or
+// closed.
+func (s *Server) RegistrationMode() string { return s.client.RegistrationMode() }
