@@ -235,12 +235,3 @@ func (a *API) limitUser(h authedHandler) authedHandler {
 		return h(w, r, d)
 	}
 }
-
-// supportedVersions are the spec versions whose client-server endpoints
-// the server implements well enough for everyday clients (see
-// docs/notes/homeserver-clients-b.md for what is left out).
-var supportedVersions = []string{"r0.5.0", "r0.6.0", "r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11"}
-
-func (a *API) versions(w http.ResponseWriter, _ *http.Request) {
-	httputil.WriteJSON(w, 200, map[string]any{"versions": supportedVersions, "unstable_features": map[string]bool{}})
-}

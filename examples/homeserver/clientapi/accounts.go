@@ -17,9 +17,8 @@ CREATE TABLE IF NOT EXISTS cs_accounts (
 	user_id TEXT PRIMARY KEY, password_hash TEXT NOT NULL, displayname TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS cs_devices (
 	access_token TEXT PRIMARY KEY, user_id TEXT NOT NULL, device_id TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS cs_txns (
-	user_id TEXT NOT NULL, device_id TEXT NOT NULL, txn_id TEXT NOT NULL,
-	event_id TEXT NOT NULL, PRIMARY KEY (user_id, device_id, txn_id));
+CREATE TABLE IF NOT EXISTS cs_filters (
+	id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL, json TEXT NOT NULL);
 `
 
 type device struct {
@@ -62,13 +61,20 @@ func (a *API) checkPassword(ctx context.Context, userID, password string) error 
 	return nil
 }
 
-func (a *API) newDevice(ctx context.Context, userID, deviceID string) (*device, error) {
+func (a *API) newDevice(ctx context.Context, userID, deviceID, name string) (*device, error) {
 	if deviceID == "" {
 		deviceID = "D" + randomHex(5)
 	}
 	d := &device{userID: userID, deviceID: deviceID, token: "syt_" + randomHex(20)}
-	_, err := a.db.ExecContext(ctx, `INSERT INTO cs_devices (access_token, user_id, device_id) VALUES (?, ?, ?)`, d.token, d.userID, d.deviceID)
-	return d, err
+	if _, err := a.db.ExecContext(ctx, `INSERT INTO cs_devices (access_token, user_id, device_id) VALUES (?, ?, ?)`, d.token, d.userID, d.deviceID); err != nil {
+		return nil, err
+	}
+	if name != "" {
+		if err := a.setDeviceName(ctx, userID, deviceID, name); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 func (a *API) deviceByToken(ctx context.Context, token string) (*device, error) {
@@ -87,4 +93,24 @@ func (a *API) displayName(ctx context.Context, userID string) (string, bool, err
 		return "", false, nil
 	}
 	return name, err == nil, err
+}
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+// deviceIDs lists a user's devices.
+func (a *API) deviceIDs(ctx context.Context, userID string) ([]string, error) {
+	rows, err := a.db.QueryContext(ctx, `SELECT DISTINCT device_id FROM cs_devices WHERE user_id = ?`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
 }

@@ -85,7 +85,7 @@ func (a *API) createRoom(w http.ResponseWriter, r *http.Request, d *device) erro
 	roomID := ev.RoomID()
 	lock := a.roomLock(roomID)
 	lock.Lock()
-	_, err = a.submit(r.Context(), rules, ev, nil)
+	_, err = a.submit(r.Context(), rules, ev, nil, nil)
 	lock.Unlock()
 	if err != nil {
 		return err

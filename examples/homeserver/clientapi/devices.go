@@ -3,26 +3,40 @@ package clientapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/logs"
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/syncapi"
 )
 
-// Devices: a device exists while it has an access token (cs_devices);
-// cs_device_info holds display names.
+const deviceSchema = `
+CREATE TABLE IF NOT EXISTS cs_device_info (
+	user_id TEXT NOT NULL, device_id TEXT NOT NULL, display_name TEXT,
+	last_seen_ts BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (user_id, device_id));
+CREATE TABLE IF NOT EXISTS cs_device_keys (
+	user_id TEXT NOT NULL, device_id TEXT NOT NULL, json TEXT NOT NULL,
+	PRIMARY KEY (user_id, device_id));
+CREATE TABLE IF NOT EXISTS cs_one_time_keys (
+	id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL, device_id TEXT NOT NULL,
+	algorithm TEXT NOT NULL, key_id TEXT NOT NULL, json TEXT NOT NULL,
+	UNIQUE (user_id, device_id, key_id));
+CREATE TABLE IF NOT EXISTS cs_fallback_keys (
+	user_id TEXT NOT NULL, device_id TEXT NOT NULL, algorithm TEXT NOT NULL,
+	key_id TEXT NOT NULL, json TEXT NOT NULL, used INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (user_id, device_id, algorithm));
+`
 
 type deviceJSON struct {
-	DeviceID    string `json:"device_id"`
-	DisplayName string `json:"display_name,omitempty"`
-	LastSeenIP  string `json:"last_seen_ip,omitempty"`
-	LastSeenTS  int64  `json:"last_seen_ts,omitempty"`
+	DeviceID    string  `json:"device_id"`
+	DisplayName *string `json:"display_name,omitempty"`
+	LastSeenTS  int64   `json:"last_seen_ts,omitempty"`
 }
 
 func (a *API) listDevices(ctx context.Context, userID string) ([]deviceJSON, error) {
-	rows, err := a.db.QueryContext(ctx, `SELECT DISTINCT d.device_id, COALESCE(i.display_name, '') FROM cs_devices d
+	rows, err := a.db.QueryContext(ctx, `SELECT DISTINCT d.device_id, i.display_name, COALESCE(i.last_seen_ts, 0) FROM cs_devices d
 		LEFT JOIN cs_device_info i ON i.user_id = d.user_id AND i.device_id = d.device_id WHERE d.user_id = ? ORDER BY d.device_id`, userID)
 	if err != nil {
 		return nil, err
@@ -30,47 +44,43 @@ func (a *API) listDevices(ctx context.Context, userID string) ([]deviceJSON, err
 	defer rows.Close()
 	out := []deviceJSON{}
 	for rows.Next() {
-		var dj deviceJSON
-		if err := rows.Scan(&dj.DeviceID, &dj.DisplayName); err != nil {
+		var d deviceJSON
+		if err := rows.Scan(&d.DeviceID, &d.DisplayName, &d.LastSeenTS); err != nil {
 			return nil, err
 		}
-		a.ext.seenMu.Lock()
-		s := a.ext.seen[[2]string{userID, dj.DeviceID}]
-		a.ext.seenMu.Unlock()
-		dj.LastSeenIP, dj.LastSeenTS = s.ip, s.ts
-		out = append(out, dj)
+		out = append(out, d)
 	}
 	return out, rows.Err()
 }
 
-func (a *API) findDevice(ctx context.Context, userID, deviceID string) (*deviceJSON, error) {
-	all, err := a.listDevices(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	for i := range all {
-		if all[i].DeviceID == deviceID {
-			return &all[i], nil
-		}
-	}
-	return nil, notFound("unknown device")
-}
-
 func (a *API) getDevices(w http.ResponseWriter, r *http.Request, d *device) error {
-	all, err := a.listDevices(r.Context(), d.userID)
+	devs, err := a.listDevices(r.Context(), d.userID)
 	if err != nil {
 		return err
 	}
-	httputil.WriteJSON(w, 200, map[string]any{"devices": all})
+	httputil.WriteJSON(w, 200, map[string]any{"devices": devs})
 	return nil
 }
 
+func (a *API) findDevice(ctx context.Context, userID, deviceID string) (*deviceJSON, error) {
+	devs, err := a.listDevices(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	for _, dv := range devs {
+		if dv.DeviceID == deviceID {
+			return &dv, nil
+		}
+	}
+	return nil, httputil.Errorf(http.StatusNotFound, "M_NOT_FOUND", "no such device")
+}
+
 func (a *API) getDevice(w http.ResponseWriter, r *http.Request, d *device) error {
-	dev, err := a.findDevice(r.Context(), d.userID, r.PathValue("deviceId"))
+	dv, err := a.findDevice(r.Context(), d.userID, r.PathValue("deviceId"))
 	if err != nil {
 		return err
 	}
-	httputil.WriteJSON(w, 200, dev)
+	httputil.WriteJSON(w, 200, dv)
 	return nil
 }
 
@@ -81,18 +91,15 @@ func (a *API) putDevice(w http.ResponseWriter, r *http.Request, d *device) error
 	if err := httputil.ReadJSON(r, &req); err != nil {
 		return err
 	}
-	devID := r.PathValue("deviceId")
-	if _, err := a.findDevice(r.Context(), d.userID, devID); err != nil {
+	deviceID := r.PathValue("deviceId")
+	if _, err := a.findDevice(r.Context(), d.userID, deviceID); err != nil {
 		return err
 	}
 	if req.DisplayName != nil {
 		if len(*req.DisplayName) > 256 {
 			return httputil.Errorf(http.StatusBadRequest, "M_TOO_LARGE", "display name too long")
 		}
-		if err := a.setDeviceName(r.Context(), d.userID, devID, *req.DisplayName); err != nil {
-			return err
-		}
-		if err := a.ext.keys.MarkChanged(r.Context(), d.userID); err != nil {
+		if err := a.setDeviceName(r.Context(), d.userID, deviceID, *req.DisplayName); err != nil {
 			return err
 		}
 	}
@@ -101,18 +108,58 @@ func (a *API) putDevice(w http.ResponseWriter, r *http.Request, d *device) error
 }
 
 func (a *API) setDeviceName(ctx context.Context, userID, deviceID, name string) error {
-	tx, err := a.db.Begin()
-	if err != nil {
-		return err
+	_, err := a.db.ExecContext(ctx, `INSERT INTO cs_device_info (user_id, device_id, display_name, last_seen_ts) VALUES (?, ?, ?, ?)
+		ON CONFLICT(user_id, device_id) DO UPDATE SET display_name = excluded.display_name`, userID, deviceID, name, time.Now().UnixMilli())
+	return err
+}
+
+// uiaPassword runs user-interactive authentication with the password
+// stage: without a valid auth object it answers 401 with the flows (and
+// returns false).
+func (a *API) uiaPassword(w http.ResponseWriter, r *http.Request, d *device, auth json.RawMessage) (bool, error) {
+	var req struct {
+		Type       string `json:"type"`
+		Session    string `json:"session"`
+		User       string `json:"user"`
+		Password   string `json:"password"`
+		Identifier struct {
+			Type string `json:"type"`
+			User string `json:"user"`
+		} `json:"identifier"`
 	}
-	defer tx.Rollback()
-	if _, err := tx.Exec(`DELETE FROM cs_device_info WHERE user_id = ? AND device_id = ?`, userID, deviceID); err != nil {
-		return err
+	challenge := func(errcode, msg string) {
+		body := map[string]any{"flows": []map[string]any{{"stages": []string{"m.login.password"}}}, "params": map[string]any{}, "session": randomHex(8)}
+		if req.Session != "" {
+			body["session"] = req.Session
+		}
+		if errcode != "" {
+			body["errcode"], body["error"] = errcode, msg
+		}
+		httputil.WriteJSON(w, http.StatusUnauthorized, body)
 	}
-	if _, err := tx.Exec(`INSERT INTO cs_device_info (user_id, device_id, display_name) VALUES (?, ?, ?)`, userID, deviceID, name); err != nil {
-		return err
+	if len(auth) == 0 || string(auth) == "null" {
+		challenge("", "")
+		return false, nil
 	}
-	return tx.Commit()
+	if err := json.Unmarshal(auth, &req); err != nil {
+		return false, httputil.Errorf(http.StatusBadRequest, "M_BAD_JSON", "auth must be an object")
+	}
+	if req.Type != "m.login.password" {
+		challenge("", "")
+		return false, nil
+	}
+	user := req.Identifier.User
+	if user == "" {
+		user = req.User
+	}
+	if !strings.HasPrefix(user, "@") {
+		user = a.localUserID(user)
+	}
+	if user != d.userID || a.checkPassword(r.Context(), user, req.Password) != nil {
+		challenge("M_FORBIDDEN", "invalid password")
+		return false, nil
+	}
+	return true, nil
 }
 
 func (a *API) deleteDevice(w http.ResponseWriter, r *http.Request, d *device) error {
@@ -122,7 +169,7 @@ func (a *API) deleteDevice(w http.ResponseWriter, r *http.Request, d *device) er
 	if err := httputil.ReadJSON(r, &req); err != nil {
 		return err
 	}
-	if done, err := a.ext.uia.check(r.Context(), a, w, d, req.Auth); !done || err != nil {
+	if ok, err := a.uiaPassword(w, r, d, req.Auth); !ok {
 		return err
 	}
 	if err := a.removeDevices(r.Context(), d.userID, []string{r.PathValue("deviceId")}); err != nil {
@@ -143,10 +190,7 @@ func (a *API) deleteDevices(w http.ResponseWriter, r *http.Request, d *device) e
 	if req.Devices == nil {
 		return httputil.Errorf(http.StatusBadRequest, "M_MISSING_PARAM", "devices is required")
 	}
-	if len(*req.Devices) > 1000 {
-		return httputil.Errorf(http.StatusBadRequest, "M_TOO_LARGE", "too many devices")
-	}
-	if done, err := a.ext.uia.check(r.Context(), a, w, d, req.Auth); !done || err != nil {
+	if ok, err := a.uiaPassword(w, r, d, req.Auth); !ok {
 		return err
 	}
 	if err := a.removeDevices(r.Context(), d.userID, *req.Devices); err != nil {
@@ -156,116 +200,30 @@ func (a *API) deleteDevices(w http.ResponseWriter, r *http.Request, d *device) e
 	return nil
 }
 
-// removeDevices logs the user's devices out and drops their keys; unknown
-// devices are skipped (deleting a device twice succeeds).
-func (a *API) removeDevices(ctx context.Context, userID string, ids []string) error {
-	for _, id := range ids {
-		res, err := a.db.ExecContext(ctx, `DELETE FROM cs_devices WHERE user_id = ? AND device_id = ?`, userID, id)
-		if err != nil {
-			return err
-		}
-		if _, err := a.db.ExecContext(ctx, `DELETE FROM cs_device_info WHERE user_id = ? AND device_id = ?`, userID, id); err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			if err := a.ext.keys.DeleteDevice(ctx, userID, id); err != nil {
+// removeDevices logs the devices out and drops their keys; users sharing
+// a room with the owner learn of the change through device_lists.
+func (a *API) removeDevices(ctx context.Context, userID string, deviceIDs []string) error {
+	tx, err := a.db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, dev := range deviceIDs {
+		for _, q := range []string{`DELETE FROM cs_devices WHERE user_id = ? AND device_id = ?`, `DELETE FROM cs_device_info WHERE user_id = ? AND device_id = ?`,
+			`DELETE FROM cs_device_keys WHERE user_id = ? AND device_id = ?`, `DELETE FROM cs_one_time_keys WHERE user_id = ? AND device_id = ?`,
+			`DELETE FROM cs_fallback_keys WHERE user_id = ? AND device_id = ?`} {
+			if _, err := tx.Exec(q, userID, dev); err != nil {
 				return err
 			}
 		}
 	}
-	return nil
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	return a.deviceListChanged(ctx, userID)
 }
 
-// User-interactive auth for the device deletions: one flow, one stage,
-// m.login.password for the requesting user. Sessions live in memory for
-// ten minutes.
-
-type uiaSessions struct {
-	mu       sync.Mutex
-	sessions map[string]uiaSession
-}
-
-type uiaSession struct {
-	userID  string
-	expires time.Time
-}
-
-func newUIASessions() *uiaSessions { return &uiaSessions{sessions: map[string]uiaSession{}} }
-
-func (u *uiaSessions) challenge(w http.ResponseWriter, userID string, fail error) {
-	u.mu.Lock()
-	now := time.Now()
-	for k, s := range u.sessions {
-		if now.After(s.expires) {
-			delete(u.sessions, k)
-		}
-	}
-	session := randomHex(12)
-	u.sessions[session] = uiaSession{userID: userID, expires: now.Add(10 * time.Minute)}
-	u.mu.Unlock()
-	body := map[string]any{"flows": []map[string]any{{"stages": []string{"m.login.password"}}}, "params": map[string]any{}, "session": session}
-	var me *httputil.Error
-	if errors.As(fail, &me) {
-		body["errcode"], body["error"] = me.Errcode, me.Message
-	}
-	httputil.WriteJSON(w, http.StatusUnauthorized, body)
-}
-
-// check runs the auth: with no (or unusable) auth it writes the 401
-// challenge and returns done=false; with a right password it returns
-// done=true; bad input is an error.
-func (u *uiaSessions) check(ctx context.Context, a *API, w http.ResponseWriter, d *device, raw json.RawMessage) (bool, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		u.challenge(w, d.userID, nil)
-		return false, nil
-	}
-	var auth struct {
-		Type       string `json:"type"`
-		Session    string `json:"session"`
-		Password   string `json:"password"`
-		User       string `json:"user"`
-		Identifier struct {
-			Type string `json:"type"`
-			User string `json:"user"`
-		} `json:"identifier"`
-	}
-	if err := json.Unmarshal(raw, &auth); err != nil {
-		return false, httputil.Errorf(http.StatusBadRequest, "M_BAD_JSON", "auth: "+err.Error())
-	}
-	u.mu.Lock()
-	s, ok := u.sessions[auth.Session]
-	if ok && (time.Now().After(s.expires) || s.userID != d.userID) {
-		ok = false
-	}
-	u.mu.Unlock()
-	if auth.Session != "" && !ok {
-		u.challenge(w, d.userID, forbidden("unknown or expired session"))
-		return false, nil
-	}
-	if auth.Type != "m.login.password" {
-		u.challenge(w, d.userID, nil)
-		return false, nil
-	}
-	user := auth.Identifier.User
-	if user == "" {
-		user = auth.User
-	}
-	if user != "" && user != d.userID && a.localUserID(user) != d.userID {
-		u.challenge(w, d.userID, forbidden("the password must be the logged-in user's"))
-		return false, nil
-	}
-	if err := a.checkPassword(ctx, d.userID, auth.Password); err != nil {
-		var me *httputil.Error
-		if errors.As(err, &me) && me.Status == http.StatusForbidden {
-			u.challenge(w, d.userID, err)
-			return false, nil
-		}
-		return false, err
-	}
-	if auth.Session != "" {
-		u.mu.Lock()
-		delete(u.sessions, auth.Session)
-		u.mu.Unlock()
-	}
-	return true, nil
+// deviceListChanged appends to the device list log.
+func (a *API) deviceListChanged(ctx context.Context, userID string) error {
+	return a.publishAndWait(ctx, logs.DeviceLists, "", syncapi.DeviceListEntry{UserID: userID})
 }

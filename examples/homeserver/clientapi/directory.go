@@ -596,16 +596,3 @@ func (a *API) searchUsers(w http.ResponseWriter, r *http.Request, d *device) err
 	httputil.WriteJSON(w, 200, map[string]any{"results": results, "limited": limited})
 	return nil
 }
-
-// turnServer answers as Synapse does without TURN configured: 200 with
-// an empty object, which clients read as "no TURN servers".
-func (a *API) turnServer(w http.ResponseWriter, _ *http.Request, _ *device) error {
-	httputil.WriteJSON(w, 200, map[string]any{})
-	return nil
-}
-
-// thirdPartyProtocols: no application services, so no protocols.
-func (a *API) thirdPartyProtocols(w http.ResponseWriter, _ *http.Request, _ *device) error {
-	httputil.WriteJSON(w, 200, map[string]any{})
-	return nil
-}

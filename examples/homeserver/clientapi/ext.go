@@ -7,26 +7,17 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
-	"time"
 
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
-	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/keyserver"
-	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/mediaapi"
 )
 
-// This file wires the second half of issue #21's client features (devices,
-// end-to-end keys, push rules, the room and user directories, media,
-// registration modes and rate limits) into the API with as few edits to
+// This file wires the push rule changes, the room and user directories,
+// registration modes and rate limits into the API with as few edits to
 // the shared files as possible: Extend prepares their tables, and
 // addRoutes adds (or wraps) routes in Handler's maps.
 
 // ExtOptions configure the features Extend adds.
 type ExtOptions struct {
-	// DataDir holds the media files (in DataDir/media).
-	DataDir string
-	// MaxUploadBytes bounds a media upload; zero means 50 MiB.
-	MaxUploadBytes int64
 	// Registration is "open" (m.login.dummy), "token"
 	// (m.login.registration_token) or "closed". Empty: "open" while the
 	// client API listens on a loopback address (ClientAddr), else "token".
@@ -44,40 +35,17 @@ type ExtOptions struct {
 }
 
 type ext struct {
-	opts    ExtOptions
-	keys    *keyserver.KeyServer
-	media   *mediaapi.Media
-	uia     *uiaSessions
 	limits  *limiters
 	regMode string
-
-	seenMu sync.Mutex
-	seen   map[[2]string]lastSeen
 }
 
-type lastSeen struct {
-	ip string
-	ts int64
-}
-
-// Extend prepares the devices, keys, push rules, directory, media and
-// registration features; call it once after New, before Handler.
+// Extend prepares the push rule, directory and registration features;
+// call it once after New, before Handler.
 func (a *API) Extend(opts ExtOptions) error {
-	e := &ext{opts: opts, seen: map[[2]string]lastSeen{}, uia: newUIASessions()}
-	var err error
-	if e.keys, err = keyserver.New(a.db); err != nil {
-		return err
-	}
-	if opts.MaxUploadBytes <= 0 {
-		opts.MaxUploadBytes = 50 << 20
-	}
-	if e.media, err = mediaapi.New(a.db, opts.DataDir, a.serverName, opts.MaxUploadBytes); err != nil {
-		return err
-	}
 	if _, err := a.db.Exec(extSchema); err != nil {
 		return fmt.Errorf("clientapi: schema: %w", err)
 	}
-	e.regMode = opts.Registration
+	e := &ext{regMode: opts.Registration, limits: newLimiters(opts.RateLimit, opts.RateBurst)}
 	if e.regMode == "" {
 		e.regMode = "token"
 		if host, _, err := net.SplitHostPort(opts.ClientAddr); err == nil {
@@ -96,7 +64,6 @@ func (a *API) Extend(opts ExtOptions) error {
 			return err
 		}
 	}
-	e.limits = newLimiters(opts.RateLimit, opts.RateBurst)
 	a.ext = e
 	return nil
 }
@@ -110,9 +77,6 @@ func (a *API) RegistrationMode() string {
 }
 
 const extSchema = `
-CREATE TABLE IF NOT EXISTS cs_device_info (
-	user_id TEXT NOT NULL, device_id TEXT NOT NULL, display_name TEXT NOT NULL,
-	PRIMARY KEY (user_id, device_id));
 CREATE TABLE IF NOT EXISTS cs_push_rules (
 	user_id TEXT NOT NULL, kind TEXT NOT NULL, rule_id TEXT NOT NULL, priority BIGINT NOT NULL,
 	rule_json TEXT NOT NULL, PRIMARY KEY (user_id, kind, rule_id));
@@ -132,25 +96,15 @@ type openHandler = func(http.ResponseWriter, *http.Request) error
 type authedHandler = func(http.ResponseWriter, *http.Request, *device) error
 
 // addRoutes adds this file's routes to Handler's maps and mux, and wraps
-// a few of the existing ones (sync and messages for the device list
-// stream, createRoom for the directory, sends and login for rate limits).
+// a few of the existing ones (createRoom and the state PUT for the
+// directory, register for the registration mode, login, register and the
+// sends for rate limits).
 func (a *API) addRoutes(mux *http.ServeMux, open map[string]openHandler, authed map[string]authedHandler) {
-	e := a.ext
-	if e == nil {
+	if a.ext == nil {
 		return
 	}
 	for k, h := range map[string]authedHandler{
-		"GET /devices":                                  a.getDevices,
-		"GET /devices/{deviceId}":                       a.getDevice,
-		"PUT /devices/{deviceId}":                       a.putDevice,
-		"DELETE /devices/{deviceId}":                    a.deleteDevice,
-		"POST /delete_devices":                          a.deleteDevices,
-		"POST /keys/upload":                             a.keysUpload,
-		"POST /keys/query":                              a.keysQuery,
-		"POST /keys/claim":                              a.keysClaim,
-		"GET /keys/changes":                             a.keysChanges,
-		"GET /room_keys/version":                        a.noKeyBackup,
-		"GET /room_keys/version/{version}":              a.noKeyBackup,
+		// GET replaces the defaults-only answer: user rules are served too.
 		"GET /pushrules/":                               a.getPushRules,
 		"GET /pushrules/global/":                        a.getPushRules,
 		"GET /pushrules/global/{kind}/{ruleId}":         a.getPushRule,
@@ -166,8 +120,6 @@ func (a *API) addRoutes(mux *http.ServeMux, open map[string]openHandler, authed 
 		"PUT /directory/list/room/{roomId}":             a.putVisibility,
 		"POST /publicRooms":                             a.postPublicRooms,
 		"POST /user_directory/search":                   a.searchUsers,
-		"GET /voip/turnServer":                          a.turnServer,
-		"GET /thirdparty/protocols":                     a.thirdPartyProtocols,
 	} {
 		authed[k] = h
 	}
@@ -179,12 +131,6 @@ func (a *API) addRoutes(mux *http.ServeMux, open map[string]openHandler, authed 
 		open[k] = h
 	}
 	// Wrapped routes.
-	if h, ok := authed["GET /sync"]; ok {
-		authed["GET /sync"] = a.syncWithKeys(h)
-	}
-	if h, ok := authed["GET /rooms/{roomId}/messages"]; ok {
-		authed["GET /rooms/{roomId}/messages"] = a.stripKeyPos(h)
-	}
 	if h, ok := authed["POST /createRoom"]; ok {
 		authed["POST /createRoom"] = a.createRoomDirectory(h)
 	}
@@ -205,46 +151,7 @@ func (a *API) addRoutes(mux *http.ServeMux, open map[string]openHandler, authed 
 		open["POST /register"] = a.limitAddr(a.registrationGate(h))
 	}
 	open["GET /register/m.login.registration_token/validity"] = a.limitAddr(a.tokenValidity)
-	for k, h := range authed {
-		authed[k] = a.noteLastSeen(h)
-	}
-	// The authenticated media endpoints (v1.11), the v1 token validity
-	// check and the legacy media API.
-	v1 := func(h authedHandler) http.HandlerFunc { return wrap(a.authenticate(a.noteLastSeen(h))) }
 	mux.HandleFunc("GET /_matrix/client/v1/register/m.login.registration_token/validity", wrap(a.limitAddr(a.tokenValidity)))
-	mux.HandleFunc("GET /_matrix/client/v1/media/config", v1(a.mediaConfig))
-	mux.HandleFunc("GET /_matrix/client/v1/media/download/{serverName}/{mediaId}", v1(a.mediaDownload))
-	mux.HandleFunc("GET /_matrix/client/v1/media/download/{serverName}/{mediaId}/{fileName}", v1(a.mediaDownload))
-	mux.HandleFunc("GET /_matrix/client/v1/media/thumbnail/{serverName}/{mediaId}", v1(a.mediaThumbnail))
-	for _, p := range []string{"/_matrix/media/v3", "/_matrix/media/r0"} {
-		mux.HandleFunc("POST "+p+"/upload", v1(a.limitUser(a.mediaUpload)))
-		mux.HandleFunc("PUT "+p+"/upload/{serverName}/{mediaId}", v1(a.limitUser(a.mediaUploadTo)))
-		mux.HandleFunc("GET "+p+"/config", v1(a.mediaConfig))
-		mux.HandleFunc("GET "+p+"/download/{serverName}/{mediaId}", wrap(a.openMedia(a.mediaDownload)))
-		mux.HandleFunc("GET "+p+"/download/{serverName}/{mediaId}/{fileName}", wrap(a.openMedia(a.mediaDownload)))
-		mux.HandleFunc("GET "+p+"/thumbnail/{serverName}/{mediaId}", wrap(a.openMedia(a.mediaThumbnail)))
-	}
-	mux.HandleFunc("POST /_matrix/media/v1/create", v1(a.limitUser(a.mediaCreate)))
-}
-
-// openMedia serves the legacy unauthenticated media downloads.
-func (a *API) openMedia(h authedHandler) openHandler {
-	return func(w http.ResponseWriter, r *http.Request) error { return h(w, r, nil) }
-}
-
-// noteLastSeen remembers the address and time of each device's latest
-// request (in memory: /devices shows them since the server started).
-func (a *API) noteLastSeen(h authedHandler) authedHandler {
-	return func(w http.ResponseWriter, r *http.Request, d *device) error {
-		ip := r.RemoteAddr
-		if host, _, err := net.SplitHostPort(ip); err == nil {
-			ip = host
-		}
-		a.ext.seenMu.Lock()
-		a.ext.seen[[2]string{d.userID, d.deviceID}] = lastSeen{ip: ip, ts: time.Now().UnixMilli()}
-		a.ext.seenMu.Unlock()
-		return h(w, r, d)
-	}
 }
 
 // recorder keeps a wrapped handler's response for the wrapper to amend.

@@ -1,57 +1,117 @@
 package clientapi
 
 import (
+	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
-	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/keyserver"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/syncapi"
-	"github.com/gomatrixlib/gomatrixlib/id"
+	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 )
 
-// End-to-end keys for local users. Remote users in /keys/query and
-// /keys/claim are answered without their keys (no failure entry).
-
-func keyErr(err error) error {
-	var ke *keyserver.Error
-	if errors.As(err, &ke) {
-		status := http.StatusBadRequest
-		if ke.Code == "M_TOO_LARGE" {
-			status = http.StatusRequestEntityTooLarge
-		}
-		return httputil.Errorf(status, ke.Code, ke.Msg)
-	}
-	return err
-}
+// End-to-end keys: device keys, one-time keys and fallback keys of local
+// devices. Cross-signing keys and key backup are not implemented
+// (/room_keys/version answers 404 M_NOT_FOUND: no backup).
 
 func (a *API) keysUpload(w http.ResponseWriter, r *http.Request, d *device) error {
 	var req struct {
 		DeviceKeys   json.RawMessage            `json:"device_keys"`
 		OneTimeKeys  map[string]json.RawMessage `json:"one_time_keys"`
 		FallbackKeys map[string]json.RawMessage `json:"fallback_keys"`
-		// The unstable name some clients still send.
-		FallbackKeysMSC map[string]json.RawMessage `json:"org.matrix.msc2732.fallback_keys"`
 	}
 	if err := httputil.ReadJSON(r, &req); err != nil {
 		return err
 	}
-	if req.FallbackKeys == nil {
-		req.FallbackKeys = req.FallbackKeysMSC
+	ctx := r.Context()
+	changed := false
+	if len(req.DeviceKeys) > 0 && string(req.DeviceKeys) != "null" {
+		dk := gjson.ParseBytes(req.DeviceKeys)
+		if !dk.IsObject() || dk.Get("user_id").Str != d.userID || dk.Get("device_id").Str != d.deviceID ||
+			!dk.Get("keys").IsObject() || !dk.Get("algorithms").IsArray() {
+			return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "device_keys must be this device's keys (user_id, device_id, algorithms, keys)")
+		}
+		var old string
+		_ = a.db.QueryRowContext(ctx, `SELECT json FROM cs_device_keys WHERE user_id = ? AND device_id = ?`, d.userID, d.deviceID).Scan(&old)
+		if old != string(req.DeviceKeys) {
+			if _, err := a.db.ExecContext(ctx, `INSERT INTO cs_device_keys (user_id, device_id, json) VALUES (?, ?, ?)
+				ON CONFLICT(user_id, device_id) DO UPDATE SET json = excluded.json`, d.userID, d.deviceID, string(req.DeviceKeys)); err != nil {
+				return err
+			}
+			changed = true
+		}
 	}
-	counts, err := a.ext.keys.Upload(r.Context(), d.userID, d.deviceID, req.DeviceKeys, req.OneTimeKeys, req.FallbackKeys)
+	for keyID, key := range req.OneTimeKeys {
+		alg, _, ok := strings.Cut(keyID, ":")
+		if !ok || alg == "" {
+			return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "one-time key IDs are algorithm:id")
+		}
+		if _, err := a.db.ExecContext(ctx, `INSERT INTO cs_one_time_keys (user_id, device_id, algorithm, key_id, json) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT DO NOTHING`, d.userID, d.deviceID, alg, keyID, string(key)); err != nil {
+			return err
+		}
+	}
+	for keyID, key := range req.FallbackKeys {
+		alg, _, ok := strings.Cut(keyID, ":")
+		if !ok || alg == "" {
+			return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "fallback key IDs are algorithm:id")
+		}
+		if _, err := a.db.ExecContext(ctx, `INSERT INTO cs_fallback_keys (user_id, device_id, algorithm, key_id, json, used) VALUES (?, ?, ?, ?, ?, 0)
+			ON CONFLICT(user_id, device_id, algorithm) DO UPDATE SET key_id = excluded.key_id, json = excluded.json, used = 0`,
+			d.userID, d.deviceID, alg, keyID, string(key)); err != nil {
+			return err
+		}
+	}
+	if changed {
+		if err := a.deviceListChanged(ctx, d.userID); err != nil {
+			return err
+		}
+	}
+	counts, _, err := a.keyCounts(ctx, d.userID, d.deviceID)
 	if err != nil {
-		return keyErr(err)
+		return err
 	}
 	httputil.WriteJSON(w, 200, map[string]any{"one_time_key_counts": counts})
 	return nil
 }
 
-func (a *API) keysQuery(w http.ResponseWriter, r *http.Request, d *device) error {
+// keyCounts returns the device's unclaimed one-time keys per algorithm and
+// the algorithms of its unused fallback keys.
+func (a *API) keyCounts(ctx context.Context, userID, deviceID string) (map[string]int, []string, error) {
+	counts := map[string]int{}
+	rows, err := a.db.QueryContext(ctx, `SELECT algorithm, COUNT(*) FROM cs_one_time_keys WHERE user_id = ? AND device_id = ? GROUP BY algorithm`, userID, deviceID)
+	if err != nil {
+		return nil, nil, err
+	}
+	for rows.Next() {
+		var alg string
+		var n int
+		if err := rows.Scan(&alg, &n); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		counts[alg] = n
+	}
+	rows.Close()
+	fallback := []string{}
+	rows, err = a.db.QueryContext(ctx, `SELECT algorithm FROM cs_fallback_keys WHERE user_id = ? AND device_id = ? AND used = 0`, userID, deviceID)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var alg string
+		if err := rows.Scan(&alg); err != nil {
+			return nil, nil, err
+		}
+		fallback = append(fallback, alg)
+	}
+	return counts, fallback, rows.Err()
+}
+
+func (a *API) keysQuery(w http.ResponseWriter, r *http.Request, _ *device) error {
 	var req struct {
 		DeviceKeys map[string][]string `json:"device_keys"`
 	}
@@ -61,51 +121,47 @@ func (a *API) keysQuery(w http.ResponseWriter, r *http.Request, d *device) error
 	if req.DeviceKeys == nil {
 		return httputil.Errorf(http.StatusBadRequest, "M_MISSING_PARAM", "device_keys is required")
 	}
-	if len(req.DeviceKeys) > 1000 {
-		return httputil.Errorf(http.StatusBadRequest, "M_TOO_LARGE", "too many users in one query")
-	}
-	local := map[string][]string{}
-	for u, devs := range req.DeviceKeys {
-		if uid, err := id.ParseUserID(u); err == nil && uid.Server().String() == a.serverName {
-			local[u] = devs
-		}
-	}
-	found, err := a.ext.keys.Query(r.Context(), local)
-	if err != nil {
-		return err
-	}
 	out := map[string]map[string]json.RawMessage{}
-	for u := range req.DeviceKeys {
-		out[u] = map[string]json.RawMessage{}
-	}
-	for u, devs := range found {
-		// Only devices that still exist, with their display names.
-		live, err := a.listDevices(r.Context(), u)
+	for user, wanted := range req.DeviceKeys {
+		rows, err := a.db.QueryContext(r.Context(), `SELECT k.device_id, k.json, i.display_name FROM cs_device_keys k
+			LEFT JOIN cs_device_info i ON i.user_id = k.user_id AND i.device_id = k.device_id WHERE k.user_id = ?`, user)
 		if err != nil {
 			return err
 		}
-		names := map[string]string{}
-		for _, l := range live {
-			names[l.DeviceID] = l.DisplayName
-		}
-		for dev, js := range devs {
-			name, ok := names[dev]
-			if !ok {
+		devs := map[string]json.RawMessage{}
+		for rows.Next() {
+			var dev, raw string
+			var name *string
+			if err := rows.Scan(&dev, &raw, &name); err != nil {
+				rows.Close()
+				return err
+			}
+			if len(wanted) > 0 && !contains(wanted, dev) {
 				continue
 			}
-			if name != "" {
-				if withName, err := sjson.SetBytes(js, "unsigned.device_display_name", name); err == nil {
-					js = withName
-				}
+			b := []byte(raw)
+			if name != nil {
+				b, _ = sjson.SetBytes(b, "unsigned.device_display_name", *name)
 			}
-			out[u][dev] = js
+			devs[dev] = b
 		}
+		rows.Close()
+		out[user] = devs
 	}
 	httputil.WriteJSON(w, 200, map[string]any{"device_keys": out, "failures": map[string]any{}})
 	return nil
 }
 
-func (a *API) keysClaim(w http.ResponseWriter, r *http.Request, d *device) error {
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *API) keysClaim(w http.ResponseWriter, r *http.Request, _ *device) error {
 	var req struct {
 		OneTimeKeys map[string]map[string]string `json:"one_time_keys"`
 	}
@@ -115,173 +171,70 @@ func (a *API) keysClaim(w http.ResponseWriter, r *http.Request, d *device) error
 	if req.OneTimeKeys == nil {
 		return httputil.Errorf(http.StatusBadRequest, "M_MISSING_PARAM", "one_time_keys is required")
 	}
-	n := 0
-	local := map[string]map[string]string{}
-	for u, devs := range req.OneTimeKeys {
-		n += len(devs)
-		if uid, err := id.ParseUserID(u); err == nil && uid.Server().String() == a.serverName {
-			local[u] = devs
+	out := map[string]map[string]map[string]json.RawMessage{}
+	for user, devs := range req.OneTimeKeys {
+		for dev, alg := range devs {
+			keyID, key, err := a.claimKey(r.Context(), user, dev, alg)
+			if err != nil {
+				return err
+			}
+			if keyID == "" {
+				continue
+			}
+			if out[user] == nil {
+				out[user] = map[string]map[string]json.RawMessage{}
+			}
+			out[user][dev] = map[string]json.RawMessage{keyID: key}
 		}
 	}
-	if n > 1000 {
-		return httputil.Errorf(http.StatusBadRequest, "M_TOO_LARGE", "too many devices in one claim")
-	}
-	keys, err := a.ext.keys.Claim(r.Context(), local)
-	if err != nil {
-		return err
-	}
-	httputil.WriteJSON(w, 200, map[string]any{"one_time_keys": keys, "failures": map[string]any{}})
+	httputil.WriteJSON(w, 200, map[string]any{"one_time_keys": out, "failures": map[string]any{}})
 	return nil
+}
+
+// claimKey hands out the device's oldest one-time key of the algorithm,
+// once, or else its fallback key (marked used).
+func (a *API) claimKey(ctx context.Context, user, dev, alg string) (string, json.RawMessage, error) {
+	tx, err := a.db.Begin()
+	if err != nil {
+		return "", nil, err
+	}
+	defer tx.Rollback()
+	var rowID int64
+	var keyID, raw string
+	err = tx.QueryRow(`SELECT id, key_id, json FROM cs_one_time_keys WHERE user_id = ? AND device_id = ? AND algorithm = ? ORDER BY id LIMIT 1`, user, dev, alg).Scan(&rowID, &keyID, &raw)
+	switch {
+	case err == nil:
+		if _, err := tx.Exec(`DELETE FROM cs_one_time_keys WHERE id = ?`, rowID); err != nil {
+			return "", nil, err
+		}
+	case isNoRows(err):
+		err = tx.QueryRow(`SELECT key_id, json FROM cs_fallback_keys WHERE user_id = ? AND device_id = ? AND algorithm = ?`, user, dev, alg).Scan(&keyID, &raw)
+		if isNoRows(err) {
+			return "", nil, nil
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		if _, err := tx.Exec(`UPDATE cs_fallback_keys SET used = 1 WHERE user_id = ? AND device_id = ? AND algorithm = ?`, user, dev, alg); err != nil {
+			return "", nil, err
+		}
+	default:
+		return "", nil, err
+	}
+	return keyID, json.RawMessage(raw), tx.Commit()
 }
 
 func (a *API) keysChanges(w http.ResponseWriter, r *http.Request, d *device) error {
 	q := r.URL.Query()
-	fromTok, toTok := q.Get("from"), q.Get("to")
-	if fromTok == "" || toTok == "" {
-		return httputil.Errorf(http.StatusBadRequest, "M_MISSING_PARAM", "from and to are required")
+	from, err1 := syncapi.ParsePos(q.Get("from"))
+	to, err2 := syncapi.ParsePos(q.Get("to"))
+	if q.Get("from") == "" || q.Get("to") == "" || err1 != nil || err2 != nil {
+		return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "from and to must be sync tokens")
 	}
-	fromBase, fromK, err := splitKeyPos(fromTok)
-	if err != nil {
-		return invalidParam(err.Error())
-	}
-	toBase, toK, err := splitKeyPos(toTok)
-	if err != nil {
-		return invalidParam(err.Error())
-	}
-	fromEv, err1 := syncapi.ParseToken(fromBase)
-	toEv, err2 := syncapi.ParseToken(toBase)
-	if err1 != nil || err2 != nil {
-		return invalidParam("from and to must be sync tokens")
-	}
-	keyChanged, err := a.ext.keys.ChangedBetween(r.Context(), fromK, max(toK, fromK))
+	changed, err := a.sync.DeviceListChanges(r.Context(), d.userID, from.DeviceLists, to.DeviceLists)
 	if err != nil {
 		return err
 	}
-	changed, left, err := a.sync.DeviceListChanges(r.Context(), d.userID, max(fromEv, 1), max(toEv, fromEv), keyChanged)
-	if err != nil {
-		return err
-	}
-	httputil.WriteJSON(w, 200, map[string]any{"changed": changed, "left": left})
+	httputil.WriteJSON(w, 200, map[string]any{"changed": changed, "left": []string{}})
 	return nil
-}
-
-// noKeyBackup answers the key backup version queries: no backup exists
-// (server-side key backup is not implemented).
-func (a *API) noKeyBackup(w http.ResponseWriter, _ *http.Request, _ *device) error {
-	return httputil.Errorf(http.StatusNotFound, "M_NOT_FOUND", "No current backup version")
-}
-
-// The device list stream has its own position, carried in every sync
-// token after the sync reader's own part as ".k<pos>". The wrappers below
-// split it off before the sync reader and /messages read the token, and
-// put it back on next_batch; the rest of the token is the reader's.
-
-func splitKeyPos(tok string) (base string, pos int64, err error) {
-	i := strings.LastIndex(tok, ".k")
-	if i < 0 {
-		return tok, 0, nil
-	}
-	pos, err = strconv.ParseInt(tok[i+2:], 10, 64)
-	if err != nil || pos < 0 {
-		return "", 0, errors.New("bad token")
-	}
-	return tok[:i], pos, nil
-}
-
-// stripKeyPos lets /messages take sync tokens.
-func (a *API) stripKeyPos(h authedHandler) authedHandler {
-	return func(w http.ResponseWriter, r *http.Request, d *device) error {
-		q := r.URL.Query()
-		for _, p := range []string{"from", "to"} {
-			if v := q.Get(p); v != "" {
-				base, _, err := splitKeyPos(v)
-				if err != nil {
-					return invalidParam("bad " + p + " token")
-				}
-				q.Set(p, base)
-			}
-		}
-		r.URL.RawQuery = q.Encode()
-		return h(w, r, d)
-	}
-}
-
-// syncWithKeys adds device_lists, device_one_time_keys_count and
-// device_unused_fallback_key_types to /sync. A device list change that is
-// already waiting turns a long-poll into an immediate answer; one that
-// arrives during a long-poll is delivered by the next sync.
-func (a *API) syncWithKeys(h authedHandler) authedHandler {
-	return func(w http.ResponseWriter, r *http.Request, d *device) error {
-		q := r.URL.Query()
-		base, sinceK, err := splitKeyPos(q.Get("since"))
-		if err != nil {
-			return invalidParam("bad since token")
-		}
-		latestK, err := a.ext.keys.Latest(r.Context())
-		if err != nil {
-			return err
-		}
-		sinceK = min(sinceK, latestK)
-		incremental := base != ""
-		var keyChanged []string
-		if incremental {
-			if keyChanged, err = a.ext.keys.ChangedBetween(r.Context(), sinceK, latestK); err != nil {
-				return err
-			}
-			if len(keyChanged) > 0 {
-				q.Set("timeout", "0")
-			}
-		}
-		if base != "" {
-			q.Set("since", base)
-		} else {
-			q.Del("since")
-		}
-		r.URL.RawQuery = q.Encode()
-		rec := newRecorder()
-		if err := h(rec, r, d); err != nil {
-			return err
-		}
-		body := rec.body.Bytes()
-		if rec.status != 200 {
-			rec.flush(w, body)
-			return nil
-		}
-		var head struct {
-			NextBatch string `json:"next_batch"`
-		}
-		if err := json.Unmarshal(body, &head); err != nil {
-			return err
-		}
-		nextEv, err := syncapi.ParseToken(head.NextBatch)
-		if err != nil {
-			return err
-		}
-		changed, left := []string{}, []string{}
-		if incremental {
-			sinceEv, _ := syncapi.ParseToken(base)
-			if changed, left, err = a.sync.DeviceListChanges(r.Context(), d.userID, max(sinceEv, 1), nextEv, keyChanged); err != nil {
-				return err
-			}
-		}
-		counts, unused, err := a.ext.keys.Counts(r.Context(), d.userID, d.deviceID)
-		if err != nil {
-			return err
-		}
-		set := func(path string, v any) {
-			if err == nil {
-				body, err = sjson.SetBytes(body, path, v)
-			}
-		}
-		set("next_batch", head.NextBatch+".k"+strconv.FormatInt(latestK, 10))
-		set("device_lists", map[string][]string{"changed": changed, "left": left})
-		set("device_one_time_keys_count", counts)
-		set("device_unused_fallback_key_types", unused)
-		if err != nil {
-			return err
-		}
-		rec.header.Del("Content-Length")
-		rec.flush(w, body)
-		return nil
-	}
 }

@@ -52,7 +52,7 @@ func actions(a ...json.RawMessage) []json.RawMessage {
 
 // defaultPushRules returns the server-default rules of each kind for the
 // user, in the spec's order.
-func defaultPushRules(userID string) map[string][]pushRule {
+func defaultRuleset(userID string) map[string][]pushRule {
 	localpart := strings.TrimPrefix(userID, "@")
 	if i := strings.IndexByte(localpart, ':'); i >= 0 {
 		localpart = localpart[:i]
@@ -99,7 +99,7 @@ func defaultPushRules(userID string) map[string][]pushRule {
 // ruleset returns the user's rules of every kind, in evaluation order:
 // the master rule, then user rules, then the other default rules.
 func (a *API) ruleset(ctx context.Context, userID string) (map[string][]pushRule, error) {
-	defs := defaultPushRules(userID)
+	defs := defaultRuleset(userID)
 	// The user's changes to default rules.
 	rows, err := a.db.QueryContext(ctx, `SELECT rule_id, enabled, actions FROM cs_push_defaults WHERE user_id = ?`, userID)
 	if err != nil {

@@ -36,6 +36,32 @@ import (
 type Input struct {
 	RoomVersion string          `json:"room_version"`
 	Event       json.RawMessage `json:"event"`
+	// Txn, when set, is the client transaction that asked for the event.
+	// The room server records it in the same database transaction as the
+	// event, and drops a later event of the same client transaction (a
+	// client's retry after a crash or a log outage), answering its waiter
+	// with the first event's ID.
+	Txn *Txn `json:"txn,omitempty"`
+}
+
+// Txn names a client transaction: its scope (user and device) and its ID,
+// which the writer prefixes with the endpoint.
+type Txn struct {
+	UserID   string `json:"user_id"`
+	DeviceID string `json:"device_id"`
+	ID       string `json:"txn_id"`
+}
+
+// ErrLogUnavailable is returned by Submit when the input log cannot be
+// reached; the event was not appended and the client may retry.
+var ErrLogUnavailable = errors.New("roomserver: the input log is unreachable")
+
+// verdict is what a waiter learns: the ID of the event that stands for
+// its request (its own, or the first of its client transaction) or why it
+// was rejected.
+type verdict struct {
+	eventID string
+	err     error
 }
 
 // Output is one entry of the output log: an accepted event and the change
@@ -71,7 +97,7 @@ type RoomServer struct {
 	log        *slog.Logger
 
 	mu      sync.Mutex
-	waiters map[string][]chan error
+	waiters map[string][]chan verdict
 	cache   map[string]*event.PDU
 
 	consumer *logs.Consumer
@@ -93,6 +119,9 @@ CREATE TABLE IF NOT EXISTS rs_snapshots (
 CREATE TABLE IF NOT EXISTS rs_state (
 	room_id TEXT NOT NULL, type TEXT NOT NULL, state_key TEXT NOT NULL,
 	event_id TEXT NOT NULL, PRIMARY KEY (room_id, type, state_key));
+CREATE TABLE IF NOT EXISTS rs_txns (
+	user_id TEXT NOT NULL, device_id TEXT NOT NULL, txn_id TEXT NOT NULL,
+	event_id TEXT NOT NULL, PRIMARY KEY (user_id, device_id, txn_id));
 `
 
 // New prepares the room server's tables. Call Start to consume the log.
@@ -104,7 +133,7 @@ func New(db *db.DB, js nats.JetStreamContext, serverName string, key *signing.Ke
 		return nil, fmt.Errorf("roomserver: migrating to state snapshots: %w", err)
 	}
 	return &RoomServer{db: db, js: js, serverName: serverName, key: key, log: log,
-		waiters: map[string][]chan error{}, cache: map[string]*event.PDU{}}, nil
+		waiters: map[string][]chan verdict{}, cache: map[string]*event.PDU{}}, nil
 }
 
 // Start begins consuming the input log with the durable consumer
@@ -125,32 +154,47 @@ func (rs *RoomServer) Stop() {
 	}
 }
 
-// Submit appends the event to the input log and waits for the room
-// server's verdict: nil when accepted, a *RejectedError when a check
-// failed.
-func (rs *RoomServer) Submit(ctx context.Context, rules roomversion.Rules, ev *event.PDU) error {
-	ch := make(chan error, 1)
+// publishTimeout bounds the wait for the log's acknowledgement of an
+// appended entry.
+const publishTimeout = 5 * time.Second
+
+// Submit appends the event (with the client transaction, when given) to
+// the input log and waits for the room server's verdict. It returns the
+// ID of the event that stands for the request: the event's own, or the
+// first event of the same client transaction. A check that failed gives a
+// *RejectedError; a log that cannot be reached gives an error wrapping
+// ErrLogUnavailable, at once rather than after a timeout.
+func (rs *RoomServer) Submit(ctx context.Context, rules roomversion.Rules, ev *event.PDU, txn *Txn) (string, error) {
+	ch := make(chan verdict, 1)
 	rs.mu.Lock()
 	rs.waiters[ev.EventID()] = append(rs.waiters[ev.EventID()], ch)
 	rs.mu.Unlock()
-	data, err := json.Marshal(Input{RoomVersion: rules.ID, Event: ev.JSON()})
+	data, err := json.Marshal(Input{RoomVersion: rules.ID, Event: ev.JSON(), Txn: txn})
 	if err != nil {
-		return err
-	}
-	if _, err := rs.js.Publish(logs.InputSubject, data, nats.MsgId(ev.EventID()), nats.Context(ctx)); err != nil {
 		rs.dropWaiter(ev.EventID(), ch)
-		return fmt.Errorf("roomserver: appending to the input log: %w", err)
+		return "", err
+	}
+	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	_, err = rs.js.Publish(logs.InputSubject, data, nats.MsgId(ev.EventID()), nats.Context(pctx))
+	cancel()
+	if err != nil {
+		rs.dropWaiter(ev.EventID(), ch)
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		rs.log.Warn("roomserver: the input log is unreachable; refusing the event", "event_id", ev.EventID(), "err", err)
+		return "", fmt.Errorf("%w: %w", ErrLogUnavailable, err)
 	}
 	select {
-	case err := <-ch:
-		return err
+	case v := <-ch:
+		return v.eventID, v.err
 	case <-ctx.Done():
 		rs.dropWaiter(ev.EventID(), ch)
-		return ctx.Err()
+		return "", ctx.Err()
 	}
 }
 
-func (rs *RoomServer) dropWaiter(eventID string, ch chan error) {
+func (rs *RoomServer) dropWaiter(eventID string, ch chan verdict) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	ws := rs.waiters[eventID]
@@ -165,14 +209,27 @@ func (rs *RoomServer) dropWaiter(eventID string, ch chan error) {
 	}
 }
 
-func (rs *RoomServer) notify(eventID string, verdict error) {
+// notify tells the event's waiters the verdict: nil err for accepted,
+// with standsFor the ID of the event that stands for their request.
+func (rs *RoomServer) notify(eventID, standsFor string, err error) {
 	rs.mu.Lock()
 	ws := rs.waiters[eventID]
 	delete(rs.waiters, eventID)
 	rs.mu.Unlock()
 	for _, w := range ws {
-		w <- verdict
+		w <- verdict{eventID: standsFor, err: err}
 	}
+}
+
+// TxnEvent returns the event recorded for a client transaction, if any.
+func (rs *RoomServer) TxnEvent(ctx context.Context, txn Txn) (string, bool, error) {
+	var id string
+	err := rs.db.QueryRowContext(ctx, `SELECT event_id FROM rs_txns WHERE user_id = ? AND device_id = ? AND txn_id = ?`,
+		txn.UserID, txn.DeviceID, txn.ID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return id, err == nil, err
 }
 
 // VerifyKey implements signing.KeyLookup for our own key. Events from
@@ -202,6 +259,18 @@ func (rs *RoomServer) process(ctx context.Context, data []byte) error {
 		rs.log.Warn("roomserver: dropping malformed event", "err", err)
 		return nil
 	}
+	// A retry of a client transaction whose first event is stored: drop
+	// this one and answer with the first.
+	if in.Txn != nil {
+		first, found, err := rs.TxnEvent(ctx, *in.Txn)
+		if err != nil {
+			return err
+		}
+		if found && first != ev.EventID() {
+			rs.notify(ev.EventID(), first, nil)
+			return nil
+		}
+	}
 	// Already stored: a redelivery after a crash. Publish the output again
 	// (the output stream drops duplicates) and report success.
 	var existing int64
@@ -214,17 +283,17 @@ func (rs *RoomServer) process(ctx context.Context, data []byte) error {
 		if err := rs.publish(ctx, out); err != nil {
 			return err
 		}
-		rs.notify(ev.EventID(), nil)
+		rs.notify(ev.EventID(), ev.EventID(), nil)
 		return nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
-	out, err := rs.checkAndStore(ctx, rules, ev)
+	out, err := rs.checkAndStore(ctx, rules, ev, in.Txn)
 	var rej *RejectedError
 	if errors.As(err, &rej) {
 		rs.log.Info("roomserver: rejected event", "event_id", ev.EventID(), "err", rej.Err)
-		rs.notify(ev.EventID(), err)
+		rs.notify(ev.EventID(), "", err)
 		return nil
 	}
 	if err != nil {
@@ -233,13 +302,13 @@ func (rs *RoomServer) process(ctx context.Context, data []byte) error {
 	if err := rs.publish(ctx, out); err != nil {
 		return err
 	}
-	rs.notify(ev.EventID(), nil)
+	rs.notify(ev.EventID(), ev.EventID(), nil)
 	return nil
 }
 
 // checkAndStore checks a new event against the state before it and stores
 // it. A *RejectedError is a verdict; any other error is worth a retry.
-func (rs *RoomServer) checkAndStore(ctx context.Context, rules roomversion.Rules, ev *event.PDU) (*Output, error) {
+func (rs *RoomServer) checkAndStore(ctx context.Context, rules roomversion.Rules, ev *event.PDU, txn *Txn) (*Output, error) {
 	snap, err := rs.snapshotBefore(ev)
 	if err != nil {
 		return nil, err
@@ -251,7 +320,7 @@ func (rs *RoomServer) checkAndStore(ctx context.Context, rules roomversion.Rules
 	if verdict := rs.check(ctx, rules, ev, before); verdict != nil {
 		return nil, &RejectedError{Err: verdict}
 	}
-	return rs.store(rules, ev, snap, before)
+	return rs.store(rules, ev, snap, before, txn)
 }
 
 // check runs the signature, hash and authorization checks.
@@ -400,7 +469,7 @@ func (rs *RoomServer) currentIDs(roomID string, keys []eventauth.StateKey) (map[
 // room's forward extremities and, when the event extends the current
 // state, the current state table; it returns the output entry. before must
 // hold the entry a state event replaces (authStateBefore reads it).
-func (rs *RoomServer) store(rules roomversion.Rules, ev *event.PDU, snapBefore int64, before eventauth.StateMap) (*Output, error) {
+func (rs *RoomServer) store(rules roomversion.Rules, ev *event.PDU, snapBefore int64, before eventauth.StateMap, txn *Txn) (*Output, error) {
 	sk, isState := ev.StateKey()
 	var replaced *event.PDU
 	if isState {
@@ -425,6 +494,12 @@ func (rs *RoomServer) store(rules roomversion.Rules, ev *event.PDU, snapBefore i
 	if _, err := tx.Exec(`INSERT INTO rs_events (event_id, room_id, json, snapshot) VALUES (?, ?, ?, ?)`,
 		ev.EventID(), ev.RoomID(), string(ev.JSON()), snapAfter); err != nil {
 		return nil, err
+	}
+	if txn != nil {
+		if _, err := tx.Exec(`INSERT INTO rs_txns (user_id, device_id, txn_id, event_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			txn.UserID, txn.DeviceID, txn.ID, ev.EventID()); err != nil {
+			return nil, err
+		}
 	}
 	// Forward extremities: the event replaces its previous events.
 	var extJSON string

@@ -4,44 +4,52 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
+	"github.com/tidwall/gjson"
 )
 
-// Token is a stream position written as "s<pos>".
+// Token is a room event position written as "s<pos>" (for /messages).
 func Token(pos int64) string { return "s" + strconv.FormatInt(pos, 10) }
 
-// ParseToken reads a token; "" is position 0.
+// ParseToken reads a /messages or /sync token and returns its room event
+// position; "" is position 0.
 func ParseToken(t string) (int64, error) {
-	if t == "" {
-		return 0, nil
-	}
-	if !strings.HasPrefix(t, "s") {
-		return 0, fmt.Errorf("syncapi: bad token %q", t)
-	}
-	n, err := strconv.ParseInt(t[1:], 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("syncapi: bad token %q", t)
-	}
-	return n, nil
+	p, err := ParsePos(t)
+	return p.Events, err
 }
 
 // Request is a /sync request.
 type Request struct {
 	UserID        string
-	Since         int64 // 0: initial sync
+	DeviceID      string
+	Since         Pos // zero: initial sync
 	Timeout       time.Duration
 	TimelineLimit int
+	// Filter, when set, narrows what the response carries.
+	Filter *Filter
 }
 
 // Response is the /sync response body.
 type Response struct {
-	NextBatch string `json:"next_batch"`
-	Rooms     Rooms  `json:"rooms"`
+	NextBatch   string      `json:"next_batch"`
+	Rooms       Rooms       `json:"rooms"`
+	Presence    Events      `json:"presence"`
+	AccountData Events      `json:"account_data"`
+	ToDevice    Events      `json:"to_device"`
+	DeviceLists DeviceLists `json:"device_lists"`
+	// OneTimeKeyCounts and UnusedFallbackKeyTypes are always present
+	// (clients' crypto only updates what it is given).
+	OneTimeKeyCounts       map[string]int `json:"device_one_time_keys_count"`
+	UnusedFallbackKeyTypes []string       `json:"device_unused_fallback_key_types"`
+}
+
+// DeviceLists names users whose devices changed, or who no longer share
+// an encrypted room.
+type DeviceLists struct {
+	Changed []string `json:"changed"`
+	Left    []string `json:"left"`
 }
 
 // Rooms groups rooms by the user's membership.
@@ -53,8 +61,17 @@ type Rooms struct {
 
 // JoinedRoom is a joined (or left) room's section.
 type JoinedRoom struct {
-	State    Events   `json:"state"`
-	Timeline Timeline `json:"timeline"`
+	State               Events              `json:"state"`
+	Timeline            Timeline            `json:"timeline"`
+	Ephemeral           Events              `json:"ephemeral"`
+	AccountData         Events              `json:"account_data"`
+	UnreadNotifications UnreadNotifications `json:"unread_notifications"`
+}
+
+// UnreadNotifications are the room's notification counts.
+type UnreadNotifications struct {
+	Highlight    int `json:"highlight_count"`
+	Notification int `json:"notification_count"`
 }
 
 // InvitedRoom is an invited room's section.
@@ -79,22 +96,45 @@ type membershipRow struct {
 	pos                int64
 }
 
-// Sync answers a /sync request, long-polling up to req.Timeout for an
-// incremental sync with nothing new.
+func (r *Response) empty() bool {
+	return len(r.Rooms.Join) == 0 && len(r.Rooms.Invite) == 0 && len(r.Rooms.Leave) == 0 &&
+		len(r.Presence.Events) == 0 && len(r.AccountData.Events) == 0 && len(r.ToDevice.Events) == 0 &&
+		len(r.DeviceLists.Changed) == 0 && len(r.DeviceLists.Left) == 0
+}
+
+// Sync answers a /sync request. An incremental sync with nothing for the
+// user waits, up to req.Timeout, for something that is.
 func (s *SyncAPI) Sync(ctx context.Context, req Request) (*Response, error) {
 	if req.TimelineLimit <= 0 {
 		req.TimelineLimit = 20
 	}
-	latest := s.Latest()
-	if req.Since > latest {
-		req.Since = latest
+	latest := s.LatestPos()
+	since := req.Since.clamp(latest)
+	initial := since == Pos{}
+	deadline := time.Now().Add(req.Timeout)
+	for {
+		resp, err := s.build(ctx, req, since, latest, initial)
+		if err != nil {
+			return nil, err
+		}
+		if initial || !resp.empty() || !time.Now().Before(deadline) {
+			return resp, nil
+		}
+		latest = s.waitBeyond(ctx, latest, deadline)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 	}
-	if req.Since > 0 && req.Timeout > 0 {
-		latest = s.waitBeyond(ctx, req.Since, req.Timeout)
-	}
-	resp := &Response{NextBatch: Token(latest), Rooms: Rooms{Join: map[string]*JoinedRoom{}, Invite: map[string]*InvitedRoom{}, Leave: map[string]*JoinedRoom{}}}
+}
+
+// build makes the response for the streams between since and latest.
+func (s *SyncAPI) build(ctx context.Context, req Request, since, latest Pos, initial bool) (*Response, error) {
+	next := latest
+	resp := &Response{Rooms: Rooms{Join: map[string]*JoinedRoom{}, Invite: map[string]*InvitedRoom{}, Leave: map[string]*JoinedRoom{}},
+		Presence: Events{Events: []json.RawMessage{}}, AccountData: Events{Events: []json.RawMessage{}}, ToDevice: Events{Events: []json.RawMessage{}},
+		DeviceLists: DeviceLists{Changed: []string{}, Left: []string{}}, OneTimeKeyCounts: map[string]int{}, UnusedFallbackKeyTypes: []string{}}
 	var ms []membershipRow
-	rows, err := s.db.QueryContext(ctx, `SELECT room_id, membership, pos FROM sync_memberships WHERE user_id = ? AND pos <= ?`, req.UserID, latest)
+	rows, err := s.db.QueryContext(ctx, `SELECT room_id, membership, pos FROM sync_memberships WHERE user_id = ? AND pos <= ?`, req.UserID, latest.Events)
 	if err != nil {
 		return nil, err
 	}
@@ -107,83 +147,160 @@ func (s *SyncAPI) Sync(ctx context.Context, req Request) (*Response, error) {
 		ms = append(ms, m)
 	}
 	rows.Close()
+	roomData, globalData, err := s.accountData(ctx, req.UserID, since.AccountData, latest.AccountData)
+	if err != nil {
+		return nil, err
+	}
+	resp.AccountData.Events = globalData
 	for _, m := range ms {
-		changed := m.pos > req.Since
+		if !req.Filter.roomAllowed(m.roomID) {
+			continue
+		}
+		changed := m.pos > since.Events
 		switch m.membership {
 		case "join":
-			newlyJoined := req.Since == 0 || changed
-			room, err := s.roomSection(ctx, m.roomID, req.Since, latest, req.TimelineLimit, newlyJoined)
+			newlyJoined := initial || changed
+			room, err := s.roomSection(ctx, m.roomID, since.Events, latest.Events, req.TimelineLimit, newlyJoined, req)
 			if err != nil {
 				return nil, err
 			}
-			if newlyJoined || len(room.Timeline.Events) > 0 {
+			if room.Ephemeral.Events, err = s.ephemeral(ctx, m.roomID, req.UserID, since, latest, initial || changed); err != nil {
+				return nil, err
+			}
+			room.AccountData.Events = roomData[m.roomID]
+			if room.AccountData.Events == nil {
+				room.AccountData.Events = []json.RawMessage{}
+			}
+			if newlyJoined || len(room.Timeline.Events) > 0 || len(room.Ephemeral.Events) > 0 || len(room.AccountData.Events) > 0 {
 				resp.Rooms.Join[m.roomID] = room
 			}
 		case "invite":
-			if !changed && req.Since > 0 {
+			if !changed && !initial {
 				continue
 			}
-			st, err := s.stateEvents(ctx, m.roomID, latest)
+			st, err := s.stateEvents(ctx, m.roomID, latest.Events)
 			if err != nil {
 				return nil, err
 			}
 			resp.Rooms.Invite[m.roomID] = &InvitedRoom{InviteState: Events{Events: strip(st, req.UserID)}}
 		case "leave", "ban":
-			if !changed || req.Since == 0 {
+			if !changed || initial {
 				continue
 			}
-			room, err := s.roomSection(ctx, m.roomID, req.Since, m.pos, req.TimelineLimit, false)
+			room, err := s.roomSection(ctx, m.roomID, since.Events, m.pos, req.TimelineLimit, false, req)
 			if err != nil {
 				return nil, err
 			}
+			room.Ephemeral.Events, room.AccountData.Events = []json.RawMessage{}, []json.RawMessage{}
 			resp.Rooms.Leave[m.roomID] = room
 		}
 	}
+	if resp.Presence.Events, err = s.presence(ctx, req.UserID, since.Presence, latest.Presence); err != nil {
+		return nil, err
+	}
+	if !initial {
+		if resp.DeviceLists.Changed, err = s.DeviceListChanges(ctx, req.UserID, since.DeviceLists, latest.DeviceLists); err != nil {
+			return nil, err
+		}
+	}
+	if resp.ToDevice.Events, next.ToDevice, err = s.toDevice(ctx, req.UserID, req.DeviceID, since.ToDevice, latest.ToDevice); err != nil {
+		return nil, err
+	}
+	resp.NextBatch = next.String()
 	return resp, nil
 }
 
+// maxScan bounds how many events one room's timeline looks at to fill a
+// filtered timeline.
+const maxScan = 5000
+
 // roomSection builds the timeline of events in (since, upto] (the last
-// limit of them) and, when full is set, the state before the timeline.
-func (s *SyncAPI) roomSection(ctx context.Context, roomID string, since, upto int64, limit int, full bool) (*JoinedRoom, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT pos, json, event_id FROM sync_events WHERE room_id = ? AND pos > ? AND pos <= ? ORDER BY pos DESC LIMIT ?`,
-		roomID, since, upto, limit+1)
-	if err != nil {
-		return nil, err
+// limit of them that pass the filter) and, when full is set or the
+// timeline is limited, the state before the timeline (with lazy-loaded
+// members, only the members the timeline needs).
+func (s *SyncAPI) roomSection(ctx context.Context, roomID string, since, upto int64, limit int, full bool, req Request) (*JoinedRoom, error) {
+	var tf, sf EventFilter
+	lazy := false
+	if req.Filter != nil {
+		tf, sf, lazy = req.Filter.Timeline, req.Filter.State, req.Filter.LazyLoadMembers
 	}
 	type item struct {
 		pos     int64
 		raw, id string
 	}
 	var items []item
-	for rows.Next() {
-		var it item
-		if err := rows.Scan(&it.pos, &it.raw, &it.id); err != nil {
-			rows.Close()
+	batch := limit + 1
+	if !tf.empty() {
+		batch = 200
+	}
+	cursor, scanned, more := upto, 0, false
+	for len(items) <= limit {
+		rows, err := s.db.QueryContext(ctx, `SELECT pos, json, event_id FROM sync_events WHERE room_id = ? AND pos > ? AND pos <= ? ORDER BY pos DESC LIMIT ?`,
+			roomID, since, cursor, batch)
+		if err != nil {
 			return nil, err
 		}
-		items = append(items, it)
+		n := 0
+		for rows.Next() && len(items) <= limit {
+			var it item
+			if err := rows.Scan(&it.pos, &it.raw, &it.id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			n++
+			cursor = it.pos - 1
+			if tf.empty() || tf.Matches(gjson.Get(it.raw, "type").Str, gjson.Get(it.raw, "sender").Str) {
+				items = append(items, it)
+			}
+		}
+		rows.Close()
+		scanned += n
+		if n < batch {
+			break
+		}
+		if scanned >= maxScan {
+			more = true
+			break
+		}
 	}
-	rows.Close()
 	room := &JoinedRoom{State: Events{Events: []json.RawMessage{}}, Timeline: Timeline{Events: []json.RawMessage{}}}
-	if len(items) > limit {
+	if len(items) > limit || more {
 		room.Timeline.Limited = true
-		items = items[:limit]
+		items = items[:min(len(items), limit)]
 	}
 	first := upto + 1 // position of the oldest timeline event
+	stored := make([]Stored, 0, len(items))
+	senders := map[string]bool{req.UserID: true}
 	for i := len(items) - 1; i >= 0; i-- {
-		room.Timeline.Events = append(room.Timeline.Events, httputil.ClientEvent([]byte(items[i].raw), roomID, items[i].id))
+		stored = append(stored, Stored{ID: items[i].id, JSON: []byte(items[i].raw)})
+		senders[gjson.Get(items[i].raw, "sender").Str] = true
+	}
+	var err error
+	if room.Timeline.Events, err = s.ClientEvents(ctx, roomID, stored); err != nil {
+		return nil, err
 	}
 	if len(items) > 0 {
 		first = items[len(items)-1].pos
 	}
 	room.Timeline.PrevBatch = Token(first - 1)
-	if full || room.Timeline.Limited {
+	if full || room.Timeline.Limited || (lazy && len(items) > 0) {
 		// State up to the start of the timeline.
 		st, err := s.stateEvents(ctx, roomID, first-1)
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range st {
+			ev := gjson.ParseBytes(e)
+			typ := ev.Get("type").Str
+			if typ == "m.room.member" && lazy && !senders[ev.Get("state_key").Str] {
+				continue
+			}
+			if !full && !room.Timeline.Limited && typ != "m.room.member" {
+				continue // only the lazy-loaded members
+			}
+			if !sf.empty() && !sf.Matches(typ, ev.Get("sender").Str) {
+				continue
+			}
 			room.State.Events = append(room.State.Events, e)
 		}
 	}
@@ -197,31 +314,38 @@ func (s *SyncAPI) stateEvents(ctx context.Context, roomID string, upto int64) ([
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	latest := map[string][]byte{}
+	latest := map[string]Stored{}
 	var order []string
 	for rows.Next() {
 		var raw, eventID string
 		if err := rows.Scan(&raw, &eventID); err != nil {
+			rows.Close()
 			return nil, err
 		}
-		raw = string(httputil.ClientEvent([]byte(raw), roomID, eventID))
-		var k struct {
-			Type     string `json:"type"`
-			StateKey string `json:"state_key"`
-		}
-		_ = json.Unmarshal([]byte(raw), &k)
-		key := k.Type + "\x00" + k.StateKey
+		ev := gjson.Parse(raw)
+		key := ev.Get("type").Str + "\x00" + ev.Get("state_key").Str
 		if _, ok := latest[key]; !ok {
 			order = append(order, key)
 		}
-		latest[key] = []byte(raw)
+		latest[key] = Stored{ID: eventID, JSON: []byte(raw)}
 	}
-	out := make([][]byte, 0, len(order))
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	stored := make([]Stored, 0, len(order))
 	for _, k := range order {
-		out = append(out, latest[k])
+		stored = append(stored, latest[k])
 	}
-	return out, rows.Err()
+	evs, err := s.ClientEvents(ctx, roomID, stored)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(evs))
+	for i, e := range evs {
+		out[i] = e
+	}
+	return out, nil
 }
 
 // strip returns the stripped state an invitee sees.
@@ -289,24 +413,31 @@ func (s *SyncAPI) Messages(ctx context.Context, roomID string, from int64, dir s
 	if err != nil {
 		return nil, "", "", err
 	}
-	defer rows.Close()
-	chunk = []json.RawMessage{}
+	var stored []Stored
 	last := from
 	for rows.Next() {
 		var pos int64
 		var raw, eventID string
 		if err := rows.Scan(&pos, &raw, &eventID); err != nil {
+			rows.Close()
 			return nil, "", "", err
 		}
-		chunk = append(chunk, httputil.ClientEvent([]byte(raw), roomID, eventID))
+		stored = append(stored, Stored{ID: eventID, JSON: []byte(raw)})
 		last = pos
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, "", "", err
+	}
+	if chunk, err = s.ClientEvents(ctx, roomID, stored); err != nil {
+		return nil, "", "", err
 	}
 	start = Token(from)
 	if len(chunk) < limit {
-		return chunk, start, "", rows.Err()
+		return chunk, start, "", nil
 	}
 	if dir == "f" {
-		return chunk, start, Token(last), rows.Err()
+		return chunk, start, Token(last), nil
 	}
-	return chunk, start, Token(last - 1), rows.Err()
+	return chunk, start, Token(last - 1), nil
 }

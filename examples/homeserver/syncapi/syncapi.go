@@ -45,18 +45,27 @@ type SyncAPI struct {
 	log *slog.Logger
 
 	mu       sync.Mutex
-	latest   int64
+	pos      Pos              // newest position applied, per stream
+	applied  map[string]int64 // per log besides the room events: last sequence applied
 	wake     chan struct{}
 	consumer *logs.Consumer
+
+	streamConsumers []*logs.Consumer
+	// toDeviceAcked is, per user and device, the to-device position whose
+	// messages this process already deleted as acknowledged.
+	toDeviceAcked map[string]int64
 }
 
 // New prepares the tables.
 func New(db *db.DB, js nats.JetStreamContext, log *slog.Logger) (*SyncAPI, error) {
-	if _, err := db.Exec(schema); err != nil {
+	if _, err := db.Exec(schema + redactionSchema + streamSchema); err != nil {
 		return nil, fmt.Errorf("syncapi: schema: %w", err)
 	}
-	s := &SyncAPI{db: db, js: js, log: log, wake: make(chan struct{})}
-	if err := db.QueryRow(`SELECT COALESCE(MAX(pos), 0) FROM sync_events`).Scan(&s.latest); err != nil {
+	s := &SyncAPI{db: db, js: js, log: log, wake: make(chan struct{}), applied: map[string]int64{}, toDeviceAcked: map[string]int64{}}
+	if err := db.QueryRow(`SELECT COALESCE(MAX(pos), 0) FROM sync_events`).Scan(&s.pos.Events); err != nil {
+		return nil, err
+	}
+	if err := s.loadStreamPositions(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -70,13 +79,16 @@ func (s *SyncAPI) Start() error {
 		return err
 	}
 	s.consumer = c
-	return nil
+	return s.startStreams()
 }
 
 // Stop stops consuming.
 func (s *SyncAPI) Stop() {
 	if s.consumer != nil {
 		s.consumer.Stop()
+	}
+	for _, c := range s.streamConsumers {
+		c.Stop()
 	}
 }
 
@@ -108,6 +120,11 @@ func (s *SyncAPI) apply(data []byte) error {
 	if err != nil {
 		return err
 	}
+	if ev.Get("type").Str == "m.room.redaction" {
+		if err := recordRedaction(tx, out.RoomVersion, out.EventID, out.Event); err != nil {
+			return err
+		}
+	}
 	if len(out.AddsState) > 0 && sk.Exists() {
 		if _, err := tx.Exec(`INSERT INTO sync_state (room_id, type, state_key, event_id) VALUES (?, ?, ?, ?)
 			ON CONFLICT(room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id`,
@@ -126,38 +143,47 @@ func (s *SyncAPI) apply(data []byte) error {
 		return err
 	}
 	s.mu.Lock()
-	s.latest = pos
+	s.pos.Events = pos
 	close(s.wake)
 	s.wake = make(chan struct{})
 	s.mu.Unlock()
 	return nil
 }
 
-// Latest returns the newest stream position applied.
+// Latest returns the newest room event position applied.
 func (s *SyncAPI) Latest() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.latest
+	return s.pos.Events
 }
 
-// waitBeyond blocks until the stream passes pos, the timeout passes or ctx
-// ends, and returns the newest position.
-func (s *SyncAPI) waitBeyond(ctx context.Context, pos int64, timeout time.Duration) int64 {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
+// LatestPos returns the newest position of every stream.
+func (s *SyncAPI) LatestPos() Pos {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pos
+}
+
+// waitBeyond blocks until some stream passes pos, the deadline passes or
+// ctx ends, and returns the newest position.
+func (s *SyncAPI) waitBeyond(ctx context.Context, pos Pos, deadline time.Time) Pos {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
 	for {
 		s.mu.Lock()
-		latest, wake := s.latest, s.wake
+		latest, wake := s.pos, s.wake
 		s.mu.Unlock()
-		if latest > pos {
+		if latest.after(pos) {
 			return latest
 		}
 		select {
 		case <-wake:
-		case <-deadline.C:
+		case <-timer.C:
 			return latest
 		case <-ctx.Done():
 			return latest
 		}
 	}
 }
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

