@@ -66,7 +66,7 @@ func (a *API) newDevice(ctx context.Context, userID, deviceID, name string) (*de
 		deviceID = "D" + randomHex(5)
 	}
 	d := &device{userID: userID, deviceID: deviceID, token: "syt_" + randomHex(20)}
-	if _, err := a.db.ExecContext(ctx, `INSERT INTO cs_devices (access_token, user_id, device_id) VALUES (?, ?, ?)`, d.token, d.userID, d.deviceID); err != nil {
+	if _, err := a.db.ExecContext(ctx, `INSERT INTO cs_devices (access_token, user_id, device_id) VALUES (?, ?, ?)`, tokenKey(d.token), d.userID, d.deviceID); err != nil {
 		return nil, err
 	}
 	if name != "" {
@@ -78,8 +78,8 @@ func (a *API) newDevice(ctx context.Context, userID, deviceID, name string) (*de
 }
 
 func (a *API) deviceByToken(ctx context.Context, token string) (*device, error) {
-	d := &device{token: token}
-	err := a.db.QueryRowContext(ctx, `SELECT user_id, device_id FROM cs_devices WHERE access_token = ?`, token).Scan(&d.userID, &d.deviceID)
+	d := &device{token: tokenKey(token)} // the stored form (tokens.go)
+	err := a.db.QueryRowContext(ctx, `SELECT user_id, device_id FROM cs_devices WHERE access_token = ?`, d.token).Scan(&d.userID, &d.deviceID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, httputil.ErrUnknownToken
 	}

@@ -45,6 +45,9 @@ func (a *API) Extend(opts ExtOptions) error {
 	if _, err := a.db.Exec(extSchema); err != nil {
 		return fmt.Errorf("clientapi: schema: %w", err)
 	}
+	if err := a.hashStoredTokens(context.Background()); err != nil {
+		return fmt.Errorf("clientapi: hashing stored access tokens: %w", err)
+	}
 	e := &ext{regMode: opts.Registration, limits: newLimiters(opts.RateLimit, opts.RateBurst)}
 	if e.regMode == "" {
 		e.regMode = "token"

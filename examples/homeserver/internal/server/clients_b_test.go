@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"image"
 	"image/color"
@@ -16,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/db"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/server"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/testclient"
 )
@@ -659,4 +662,45 @@ func TestRateLimits(t *testing.T) {
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("429 without Retry-After: %d %v", resp.StatusCode, resp.Header)
 	}
+}
+
+// TestTokensStoredHashed checks that the database holds only hashes of
+// access tokens, and that tokens stored in clear by an older server are
+// hashed at start and keep working.
+func TestTokensStoredHashed(t *testing.T) {
+	dir := t.TempDir()
+	s := startWithB(t, server.Config{DataDir: dir})
+	alice := register(t, s, "alice")
+	s.Close()
+
+	d, err := db.Open(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := d.QueryRow(`SELECT COUNT(*) FROM cs_devices WHERE access_token = ? OR access_token NOT LIKE 'h:%'`, alice.Token).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("tokens stored in clear: %d %v", n, err)
+	}
+	if _, err := d.Exec(`INSERT INTO cs_devices (access_token, user_id, device_id) VALUES ('syt_old_clear_token', '@alice:test.local', 'OLD')`); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	s = startWithB(t, server.Config{DataDir: dir})
+	ok := must[map[string]any](t)
+	alice.Base = "http://" + s.ClientAddr()
+	ok(alice.MustOK("GET", "/account/whoami", nil))
+	old := client(s)
+	old.Token = "syt_old_clear_token"
+	if who := ok(old.MustOK("GET", "/account/whoami", nil)); who["device_id"] != "OLD" {
+		t.Fatalf("old token: %v", who)
+	}
+	old.Token = "syt_old_clear_tokeN"
+	r, err := old.Do("GET", "/account/whoami", nil)
+	expectB(t, r, err, 401, "M_UNKNOWN_TOKEN")
+	// The stored hash itself is not a token.
+	sum := sha256.Sum256([]byte(alice.Token))
+	old.Token = "h:" + hex.EncodeToString(sum[:])
+	r, err = old.Do("GET", "/account/whoami", nil)
+	expectB(t, r, err, 401, "M_UNKNOWN_TOKEN")
 }
