@@ -25,6 +25,9 @@ func (a *API) keysUpload(w http.ResponseWriter, r *http.Request, d *device) erro
 	if err := httputil.ReadJSON(r, &req); err != nil {
 		return err
 	}
+	if err := checkKeyUpload(req.OneTimeKeys, req.FallbackKeys); err != nil { // keys_check.go
+		return err
+	}
 	ctx := r.Context()
 	changed := false
 	if len(req.DeviceKeys) > 0 && string(req.DeviceKeys) != "null" {

@@ -131,6 +131,13 @@ func TestDeviceKeyLifecycle(t *testing.T) {
 	expectB(t, r, err, 400, "M_BAD_JSON")
 	r, err = alice.Do("POST", "/keys/upload", map[string]any{"one_time_keys": map[string]any{"nocolon": "k"}})
 	expectB(t, r, err, 400, "M_INVALID_PARAM")
+	// A good key next to a bad one is not stored either.
+	r, err = alice.Do("POST", "/keys/upload", map[string]any{"one_time_keys": map[string]any{"signed_curve25519:good": map[string]any{"key": "g"}, "nocolon": "k"},
+		"fallback_keys": map[string]any{"signed_curve25519:fb0": map[string]any{"key": "f"}}})
+	expectB(t, r, err, 400, "M_INVALID_PARAM")
+	if c := must[map[string]any](t)(alice.Sync("", 0, 0)); len(c["device_one_time_keys_count"].(map[string]any)) != 0 || len(c["device_unused_fallback_key_types"].([]any)) != 0 {
+		t.Fatalf("a refused upload stored keys: %v %v", c["device_one_time_keys_count"], c["device_unused_fallback_key_types"])
+	}
 	q := ok(bob.MustOK("POST", "/keys/query", map[string]any{"device_keys": map[string]any{alice.UserID: []string{}}}))
 	if n := len(q["device_keys"].(map[string]any)[alice.UserID].(map[string]any)); n != 0 {
 		t.Fatalf("keys stored by a bad upload: %v", q)
