@@ -411,19 +411,28 @@ func (a *API) postPublicRooms(w http.ResponseWriter, r *http.Request, d *device)
 	return a.publicRooms(r.Context(), w, r.URL.Query().Get("server"), limit, req.Since, req.Filter.Term, types)
 }
 
+// parseDirectoryToken reads a /publicRooms since token, "p<offset>"; ""
+// is the first page.
+func parseDirectoryToken(since string) (int, error) {
+	if since == "" {
+		return 0, nil
+	}
+	digits, ok := strings.CutPrefix(since, "p")
+	if !ok || digits == "" || len(digits) > 9 || strings.Trim(digits, "0123456789") != "" {
+		return 0, invalidParam("bad since token")
+	}
+	return strconv.Atoi(digits)
+}
+
 // publicRooms lists the published rooms, most joined members first, a
 // page at a time; since is "p<offset>".
 func (a *API) publicRooms(ctx context.Context, w http.ResponseWriter, server string, limit int, since, term string, types map[string]bool) error {
 	if server != "" && server != a.serverName {
 		return notFound("other servers' directories are not queried (no federation client)")
 	}
-	offset := 0
-	if since != "" {
-		n, err := strconv.Atoi(strings.TrimPrefix(since, "p"))
-		if !strings.HasPrefix(since, "p") || err != nil || n < 0 {
-			return invalidParam("bad since token")
-		}
-		offset = n
+	offset, err := parseDirectoryToken(since)
+	if err != nil {
+		return err
 	}
 	if limit <= 0 || limit > 500 {
 		limit = 500

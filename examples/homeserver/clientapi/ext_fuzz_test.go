@@ -1,0 +1,129 @@
+package clientapi
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Fuzz targets for the parsers of ext.go's features: room aliases,
+// registration tokens, directory tokens, key uploads and push rule
+// actions. Each checks a property that must hold for any input.
+
+func FuzzParseLocalAlias(f *testing.F) {
+	for _, s := range []string{"#a:test.local", "#:test.local", "#a:other", "a:test.local", "#a\x00:test.local", "#ü:test.local", "#a:b:test.local"} {
+		f.Add(s)
+	}
+	a := &API{serverName: "test.local"}
+	f.Fuzz(func(t *testing.T, alias string) {
+		if a.parseLocalAlias(alias) != nil {
+			return
+		}
+		if !strings.HasPrefix(alias, "#") || len(alias) > 255 || strings.ContainsRune(alias, 0) {
+			t.Fatalf("accepted %q", alias)
+		}
+		local, server, _ := strings.Cut(alias[1:], ":")
+		if local == "" || server != "test.local" {
+			t.Fatalf("accepted %q", alias)
+		}
+	})
+}
+
+func FuzzRegistrationToken(f *testing.F) {
+	for _, s := range []string{"abc", "a.b_c~d-e", "", "a b", strings.Repeat("x", 65), "ü"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, tok string) {
+		if !validRegistrationToken(tok) {
+			return
+		}
+		if tok == "" || len(tok) > 64 || strings.Trim(tok, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._~-") != "" {
+			t.Fatalf("accepted %q", tok)
+		}
+	})
+}
+
+func FuzzDirectoryToken(f *testing.F) {
+	for _, s := range []string{"", "p0", "p10", "p-1", "p+1", "x1", "p", "p99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, tok string) {
+		n, err := parseDirectoryToken(tok)
+		if err != nil {
+			return
+		}
+		if tok == "" {
+			if n != 0 {
+				t.Fatalf("empty token read as %d", n)
+			}
+			return
+		}
+		digits := tok[1:]
+		if tok[0] != 'p' || digits == "" || strings.Trim(digits, "0123456789") != "" || n < 0 {
+			t.Fatalf("%q accepted as %d", tok, n)
+		}
+		if want, _ := strconv.Atoi(digits); want != n {
+			t.Fatalf("%q read as %d", tok, n)
+		}
+	})
+}
+
+func FuzzCheckKeyUpload(f *testing.F) {
+	f.Add([]byte(`{"signed_curve25519:a":{"key":"k"},"curve25519:b":"k"}`), []byte(`{"signed_curve25519:f":{"key":"f","fallback":true}}`))
+	f.Add([]byte(`{"nocolon":"k"}`), []byte(`{}`))
+	f.Add([]byte(`{"a:b":5}`), []byte(`{"a:1":"x","a:2":"y"}`))
+	f.Fuzz(func(t *testing.T, otkJSON, fbJSON []byte) {
+		var otk, fb map[string]json.RawMessage
+		if json.Unmarshal(otkJSON, &otk) != nil || json.Unmarshal(fbJSON, &fb) != nil {
+			return
+		}
+		if checkKeyUpload(otk, fb) != nil {
+			return
+		}
+		algs := map[string]bool{}
+		for name, v := range fb {
+			alg, id, ok := strings.Cut(name, ":")
+			if !ok || alg == "" || id == "" || algs[alg] || !json.Valid(v) {
+				t.Fatalf("accepted fallback keys %s", fbJSON)
+			}
+			algs[alg] = true
+		}
+		for name := range otk {
+			if alg, id, ok := strings.Cut(name, ":"); !ok || alg == "" || id == "" {
+				t.Fatalf("accepted one-time keys %s", otkJSON)
+			}
+		}
+	})
+}
+
+func FuzzPushRuleActions(f *testing.F) {
+	f.Add([]byte(`["notify",{"set_tweak":"sound","value":"default"},{"set_tweak":"highlight"}]`))
+	f.Add([]byte(`[5]`))
+	f.Add([]byte(`[{"value":1}]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var acts []json.RawMessage
+		if json.Unmarshal(b, &acts) != nil || checkActions(acts) != nil {
+			return
+		}
+		for _, a := range acts {
+			var s string
+			var o map[string]any
+			if json.Unmarshal(a, &s) != nil && (json.Unmarshal(a, &o) != nil || o["set_tweak"] == nil) {
+				t.Fatalf("accepted action %s", a)
+			}
+		}
+	})
+}
+
+func TestDefaultRulesetIsValidJSON(t *testing.T) {
+	for _, u := range []string{"@alice:test.local", `@we"ird\:x`} {
+		b, err := json.Marshal(defaultRuleset(u))
+		if err != nil || !json.Valid(b) {
+			t.Fatalf("%s: %v", u, err)
+		}
+		if !strings.Contains(string(b), `"content.m\\.mentions.user_ids"`) {
+			t.Fatalf("mention key not escaped as the spec has it: %s", b)
+		}
+	}
+}
