@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/logs"
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/syncapi"
 	"github.com/gomatrixlib/gomatrixlib/id"
 )
 
@@ -177,6 +179,20 @@ func (a *API) userPushRules(ctx context.Context, userID string) (map[string][]pu
 		out[kind] = append(out[kind], r)
 	}
 	return out, rows.Err()
+}
+
+// pushRulesChanged writes the user's rule set to the account data log as
+// m.push_rules, where clients learn of changes through /sync.
+func (a *API) pushRulesChanged(ctx context.Context, userID string) error {
+	rs, err := a.ruleset(ctx, userID)
+	if err != nil {
+		return err
+	}
+	content, err := json.Marshal(map[string]any{"global": rs})
+	if err != nil {
+		return err
+	}
+	return a.publishAndWait(ctx, logs.AccountData, "", syncapi.AccountDataEntry{UserID: userID, Type: "m.push_rules", Content: content})
 }
 
 func (a *API) getPushRules(w http.ResponseWriter, r *http.Request, d *device) error {
@@ -353,6 +369,9 @@ func (a *API) putPushRule(w http.ResponseWriter, r *http.Request, d *device) err
 	if err := tx.Commit(); err != nil {
 		return err
 	}
+	if err := a.pushRulesChanged(r.Context(), d.userID); err != nil {
+		return err
+	}
 	httputil.WriteJSON(w, 200, map[string]any{})
 	return nil
 }
@@ -371,6 +390,9 @@ func (a *API) deletePushRule(w http.ResponseWriter, r *http.Request, d *device) 
 			return forbidden("server-default rules cannot be deleted")
 		}
 		return notFound("no such push rule")
+	}
+	if err := a.pushRulesChanged(r.Context(), d.userID); err != nil {
+		return err
 	}
 	httputil.WriteJSON(w, 200, map[string]any{})
 	return nil
@@ -454,6 +476,9 @@ func (a *API) putPushRuleAttr(attr string) authedHandler {
 			if _, err := a.db.ExecContext(r.Context(), `UPDATE cs_push_rules SET rule_json = ? WHERE user_id = ? AND kind = ? AND rule_id = ?`, string(js), d.userID, kind, ruleID); err != nil {
 				return err
 			}
+		}
+		if err := a.pushRulesChanged(r.Context(), d.userID); err != nil {
+			return err
 		}
 		httputil.WriteJSON(w, 200, map[string]any{})
 		return nil

@@ -294,6 +294,17 @@ func TestPushRules(t *testing.T) {
 		r, err := alice.Do("PUT", bad.path, bad.body)
 		expectB(t, r, err, 400, bad.code)
 	}
+	// Changes reach the user's clients as m.push_rules account data.
+	syncUntilB(t, alice, "", func(s map[string]any) bool {
+		ad, _ := s["account_data"].(map[string]any)
+		evs, _ := ad["events"].([]any)
+		for _, e := range evs {
+			if m := e.(map[string]any); m["type"] == "m.push_rules" && strings.Contains(fmt.Sprint(m["content"]), "tart") {
+				return true
+			}
+		}
+		return false
+	})
 	ok(alice.MustOK("PUT", "/pushrules/global/underride/.m.rule.message/enabled", map[string]any{"enabled": false}))
 	ok(alice.MustOK("PUT", "/pushrules/global/underride/.m.rule.message/actions", map[string]any{"actions": []any{}}))
 	if e := ok(alice.MustOK("GET", "/pushrules/global/underride/.m.rule.message/enabled", nil)); e["enabled"] != false {
