@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -214,6 +215,39 @@ func clientAddr(r *http.Request) string {
 func (a *API) limitAddr(h openHandler) openHandler {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if ok, wait := a.ext.limits.allow("addr:" + clientAddr(r)); !ok {
+			limitExceeded(w, wait)
+			return nil
+		}
+		return h(w, r)
+	}
+}
+
+// limitLoginUser limits logins per user named in the body (whatever the
+// client address), against password guessing from many addresses.
+func (a *API) limitLoginUser(h openHandler) openHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if a.ext.limits == nil {
+			return h(w, r)
+		}
+		body, err := readBodyAgain(r)
+		if err != nil {
+			return err
+		}
+		var req struct {
+			User       string `json:"user"`
+			Identifier struct {
+				User string `json:"user"`
+			} `json:"identifier"`
+		}
+		_ = json.Unmarshal(body, &req) // the login handler reports bad bodies
+		user := req.Identifier.User
+		if user == "" {
+			user = req.User
+		}
+		if !strings.HasPrefix(user, "@") {
+			user = a.localUserID(user)
+		}
+		if ok, wait := a.ext.limits.allow("login:" + user); !ok {
 			limitExceeded(w, wait)
 			return nil
 		}

@@ -182,6 +182,25 @@ func (a *API) roomAliases(w http.ResponseWriter, r *http.Request, d *device) err
 	return nil
 }
 
+// joinByAlias wraps POST /join/{roomIdOrAlias}: one of this server's
+// aliases is resolved to its room, then joined as a room ID.
+func (a *API) joinByAlias(h authedHandler) authedHandler {
+	return func(w http.ResponseWriter, r *http.Request, d *device) error {
+		target := r.PathValue("roomId")
+		if strings.HasPrefix(target, "#") {
+			if err := a.parseLocalAlias(target); err != nil {
+				return notFound("unknown room alias (remote aliases are not resolved)")
+			}
+			roomID, err := a.aliasRoom(r.Context(), target)
+			if err != nil {
+				return err
+			}
+			r.SetPathValue("roomId", roomID)
+		}
+		return h(w, r, d)
+	}
+}
+
 // checkCanonicalAlias wraps the state PUT: the aliases an
 // m.room.canonical_alias event adds must be well formed and (for ours)
 // point at the room.
@@ -454,14 +473,18 @@ func (a *API) publicRooms(ctx context.Context, w http.ResponseWriter, server str
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	ms, err := a.sync.Memberships(ctx, ids)
-	if err != nil {
-		return err
-	}
+	// Member counts from the room server's current state: what a
+	// completed join or leave has changed.
 	joined := map[string]int{}
-	for _, m := range ms {
-		if m.Membership == "join" {
-			joined[m.RoomID]++
+	for _, roomID := range ids {
+		state, err := a.rs.CurrentState(roomID)
+		if err != nil {
+			return err
+		}
+		for k, p := range state {
+			if k.Type == "m.room.member" && p.Membership() == "join" {
+				joined[roomID]++
+			}
 		}
 	}
 	term = strings.ToLower(term)

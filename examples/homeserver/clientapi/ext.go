@@ -147,8 +147,11 @@ func (a *API) addRoutes(mux *http.ServeMux, open map[string]openHandler, authed 
 			authed[k] = a.limitUser(h)
 		}
 	}
+	if h, ok := authed["POST /join/{roomId}"]; ok {
+		authed["POST /join/{roomId}"] = a.joinByAlias(h)
+	}
 	if h, ok := open["POST /login"]; ok {
-		open["POST /login"] = a.limitAddr(h)
+		open["POST /login"] = a.limitAddr(a.limitLoginUser(h))
 	}
 	if h, ok := open["POST /register"]; ok {
 		open["POST /register"] = a.limitAddr(a.registrationGate(h))
