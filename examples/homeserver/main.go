@@ -28,18 +28,17 @@ func main() {
 	flag.StringVar(&cfg.NATSURL, "nats", "", "external NATS URL with JetStream (default: embedded)")
 	flag.StringVar(&cfg.PostgresDSN, "postgres", "", "PostgreSQL DSN, e.g. postgres://user:pass@127.0.0.1/homeserver (default: SQLite in the data folder)")
 	flag.Int64Var(&cfg.MaxUploadBytes, "max-upload-bytes", 50<<20, "media upload size limit in bytes")
-	flag.StringVar(&cfg.Registration, "registration", "", "registration mode: open, token or closed (default: open on a loopback client address, else token)")
-	flag.Func("registration-token", "a registration token accepted in token mode (repeatable)", func(t string) error {
-		cfg.RegistrationTokens = append(cfg.RegistrationTokens, t)
-		return nil
-	})
-	flag.Float64Var(&cfg.RateLimit, "rate-limit", 5, "login, registration and send requests per second allowed per client address and per user (0: off)")
-	flag.IntVar(&cfg.RateBurst, "rate-burst", 50, "burst size of the rate limit")
+	flag.StringVar(&cfg.Registration, "registration", "", "registration: open, token or closed (default: open on a loopback client address, token otherwise)")
+	tokens := flag.String("registration-tokens", "", "comma-separated registration tokens (for -registration token)")
+	flag.BoolVar(&cfg.NoRateLimits, "no-rate-limits", false, "turn off the rate limits on login, registration and sends")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: homeserver [flags]\n\nA minimal log-based Matrix homeserver built on gomatrixlib.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	if *tokens != "" {
+		cfg.RegistrationTokens = strings.Split(*tokens, ",")
+	}
 	// Catch the signals before starting, so that one arriving during start
 	// still closes the logs and the database cleanly.
 	sig := make(chan os.Signal, 1)

@@ -3,11 +3,14 @@ package clientapi
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"database/sql"
 	"encoding/hex"
 	"errors"
 	"net/http"
 
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/db"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -17,6 +20,8 @@ CREATE TABLE IF NOT EXISTS cs_accounts (
 	user_id TEXT PRIMARY KEY, password_hash TEXT NOT NULL, displayname TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS cs_devices (
 	access_token TEXT PRIMARY KEY, user_id TEXT NOT NULL, device_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cs_registration_tokens (
+	token TEXT PRIMARY KEY, uses_allowed BIGINT, completed BIGINT NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS cs_filters (
 	id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL, json TEXT NOT NULL);
 `
@@ -78,9 +83,11 @@ func (a *API) newDevice(ctx context.Context, userID, deviceID, name string) (*de
 }
 
 func (a *API) deviceByToken(ctx context.Context, token string) (*device, error) {
-	d := &device{token: tokenKey(token)} // the stored form (tokens.go)
-	err := a.db.QueryRowContext(ctx, `SELECT user_id, device_id FROM cs_devices WHERE access_token = ?`, d.token).Scan(&d.userID, &d.deviceID)
-	if errors.Is(err, sql.ErrNoRows) {
+	d := &device{token: token}
+	key := tokenKey(token)
+	var stored string
+	err := a.db.QueryRowContext(ctx, `SELECT access_token, user_id, device_id FROM cs_devices WHERE access_token = ?`, key).Scan(&stored, &d.userID, &d.deviceID)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare([]byte(stored), []byte(key)) != 1) {
 		return nil, httputil.ErrUnknownToken
 	}
 	return d, err
@@ -113,4 +120,39 @@ func (a *API) deviceIDs(ctx context.Context, userID string) ([]string, error) {
 		out = append(out, d)
 	}
 	return out, rows.Err()
+}
+
+// tokenKey is what the database keeps of an access token: its SHA-256,
+// so that neither a copy of the database nor the timing of the index
+// lookup gives away tokens (the lookup compares hashes, which an attacker
+// cannot steer toward a token), and the found row is compared in constant
+// time.
+func tokenKey(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return "h:" + hex.EncodeToString(sum[:])
+}
+
+// hashStoredTokens replaces access tokens that older versions stored as
+// they are by their tokenKey.
+func hashStoredTokens(d *db.DB) error {
+	rows, err := d.Query(`SELECT access_token FROM cs_devices WHERE access_token NOT LIKE 'h:%'`)
+	if err != nil {
+		return err
+	}
+	var plain []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			rows.Close()
+			return err
+		}
+		plain = append(plain, t)
+	}
+	rows.Close()
+	for _, t := range plain {
+		if _, err := d.Exec(`UPDATE cs_devices SET access_token = ? WHERE access_token = ?`, tokenKey(t), t); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }

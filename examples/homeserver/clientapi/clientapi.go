@@ -46,6 +46,9 @@ type API struct {
 	mediaDir  string
 	maxUpload int64
 
+	registration                         string
+	loginLimit, registerLimit, sendLimit *limiter
+
 	typing   typingTimers
 	presence presenceState
 
@@ -66,23 +69,51 @@ type Options struct {
 	MediaDir string
 	// MaxUploadBytes limits uploads; zero means DefaultMaxUploadBytes.
 	MaxUploadBytes int64
+	// Registration is "open" (the dummy stage), "token" (a registration
+	// token, m.login.registration_token) or "closed".
+	Registration string
+	// RegistrationTokens are accepted with unlimited uses.
+	RegistrationTokens []string
+	// RateLimits; nil means no limits.
+	RateLimits *RateLimits
 }
 
 // New prepares the tables.
 func New(db *db.DB, rs *roomserver.RoomServer, sy *syncapi.SyncAPI, serverName string, key *signing.Key, log *slog.Logger, opts Options) (*API, error) {
-	if _, err := db.Exec(schema + deviceSchema + mediaSchema); err != nil {
+	if _, err := db.Exec(schema + deviceSchema + mediaSchema + directorySchema); err != nil {
 		return nil, fmt.Errorf("clientapi: schema: %w", err)
 	}
 	cost := opts.BcryptCost
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
 	}
+	if err := hashStoredTokens(db); err != nil {
+		return nil, fmt.Errorf("clientapi: hashing stored access tokens: %w", err)
+	}
+	switch opts.Registration {
+	case "open", "token", "closed":
+	default:
+		return nil, fmt.Errorf("clientapi: registration mode %q: want open, token or closed", opts.Registration)
+	}
+	for _, t := range opts.RegistrationTokens {
+		if !registrationTokenPattern.MatchString(t) {
+			return nil, fmt.Errorf("clientapi: registration token %q: want 1-64 of [A-Za-z0-9._~-]", t)
+		}
+		if _, err := db.Exec(`INSERT INTO cs_registration_tokens (token) VALUES (?) ON CONFLICT DO NOTHING`, t); err != nil {
+			return nil, err
+		}
+	}
+	var limits RateLimits
+	if opts.RateLimits != nil {
+		limits = *opts.RateLimits
+	}
 	maxUpload := opts.MaxUploadBytes
 	if maxUpload <= 0 {
 		maxUpload = DefaultMaxUploadBytes
 	}
 	return &API{db: db, rs: rs, sync: sy, serverName: serverName, key: key, log: log, bcryptCost: cost, js: opts.Logs,
-		mediaDir: opts.MediaDir, maxUpload: maxUpload,
+		mediaDir: opts.MediaDir, maxUpload: maxUpload, registration: opts.Registration,
+		loginLimit: newLimiter(limits.Login), registerLimit: newLimiter(limits.Register), sendLimit: newLimiter(limits.Send),
 		typing: typingTimers{timers: map[[2]string]*time.Timer{}}, presence: presenceState{last: map[string]presenceMemo{}},
 		roomLocks: map[string]*sync.Mutex{}}, nil
 }

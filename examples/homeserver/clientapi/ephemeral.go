@@ -321,7 +321,9 @@ func (a *API) getPresence(w http.ResponseWriter, r *http.Request, _ *device) err
 }
 
 // presenceState remembers what was last written per user, so that "last
-// active" updates from sends and syncs are written at most once a minute.
+// active" updates from sends and syncs are written only when the state
+// changes or every presenceRefresh (an idle long-poll is not woken by its
+// own user's activity more often than that).
 type presenceState struct {
 	mu   sync.Mutex
 	last map[string]presenceMemo
@@ -332,13 +334,17 @@ type presenceMemo struct {
 	at       time.Time
 }
 
+// presenceRefresh is how often activity alone rewrites a user's presence
+// (last active); it stays below the five minutes of currently_active.
+const presenceRefresh = 4 * time.Minute
+
 // setPresence writes a presence entry. Unless explicit, it is skipped
-// when the same state was written less than a minute ago.
+// when the same state was written less than presenceRefresh ago.
 func (a *API) setPresence(ctx context.Context, userID, presence string, status *string, explicit bool) error {
 	now := time.Now()
 	a.presence.mu.Lock()
 	m, seen := a.presence.last[userID]
-	if !explicit && seen && m.presence == presence && now.Sub(m.at) < time.Minute {
+	if !explicit && seen && m.presence == presence && now.Sub(m.at) < presenceRefresh {
 		a.presence.mu.Unlock()
 		return nil
 	}

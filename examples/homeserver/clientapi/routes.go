@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +32,7 @@ const maxSyncTimeout = 5 * time.Minute
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_matrix/client/versions", a.versions)
+	mux.HandleFunc("GET /_matrix/client/v1/register/m.login.registration_token/validity", wrap(a.registrationTokenValidity))
 	open := map[string]func(http.ResponseWriter, *http.Request) error{
 		"GET /login":                        a.loginFlows,
 		"POST /login":                       a.login,
@@ -38,6 +40,9 @@ func (a *API) Handler() http.Handler {
 		"GET /register/available":           a.registerAvailable,
 		"GET /profile/{userId}":             a.getProfile,
 		"GET /profile/{userId}/displayname": a.getProfile,
+		"GET /directory/room/{roomAlias}":   a.getAlias,
+		"GET /directory/list/room/{roomId}": a.getVisibility,
+		"GET /publicRooms":                  a.publicRoomsGet,
 	}
 	authed := map[string]func(http.ResponseWriter, *http.Request, *device) error{
 		"POST /logout":                                          a.logout,
@@ -86,13 +91,19 @@ func (a *API) Handler() http.Handler {
 		"PUT /devices/{deviceId}":                               a.putDevice,
 		"DELETE /devices/{deviceId}":                            a.deleteDevice,
 		"POST /delete_devices":                                  a.deleteDevices,
+		"PUT /directory/room/{roomAlias}":                       a.putAlias,
+		"DELETE /directory/room/{roomAlias}":                    a.deleteAlias,
+		"GET /rooms/{roomId}/aliases":                           a.roomAliases,
+		"PUT /directory/list/room/{roomId}":                     a.putVisibility,
+		"POST /publicRooms":                                     a.publicRoomsPost,
+		"POST /user_directory/search":                           a.userDirectorySearch,
 		"POST /keys/upload":                                     a.keysUpload,
 		"POST /keys/query":                                      a.keysQuery,
 		"POST /keys/claim":                                      a.keysClaim,
 		"GET /keys/changes":                                     a.keysChanges,
 		"GET /capabilities":                                     a.capabilities,
 	}
-	a.addRoutes(mux, open, authed) // push rule changes, directory, registration modes, rate limits (ext.go)
+	a.addRoutes(mux, open, authed) // push rule changes (ext.go)
 	for _, prefix := range []string{"/_matrix/client/v3", "/_matrix/client/r0"} {
 		for pattern, h := range open {
 			method, path, _ := strings.Cut(pattern, " ")
@@ -215,7 +226,12 @@ func (a *API) loginFlows(w http.ResponseWriter, _ *http.Request) error {
 
 func badJSON(msg string) error { return httputil.Errorf(http.StatusBadRequest, "M_BAD_JSON", msg) }
 
+var registrationTokenPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,64}$`)
+
 func (a *API) register(w http.ResponseWriter, r *http.Request) error {
+	if err := a.registerLimit.check(clientAddr(r)); err != nil {
+		return err
+	}
 	var req struct {
 		Username     string `json:"username"`
 		Password     string `json:"password"`
@@ -223,7 +239,9 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 		DeviceName   string `json:"initial_device_display_name"`
 		InhibitLogin bool   `json:"inhibit_login"`
 		Auth         *struct {
-			Type string `json:"type"`
+			Type    string `json:"type"`
+			Token   string `json:"token"`
+			Session string `json:"session"`
 		} `json:"auth"`
 	}
 	if err := httputil.ReadJSON(r, &req); err != nil {
@@ -232,11 +250,10 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	if kind := r.URL.Query().Get("kind"); kind != "" && kind != "user" {
 		return httputil.Errorf(http.StatusForbidden, "M_GUEST_ACCESS_FORBIDDEN", "guest accounts are not supported")
 	}
-	if req.Auth == nil || req.Auth.Type != "m.login.dummy" {
-		httputil.WriteJSON(w, http.StatusUnauthorized, map[string]any{
-			"flows": []map[string]any{{"stages": []string{"m.login.dummy"}}}, "params": map[string]any{}, "session": randomHex(8)})
-		return nil
+	if a.registration == "closed" {
+		return httputil.Errorf(http.StatusForbidden, "M_FORBIDDEN", "registration is closed on this server")
 	}
+	// User name errors come before user-interactive auth.
 	if req.Username == "" {
 		req.Username = "u" + randomHex(6)
 	}
@@ -244,15 +261,43 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	if u, err := id.ParseUserID(userID); err != nil || u.Historical() {
 		return httputil.Errorf(http.StatusBadRequest, "M_INVALID_USERNAME", "user names may contain only a-z, 0-9, . _ = - / +")
 	}
-	if req.Password == "" {
-		return httputil.Errorf(http.StatusBadRequest, "M_MISSING_PARAM", "password is required")
-	}
 	exists, err := a.accountExists(r.Context(), userID)
 	if err != nil {
 		return err
 	}
 	if exists {
 		return httputil.Errorf(http.StatusBadRequest, "M_USER_IN_USE", "user name taken")
+	}
+	stage := "m.login.dummy"
+	if a.registration == "token" {
+		stage = "m.login.registration_token"
+	}
+	challenge := func(errcode, msg string) {
+		body := map[string]any{"flows": []map[string]any{{"stages": []string{stage}}}, "params": map[string]any{}, "session": randomHex(8)}
+		if req.Auth != nil && req.Auth.Session != "" {
+			body["session"] = req.Auth.Session
+		}
+		if errcode != "" {
+			body["errcode"], body["error"] = errcode, msg
+		}
+		httputil.WriteJSON(w, http.StatusUnauthorized, body)
+	}
+	if req.Auth == nil || req.Auth.Type != stage {
+		challenge("", "")
+		return nil
+	}
+	if req.Password == "" {
+		return httputil.Errorf(http.StatusBadRequest, "M_MISSING_PARAM", "password is required")
+	}
+	if stage == "m.login.registration_token" {
+		ok, err := a.useRegistrationToken(r.Context(), req.Auth.Token)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			challenge("M_FORBIDDEN", "invalid registration token")
+			return nil
+		}
 	}
 	if err := a.createAccount(r.Context(), userID, req.Password); err != nil {
 		if exists, _ := a.accountExists(r.Context(), userID); exists {
@@ -269,6 +314,41 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 		resp["access_token"], resp["device_id"] = d.token, d.deviceID
 	}
 	httputil.WriteJSON(w, 200, resp)
+	return nil
+}
+
+// useRegistrationToken counts one use of a valid token.
+func (a *API) useRegistrationToken(ctx context.Context, token string) (bool, error) {
+	if !registrationTokenPattern.MatchString(token) {
+		return false, nil
+	}
+	res, err := a.db.ExecContext(ctx, `UPDATE cs_registration_tokens SET completed = completed + 1
+		WHERE token = ? AND (uses_allowed IS NULL OR completed < uses_allowed)`, token)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func (a *API) registrationTokenValidity(w http.ResponseWriter, r *http.Request) error {
+	if a.registration == "closed" {
+		return httputil.Errorf(http.StatusForbidden, "M_FORBIDDEN", "registration is closed on this server")
+	}
+	if err := a.registerLimit.check(clientAddr(r)); err != nil {
+		return err
+	}
+	token := r.URL.Query().Get("token")
+	var n int
+	valid := false
+	if registrationTokenPattern.MatchString(token) {
+		err := a.db.QueryRowContext(r.Context(), `SELECT COUNT(*) FROM cs_registration_tokens WHERE token = ? AND (uses_allowed IS NULL OR completed < uses_allowed)`, token).Scan(&n)
+		if err != nil {
+			return err
+		}
+		valid = n > 0
+	}
+	httputil.WriteJSON(w, 200, map[string]bool{"valid": valid})
 	return nil
 }
 
@@ -290,6 +370,9 @@ func (a *API) registerAvailable(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) login(w http.ResponseWriter, r *http.Request) error {
+	if err := a.loginLimit.check(clientAddr(r)); err != nil {
+		return err
+	}
 	var req struct {
 		Type       string `json:"type"`
 		User       string `json:"user"`
@@ -326,7 +409,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) logout(w http.ResponseWriter, r *http.Request, d *device) error {
-	if _, err := a.db.ExecContext(r.Context(), `DELETE FROM cs_devices WHERE access_token = ?`, d.token); err != nil {
+	if _, err := a.db.ExecContext(r.Context(), `DELETE FROM cs_devices WHERE access_token = ?`, tokenKey(d.token)); err != nil {
 		return err
 	}
 	httputil.WriteJSON(w, 200, map[string]any{})
@@ -379,6 +462,9 @@ func (a *API) putDisplayName(w http.ResponseWriter, r *http.Request, d *device) 
 }
 
 func (a *API) sendMessage(w http.ResponseWriter, r *http.Request, d *device) error {
+	if err := a.sendLimit.check(d.userID); err != nil {
+		return err
+	}
 	roomID, evType, txnID := r.PathValue("roomId"), r.PathValue("eventType"), r.PathValue("txnId")
 	content, err := httputil.ReadRawObject(r)
 	if err != nil {
@@ -396,6 +482,9 @@ func (a *API) sendMessage(w http.ResponseWriter, r *http.Request, d *device) err
 }
 
 func (a *API) redact(w http.ResponseWriter, r *http.Request, d *device) error {
+	if err := a.sendLimit.check(d.userID); err != nil {
+		return err
+	}
 	roomID, target, txnID := r.PathValue("roomId"), r.PathValue("eventId"), r.PathValue("txnId")
 	var req struct {
 		Reason string `json:"reason,omitempty"`
@@ -583,6 +672,9 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request, d *device) error 
 }
 
 func (a *API) putState(w http.ResponseWriter, r *http.Request, d *device) error {
+	if err := a.sendLimit.check(d.userID); err != nil {
+		return err
+	}
 	roomID, evType, sk := r.PathValue("roomId"), r.PathValue("eventType"), r.PathValue("stateKey")
 	content, err := httputil.ReadRawObject(r)
 	if err != nil {
@@ -598,8 +690,16 @@ func (a *API) putState(w http.ResponseWriter, r *http.Request, d *device) error 
 
 func (a *API) join(w http.ResponseWriter, r *http.Request, d *device) error {
 	roomID := r.PathValue("roomId")
-	if _, err := id.ParseRoomID(roomID); err != nil {
-		return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "only room IDs can be joined here; aliases are not supported")
+	if strings.HasPrefix(roomID, "#") {
+		alias, err := a.parseLocalAlias(roomID)
+		if err != nil {
+			return err
+		}
+		if roomID, err = a.resolveAlias(r.Context(), alias); err != nil {
+			return err
+		}
+	} else if _, err := id.ParseRoomID(roomID); err != nil {
+		return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "not a room ID or alias")
 	}
 	if _, err := httputil.ReadRawObject(r); err != nil && r.ContentLength > 0 {
 		return err
@@ -745,7 +845,7 @@ func (a *API) syncHandler(w http.ResponseWriter, r *http.Request, d *device) err
 	if setPresence != "" && !presenceStates[setPresence] {
 		return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "set_presence must be online, offline or unavailable")
 	}
-	req := syncapi.Request{UserID: d.userID, DeviceID: d.deviceID, Since: since, Timeout: timeout, TimelineLimit: 20}
+	req := syncapi.Request{UserID: d.userID, DeviceID: d.deviceID, Since: since, Initial: q.Get("since") == "", Timeout: timeout, TimelineLimit: 20}
 	if f := q.Get("filter"); f != "" {
 		raw := []byte(f)
 		if !strings.HasPrefix(f, "{") {

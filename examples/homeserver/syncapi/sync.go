@@ -22,9 +22,11 @@ func ParseToken(t string) (int64, error) {
 
 // Request is a /sync request.
 type Request struct {
-	UserID        string
-	DeviceID      string
-	Since         Pos // zero: initial sync
+	UserID   string
+	DeviceID string
+	Since    Pos
+	// Initial is set for a sync without a since token.
+	Initial       bool
 	Timeout       time.Duration
 	TimelineLimit int
 	// Filter, when set, narrows what the response carries.
@@ -110,7 +112,7 @@ func (s *SyncAPI) Sync(ctx context.Context, req Request) (*Response, error) {
 	}
 	latest := s.LatestPos()
 	since := req.Since.clamp(latest)
-	initial := since == Pos{}
+	initial := req.Initial
 	deadline := time.Now().Add(req.Timeout)
 	for {
 		resp, err := s.build(ctx, req, since, latest, initial)

@@ -59,7 +59,7 @@ func WriteError(w http.ResponseWriter, err error) {
 		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 		if me.Status == http.StatusTooManyRequests {
 			c := *me
-			c.RetryAfterMS = me.RetryAfter.Milliseconds()
+			c.RetryAfterMS = max(me.RetryAfter.Milliseconds(), 1)
 			me = &c
 		}
 	}

@@ -220,7 +220,7 @@ func TestStartOnOldData(t *testing.T) {
 	dir := t.TempDir()
 	extractTarGz(t, filepath.Join("testdata", "olddata.tar.gz"), dir)
 	s, err := server.Start(server.Config{DataDir: dir, ClientAddr: "127.0.0.1:0", FederationAddr: "127.0.0.1:0",
-		ServerName: fx.ServerName, BcryptCost: 4, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		ServerName: fx.ServerName, BcryptCost: 4, NoRateLimits: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ func rawGet(t *testing.T, c *testclient.Client, url string, auth bool) (*http.Re
 func TestMedia(t *testing.T) {
 	dir := t.TempDir()
 	s, err := server.Start(server.Config{DataDir: dir, ClientAddr: "127.0.0.1:0", FederationAddr: "127.0.0.1:0",
-		ServerName: "test.local", BcryptCost: 4, MaxUploadBytes: 200_000, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		ServerName: "test.local", BcryptCost: 4, NoRateLimits: true, MaxUploadBytes: 200_000, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

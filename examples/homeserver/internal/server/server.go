@@ -19,6 +19,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,20 +54,19 @@ type Config struct {
 	// MaxUploadBytes limits media uploads; zero is clientapi's default
 	// (50 MiB).
 	MaxUploadBytes int64
+	// Registration is "open", "token" or "closed"; empty means open while
+	// the client API listens on a loopback address, token-only otherwise.
+	Registration string
+	// RegistrationTokens are accepted for token registration.
+	RegistrationTokens []string
+	// NoRateLimits turns the rate limits off (tests that need speed);
+	// otherwise RateLimits, or clientapi.DefaultRateLimits when nil.
+	NoRateLimits bool
+	RateLimits   *clientapi.RateLimits
 	// BcryptCost for passwords; zero is the default cost.
 	BcryptCost int
 	// Logger; nil logs to stderr at info level.
 	Logger *slog.Logger
-
-	// Registration is "open", "token" or "closed"; empty means open while
-	// the client API listens on a loopback address, else token.
-	Registration string
-	// RegistrationTokens are accepted by token registration.
-	RegistrationTokens []string
-	// RateLimit (requests per second, per client address and per user, on
-	// login, registration, sends and uploads) and RateBurst; zero is off.
-	RateLimit float64
-	RateBurst int
 }
 
 // Server is a running homeserver.
@@ -142,11 +142,11 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if s.client, err = clientapi.New(s.db, s.rs, s.sync, s.cfg.ServerName, s.key, log, clientapi.Options{BcryptCost: cfg.BcryptCost, Logs: s.logs.JS,
-		MediaDir: filepath.Join(cfg.DataDir, "media"), MaxUploadBytes: cfg.MaxUploadBytes}); err != nil {
+		MediaDir: filepath.Join(cfg.DataDir, "media"), MaxUploadBytes: cfg.MaxUploadBytes,
+		Registration: s.registrationMode(), RegistrationTokens: cfg.RegistrationTokens, RateLimits: s.rateLimits()}); err != nil {
 		return nil, err
 	}
-	if err := s.client.Extend(clientapi.ExtOptions{Registration: cfg.Registration,
-		ClientAddr: s.ClientAddr(), RegistrationTokens: cfg.RegistrationTokens, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst}); err != nil {
+	if err := s.client.Extend(); err != nil { // push rule changes (clientapi/ext.go)
 		return nil, err
 	}
 	if err := s.rs.Start(); err != nil {
@@ -163,6 +163,29 @@ func Start(cfg Config) (*Server, error) {
 	ok = true
 	log.Info("homeserver started", "server_name", s.cfg.ServerName, "client_api", "http://"+s.ClientAddr(), "federation_api", "https://"+s.FederationAddr(), "data", cfg.DataDir)
 	return s, nil
+}
+
+// registrationMode is the configured mode, or open on a loopback client
+// listener and token-only elsewhere.
+func (s *Server) registrationMode() string {
+	if s.cfg.Registration != "" {
+		return s.cfg.Registration
+	}
+	if ap, err := netip.ParseAddrPort(s.clientLn.Addr().String()); err == nil && ap.Addr().IsLoopback() {
+		return "open"
+	}
+	return "token"
+}
+
+func (s *Server) rateLimits() *clientapi.RateLimits {
+	if s.cfg.NoRateLimits {
+		return nil
+	}
+	if s.cfg.RateLimits != nil {
+		return s.cfg.RateLimits
+	}
+	l := clientapi.DefaultRateLimits
+	return &l
 }
 
 func (s *Server) federationHandler() http.Handler {
@@ -286,7 +309,3 @@ func loadOrCreateCert(dir, serverName string) (tls.Certificate, error) {
 	}
 	return tls.LoadX509KeyPair(certPath, keyPath)
 }
-
-// RegistrationMode returns the registration mode in force: open, token or
-// closed.
-func (s *Server) RegistrationMode() string { return s.client.RegistrationMode() }

@@ -129,7 +129,7 @@ func TestLogOutage(t *testing.T) {
 	ns := startNATS(t, natsDir, port)
 	defer func() { ns.Shutdown() }()
 	s, err := server.Start(server.Config{DataDir: t.TempDir(), ClientAddr: "127.0.0.1:0", FederationAddr: "127.0.0.1:0",
-		ServerName: "test.local", BcryptCost: 4, NATSURL: "nats://127.0.0.1:" + strconv.Itoa(port),
+		ServerName: "test.local", BcryptCost: 4, NoRateLimits: true, NATSURL: "nats://127.0.0.1:" + strconv.Itoa(port),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
