@@ -7,7 +7,8 @@ import (
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
 )
 
-// This file wires the push rule changes (pushrules.go) into the API with
+// This file wires the push rule changes (pushrules.go) and the canonical
+// alias check (canonical_alias.go) into the API with
 // as few edits to the shared files as possible: Extend prepares their
 // tables, and addRoutes adds their routes to Handler's maps.
 
@@ -34,7 +35,8 @@ CREATE TABLE IF NOT EXISTS cs_push_defaults (
 
 type authedHandler = func(http.ResponseWriter, *http.Request, *device) error
 
-// addRoutes adds the push rule routes to Handler's maps.
+// addRoutes adds the push rule routes to Handler's maps and wraps the
+// state PUT with the canonical alias check (canonical_alias.go).
 func (a *API) addRoutes(_ *http.ServeMux, _ map[string]func(http.ResponseWriter, *http.Request) error, authed map[string]authedHandler) {
 	if a.ext == nil {
 		return
@@ -53,6 +55,11 @@ func (a *API) addRoutes(_ *http.ServeMux, _ map[string]func(http.ResponseWriter,
 		"PUT /pushrules/global/{kind}/{ruleId}/actions": a.putPushRuleAttr("actions"),
 	} {
 		authed[k] = h
+	}
+	for _, k := range []string{"PUT /rooms/{roomId}/state/{eventType}", "PUT /rooms/{roomId}/state/{eventType}/{stateKey...}"} {
+		if h, ok := authed[k]; ok {
+			authed[k] = a.checkCanonicalAlias(h)
+		}
 	}
 }
 
