@@ -139,4 +139,3 @@ func TestDirectoryBadInput(t *testing.T) {
 		t.Fatalf("versions %v", b)
 	}
 }
-
