@@ -58,17 +58,17 @@ var inlineTypes = map[string]bool{
 func (a *API) mediaRoutes(mux *http.ServeMux) {
 	for _, v := range []string{"v3", "r0", "v1"} {
 		p := "/_matrix/media/" + v
-		mux.HandleFunc("POST "+p+"/upload", wrap(a.authenticate(a.upload)))
-		mux.HandleFunc("GET "+p+"/config", wrap(a.authenticate(a.mediaConfig)))
-		mux.HandleFunc("GET "+p+"/download/{serverName}/{mediaId}", wrap(a.download))
-		mux.HandleFunc("GET "+p+"/download/{serverName}/{mediaId}/{fileName}", wrap(a.download))
-		mux.HandleFunc("GET "+p+"/thumbnail/{serverName}/{mediaId}", wrap(a.thumbnail))
+		mux.HandleFunc("POST "+p+"/upload", a.wrap(a.authenticate(a.upload)))
+		mux.HandleFunc("GET "+p+"/config", a.wrap(a.authenticate(a.mediaConfig)))
+		mux.HandleFunc("GET "+p+"/download/{serverName}/{mediaId}", a.wrap(a.download))
+		mux.HandleFunc("GET "+p+"/download/{serverName}/{mediaId}/{fileName}", a.wrap(a.download))
+		mux.HandleFunc("GET "+p+"/thumbnail/{serverName}/{mediaId}", a.wrap(a.thumbnail))
 	}
 	p := "/_matrix/client/v1/media"
-	mux.HandleFunc("GET "+p+"/config", wrap(a.authenticate(a.mediaConfig)))
-	mux.HandleFunc("GET "+p+"/download/{serverName}/{mediaId}", wrap(a.authenticate(a.downloadAuthed)))
-	mux.HandleFunc("GET "+p+"/download/{serverName}/{mediaId}/{fileName}", wrap(a.authenticate(a.downloadAuthed)))
-	mux.HandleFunc("GET "+p+"/thumbnail/{serverName}/{mediaId}", wrap(a.authenticate(a.thumbnailAuthed)))
+	mux.HandleFunc("GET "+p+"/config", a.wrap(a.authenticate(a.mediaConfig)))
+	mux.HandleFunc("GET "+p+"/download/{serverName}/{mediaId}", a.wrap(a.authenticate(a.downloadAuthed)))
+	mux.HandleFunc("GET "+p+"/download/{serverName}/{mediaId}/{fileName}", a.wrap(a.authenticate(a.downloadAuthed)))
+	mux.HandleFunc("GET "+p+"/thumbnail/{serverName}/{mediaId}", a.wrap(a.authenticate(a.thumbnailAuthed)))
 }
 
 func (a *API) mediaConfig(w http.ResponseWriter, _ *http.Request, _ *device) error {

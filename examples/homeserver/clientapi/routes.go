@@ -32,7 +32,7 @@ const maxSyncTimeout = 5 * time.Minute
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_matrix/client/versions", a.versions)
-	mux.HandleFunc("GET /_matrix/client/v1/register/m.login.registration_token/validity", wrap(a.registrationTokenValidity))
+	mux.HandleFunc("GET /_matrix/client/v1/register/m.login.registration_token/validity", a.wrap(a.registrationTokenValidity))
 	open := map[string]func(http.ResponseWriter, *http.Request) error{
 		"GET /login":                        a.loginFlows,
 		"POST /login":                       a.login,
@@ -107,11 +107,11 @@ func (a *API) Handler() http.Handler {
 	for _, prefix := range []string{"/_matrix/client/v3", "/_matrix/client/r0"} {
 		for pattern, h := range open {
 			method, path, _ := strings.Cut(pattern, " ")
-			mux.HandleFunc(method+" "+prefix+path, wrap(h))
+			mux.HandleFunc(method+" "+prefix+path, a.wrap(h))
 		}
 		for pattern, h := range authed {
 			method, path, _ := strings.Cut(pattern, " ")
-			mux.HandleFunc(method+" "+prefix+path, wrap(a.authenticate(h)))
+			mux.HandleFunc(method+" "+prefix+path, a.wrap(a.authenticate(h)))
 		}
 	}
 	a.mediaRoutes(mux)
@@ -188,11 +188,25 @@ func cors(h http.Handler) http.Handler {
 	})
 }
 
-func wrap(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+// wrap turns a handler's error into a Matrix error response. An error
+// that is not a Matrix error is a 500, logged with its text, unless the
+// client went away (its request context ended), which is not answered.
+func (a *API) wrap(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
-			httputil.WriteError(w, err)
+		err := h(w, r)
+		if err == nil {
+			return
 		}
+		var me *httputil.Error
+		if !errors.As(err, &me) {
+			if r.Context().Err() != nil {
+				a.log.Debug("request ended by the client", "method", r.Method, "path", r.URL.Path, "err", err)
+				w.WriteHeader(499)
+				return
+			}
+			a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		httputil.WriteError(w, err)
 	}
 }
 

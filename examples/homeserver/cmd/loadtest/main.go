@@ -31,7 +31,8 @@ import (
 
 func main() {
 	clients := flag.Int("clients", 50, "concurrent clients")
-	ephemeral := flag.Duration("ephemeral", 500*time.Millisecond, "each client also sends a typing notification or a read receipt this often while sending, and one member long-polls /sync (0: off)")
+	ephemeral := flag.Duration("ephemeral", 500*time.Millisecond, "each client also sends a typing notification or a read receipt this often while sending (0: off)")
+	syncer := flag.Bool("syncer", true, "one member long-polls /sync while the others send")
 	messages := flag.Int("messages", 100, "messages per client (with -scale: messages sent)")
 	scale := flag.String("scale", "", "comma-separated room sizes to measure scaling with (e.g. 10,1000,10000)")
 	workers := flag.Int("workers", 8, "with -scale: parallel registrations and middle joins")
@@ -52,13 +53,13 @@ func main() {
 		}
 		return
 	}
-	if err := run(*clients, *messages, *ephemeral); err != nil {
+	if err := run(*clients, *messages, *ephemeral, *syncer); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
 	}
 }
 
-func run(nClients, nMessages int, ephemeralEvery time.Duration) error {
+func run(nClients, nMessages int, ephemeralEvery time.Duration, syncer bool) error {
 	dir, err := os.MkdirTemp("", "loadtest")
 	if err != nil {
 		return err
@@ -143,6 +144,8 @@ func run(nClients, nMessages int, ephemeralEvery time.Duration) error {
 				}
 			}()
 		}
+	}
+	if syncer {
 		// A member long-polls /sync throughout, as a client would.
 		ephWG.Add(1)
 		go func() {
@@ -224,7 +227,7 @@ func run(nClients, nMessages int, ephemeralEvery time.Duration) error {
 	slices.Sort(latencies)
 	pct := func(p float64) time.Duration { return latencies[int(p*float64(len(latencies)-1))] }
 	fmt.Printf("clients=%d messages/client=%d sent=%d in %v: %.0f messages/s\n", nClients, nMessages, len(accepted), elapsed.Round(time.Millisecond), float64(len(accepted))/elapsed.Seconds())
-	if ephemeralEvery > 0 {
+	if ephemeralEvery > 0 || syncer {
 		fmt.Printf("meanwhile: %d typing notifications and read receipts (%.0f/s), %d long-poll /sync responses to one member\n", ephOps, float64(ephOps)/elapsed.Seconds(), syncs)
 	}
 	fmt.Printf("send latency: p50 %v  p90 %v  p99 %v  max %v\n", pct(0.50).Round(time.Microsecond), pct(0.90).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), latencies[len(latencies)-1].Round(time.Microsecond))

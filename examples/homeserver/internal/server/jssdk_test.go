@@ -46,10 +46,11 @@ func startLogged(t *testing.T, buf io.Writer) *server.Server {
 	return s
 }
 
-// refusedRequests returns the log lines of requests answered 404 or 5xx.
+// refusedRequests returns the log lines of requests answered 404 or 5xx
+// and of failed requests (with the error).
 func refusedRequests(log string) []string {
 	var out []string
-	re := regexp.MustCompile(`msg=request .*status=(404|5\d\d)`)
+	re := regexp.MustCompile(`msg=request .*status=(404|5\d\d)|level=ERROR`)
 	for _, l := range strings.Split(log, "\n") {
 		if re.MatchString(l) {
 			out = append(out, l)
