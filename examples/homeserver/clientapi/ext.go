@@ -15,7 +15,7 @@ import (
 // Extend prepares the push rule tables; call it once after New, before
 // Handler.
 func (a *API) Extend() error {
-	if _, err := a.db.Exec(extSchema); err != nil {
+	if _, err := a.db.Exec(extSchema + mediaPendingSchema); err != nil {
 		return fmt.Errorf("clientapi: schema: %w", err)
 	}
 	a.ext = &ext{}
@@ -35,9 +35,10 @@ CREATE TABLE IF NOT EXISTS cs_push_defaults (
 
 type authedHandler = func(http.ResponseWriter, *http.Request, *device) error
 
-// addRoutes adds the push rule routes to Handler's maps and wraps the
-// state PUT with the canonical alias check (canonical_alias.go).
-func (a *API) addRoutes(_ *http.ServeMux, _ map[string]func(http.ResponseWriter, *http.Request) error, authed map[string]authedHandler) {
+// addRoutes adds the push rule routes to Handler's maps, wraps the state
+// PUT with the canonical alias check (canonical_alias.go) and adds the
+// asynchronous upload routes to the mux (media_create.go).
+func (a *API) addRoutes(mux *http.ServeMux, _ map[string]func(http.ResponseWriter, *http.Request) error, authed map[string]authedHandler) {
 	if a.ext == nil {
 		return
 	}
@@ -55,6 +56,11 @@ func (a *API) addRoutes(_ *http.ServeMux, _ map[string]func(http.ResponseWriter,
 		"PUT /pushrules/global/{kind}/{ruleId}/actions": a.putPushRuleAttr("actions"),
 	} {
 		authed[k] = h
+	}
+	// Asynchronous uploads (media_create.go).
+	mux.HandleFunc("POST /_matrix/media/v1/create", a.wrap(a.authenticate(a.mediaCreate)))
+	for _, v := range []string{"v3", "r0"} {
+		mux.HandleFunc("PUT /_matrix/media/"+v+"/upload/{serverName}/{mediaId}", a.wrap(a.authenticate(a.mediaUploadTo)))
 	}
 	for _, k := range []string{"PUT /rooms/{roomId}/state/{eventType}", "PUT /rooms/{roomId}/state/{eventType}/{stateKey...}"} {
 		if h, ok := authed[k]; ok {

@@ -475,4 +475,42 @@ func TestMediaLimits(t *testing.T) {
 	if resp.StatusCode != 401 {
 		t.Fatalf("upload without a token: %d", resp.StatusCode)
 	}
+
+	// Asynchronous upload: create, then fill once; another user may not
+	// fill it; a pending ID is not served.
+	bob := register(t, s, "bob")
+	resp, body = rawRequestB(t, "POST", base+"/_matrix/media/v1/create", alice.Token, "", nil)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "unused_expires_at") {
+		t.Fatalf("create %d %s", resp.StatusCode, body)
+	}
+	newID := strings.TrimPrefix(strings.Split(string(body), `"`)[3], "mxc://test.local/")
+	if resp, _ = rawRequestB(t, "GET", base+"/_matrix/client/v1/media/download/test.local/"+newID, alice.Token, "", nil); resp.StatusCode != 404 {
+		t.Fatalf("pending download %d", resp.StatusCode)
+	}
+	if resp, body = rawRequestB(t, "PUT", base+"/_matrix/media/v3/upload/test.local/"+newID, bob.Token, "", strings.NewReader("b")); resp.StatusCode != 403 || !strings.Contains(string(body), "M_FORBIDDEN") {
+		t.Fatalf("other user's upload %d %s", resp.StatusCode, body)
+	}
+	if resp, body = rawRequestB(t, "PUT", base+"/_matrix/media/v3/upload/test.local/"+newID, alice.Token, "", bytes.NewReader(big)); resp.StatusCode != 413 {
+		t.Fatalf("oversized upload to a created ID %d %s", resp.StatusCode, body)
+	}
+	if resp, body = rawRequestB(t, "PUT", base+"/_matrix/media/v3/upload/test.local/"+newID+"?filename=late.txt", alice.Token, "text/plain", strings.NewReader("late")); resp.StatusCode != 200 {
+		t.Fatalf("upload to created ID %d %s", resp.StatusCode, body)
+	}
+	if resp, body = rawRequestB(t, "PUT", base+"/_matrix/media/v3/upload/test.local/"+newID, alice.Token, "text/plain", strings.NewReader("again")); resp.StatusCode != 409 || !strings.Contains(string(body), "M_CANNOT_OVERWRITE_MEDIA") {
+		t.Fatalf("overwrite %d %s", resp.StatusCode, body)
+	}
+	if resp, body = rawRequestB(t, "GET", base+"/_matrix/media/v3/download/test.local/"+newID, "", "", nil); string(body) != "late" || resp.Header.Get("Content-Disposition") != "inline; filename=late.txt" {
+		t.Fatalf("created media %v %s", resp.Header, body)
+	}
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{{"/_matrix/media/v3/upload/test.local/nosuchid", 404}, {"/_matrix/media/v3/upload/other.example/" + newID, 404}, {"/_matrix/media/v3/upload/test.local/bad.id", 400}} {
+		if resp, body = rawRequestB(t, "PUT", base+tc.path, alice.Token, "", strings.NewReader("x")); resp.StatusCode != tc.status {
+			t.Fatalf("%s: %d %s", tc.path, resp.StatusCode, body)
+		}
+	}
+	if files() != before+1 {
+		t.Fatalf("files: %d, want %d", files(), before+1)
+	}
 }
