@@ -1,7 +1,9 @@
 package clientapi
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -42,4 +44,23 @@ func checkKeyUpload(oneTime, fallback map[string]json.RawMessage) error {
 		}
 	}
 	return nil
+}
+
+// errClaimRaced says a concurrent claim deleted the one-time key first
+// (PostgreSQL's default isolation lets two claims select the same row; the
+// second's delete then removes nothing).
+var errClaimRaced = errors.New("one-time key claimed concurrently")
+
+// claimKeyRetrying runs claimKey until it hands out a key no other claim
+// took, so that every one-time key is handed out at most once.
+func (a *API) claimKeyRetrying(ctx context.Context, user, dev, alg string) (string, json.RawMessage, error) {
+	for {
+		keyID, key, err := a.claimKey(ctx, user, dev, alg)
+		if !errors.Is(err, errClaimRaced) {
+			return keyID, key, err
+		}
+		if err := ctx.Err(); err != nil {
+			return "", nil, err
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -512,5 +513,62 @@ func TestMediaLimits(t *testing.T) {
 	}
 	if files() != before+1 {
 		t.Fatalf("files: %d, want %d", files(), before+1)
+	}
+}
+
+// TestConcurrentClaims claims one device's one-time keys from many
+// clients at once, on SQLite and on PostgreSQL: every key is handed out
+// at most once.
+func TestConcurrentClaims(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			cfg := server.Config{}
+			if backend == "postgres" {
+				cfg.PostgresDSN = startPostgres(t)
+			}
+			s := startWithB(t, cfg)
+			alice := register(t, s, "alice")
+			ok := must[map[string]any](t)
+			dev := ok(alice.MustOK("GET", "/account/whoami", nil))["device_id"].(string)
+			const keys, claimers = 20, 8
+			otks := map[string]any{}
+			for i := range keys {
+				otks[fmt.Sprintf("signed_curve25519:k%02d", i)] = map[string]any{"key": fmt.Sprint(i)}
+			}
+			ok(alice.MustOK("POST", "/keys/upload", map[string]any{"one_time_keys": otks}))
+			var mu sync.Mutex
+			got := map[string]int{}
+			var wg sync.WaitGroup
+			for c := range claimers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					cl := register(t, s, fmt.Sprintf("claimer%d", c))
+					for range keys / claimers * 2 {
+						b, err := cl.MustOK("POST", "/keys/claim", map[string]any{"one_time_keys": map[string]any{alice.UserID: map[string]string{dev: "signed_curve25519"}}})
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						byDev, _ := b["one_time_keys"].(map[string]any)[alice.UserID].(map[string]any)
+						k, _ := byDev[dev].(map[string]any)
+						mu.Lock()
+						for id := range k {
+							got[id]++
+						}
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+			if len(got) != keys {
+				t.Errorf("%d distinct keys handed out, want %d", len(got), keys)
+			}
+			for id, n := range got {
+				if n != 1 {
+					t.Errorf("key %s handed out %d times", id, n)
+				}
+			}
+		})
 	}
 }
