@@ -1,9 +1,11 @@
 package syncapi
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"time"
 
@@ -180,7 +182,8 @@ func (s *SyncAPI) build(ctx context.Context, req Request, since, latest Pos, ini
 			if !changed && !initial {
 				continue
 			}
-			st, err := s.stateEvents(ctx, m.roomID, latest.Events)
+			// Stripped state needs no other member than the invitee.
+			st, err := s.stateAt(ctx, m.roomID, 0, latest.Events, []string{req.UserID})
 			if err != nil {
 				return nil, err
 			}
@@ -286,17 +289,27 @@ func (s *SyncAPI) roomSection(ctx context.Context, roomID string, since, upto in
 	}
 	room.Timeline.PrevBatch = Token(first - 1)
 	if full || room.Timeline.Limited || (lazy && len(items) > 0) {
-		// State up to the start of the timeline.
-		st, err := s.stateEvents(ctx, roomID, first-1)
+		// full: the state at the start of the timeline; a gappy
+		// incremental timeline: the state changes in the gap; with lazy
+		// loading, only the members the timeline needs (for an incremental
+		// timeline without a gap, only them).
+		var members []string // nil: every member
+		if lazy {
+			for u := range senders {
+				members = append(members, u)
+			}
+		}
+		after := int64(0)
+		if !full && room.Timeline.Limited {
+			after = since
+		}
+		st, err := s.stateAt(ctx, roomID, after, first-1, members)
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range st {
 			ev := gjson.ParseBytes(e)
 			typ := ev.Get("type").Str
-			if typ == "m.room.member" && lazy && !senders[ev.Get("state_key").Str] {
-				continue
-			}
 			if !full && !room.Timeline.Limited && typ != "m.room.member" {
 				continue // only the lazy-loaded members
 			}
@@ -309,35 +322,65 @@ func (s *SyncAPI) roomSection(ctx context.Context, roomID string, since, upto in
 	return room, nil
 }
 
-// stateEvents returns the room's state as of stream position upto: the
-// newest state event per (type, state key) at or before it.
-func (s *SyncAPI) stateEvents(ctx context.Context, roomID string, upto int64) ([][]byte, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT json, event_id FROM sync_events WHERE room_id = ? AND is_state = 1 AND pos <= ? ORDER BY pos`, roomID, upto)
-	if err != nil {
-		return nil, err
+// stateAt returns, in stream order, the newest state event per (type,
+// state key) among the room's events in (after, upto]: with after 0 the
+// state at upto, else the changes since after. members, when not nil,
+// limits m.room.member events to those users, each read by key; the other
+// members are not read at all.
+func (s *SyncAPI) stateAt(ctx context.Context, roomID string, after, upto int64, members []string) ([][]byte, error) {
+	type found struct {
+		pos          int64
+		raw, eventID string
 	}
-	latest := map[string]Stored{}
-	var order []string
-	for rows.Next() {
-		var raw, eventID string
-		if err := rows.Scan(&raw, &eventID); err != nil {
-			rows.Close()
+	var events []found
+	// collect reads the events at the positions a "SELECT MAX(pos) ..."
+	// subquery names.
+	collect := func(newest string, args ...any) error {
+		rows, err := s.db.QueryContext(ctx, `SELECT pos, json, event_id FROM sync_events WHERE pos IN (`+newest+`)`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var f found
+			if err := rows.Scan(&f.pos, &f.raw, &f.eventID); err != nil {
+				return err
+			}
+			events = append(events, f)
+		}
+		return rows.Err()
+	}
+	const newest = `SELECT MAX(pos) FROM sync_events WHERE room_id = ? AND pos > ? AND pos <= ? AND `
+	if members == nil {
+		// The whole state: every key's newest event from the state index
+		// (type >= '' steers SQLite to it), reading no message. Changes
+		// since a position: the room's events in the gap.
+		cond := `type IS NOT NULL GROUP BY type, state_key`
+		if after == 0 {
+			cond = `type >= '' GROUP BY type, state_key`
+		}
+		if err := collect(newest+cond, roomID, after, upto); err != nil {
 			return nil, err
 		}
-		ev := gjson.Parse(raw)
-		key := ev.Get("type").Str + "\x00" + ev.Get("state_key").Str
-		if _, ok := latest[key]; !ok {
-			order = append(order, key)
+	} else {
+		// Two ranges of the (room_id, type, state_key, pos) index around
+		// m.room.member, then one lookup per wanted member.
+		if err := collect(newest+`type < 'm.room.member' GROUP BY type, state_key`, roomID, after, upto); err != nil {
+			return nil, err
 		}
-		latest[key] = Stored{ID: eventID, JSON: []byte(raw)}
+		if err := collect(newest+`type > 'm.room.member' GROUP BY type, state_key`, roomID, after, upto); err != nil {
+			return nil, err
+		}
+		for _, u := range slices.Compact(slices.Sorted(slices.Values(members))) {
+			if err := collect(newest+`type = 'm.room.member' AND state_key = ?`, roomID, after, upto, u); err != nil {
+				return nil, err
+			}
+		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	stored := make([]Stored, 0, len(order))
-	for _, k := range order {
-		stored = append(stored, latest[k])
+	slices.SortFunc(events, func(a, b found) int { return cmp.Compare(a.pos, b.pos) })
+	stored := make([]Stored, 0, len(events))
+	for _, f := range events {
+		stored = append(stored, Stored{ID: f.eventID, JSON: []byte(f.raw)})
 	}
 	evs, err := s.ClientEvents(ctx, roomID, stored)
 	if err != nil {

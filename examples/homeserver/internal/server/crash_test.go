@@ -31,7 +31,7 @@ func TestKillRestart(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	clientAddr, fedAddr := freeAddr(t), freeAddr(t)
 	startBin := func() *exec.Cmd {
-		cmd := exec.Command(bin, "-data", data, "-server-name", "crash.test", "-client-addr", clientAddr, "-federation-addr", fedAddr)
+		cmd := exec.Command(bin, "-no-rate-limits", "-data", data, "-server-name", "crash.test", "-client-addr", clientAddr, "-federation-addr", fedAddr)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
