@@ -54,6 +54,8 @@ type API struct {
 
 	roomLocksMu sync.Mutex
 	roomLocks   map[string]*sync.Mutex
+
+	ext *ext // set by Extend (ext.go)
 }
 
 // Options configure the API.

@@ -25,6 +25,9 @@ func (a *API) keysUpload(w http.ResponseWriter, r *http.Request, d *device) erro
 	if err := httputil.ReadJSON(r, &req); err != nil {
 		return err
 	}
+	if err := checkKeyUpload(req.OneTimeKeys, req.FallbackKeys); err != nil { // keys_check.go
+		return err
+	}
 	ctx := r.Context()
 	changed := false
 	if len(req.DeviceKeys) > 0 && string(req.DeviceKeys) != "null" {
@@ -174,7 +177,7 @@ func (a *API) keysClaim(w http.ResponseWriter, r *http.Request, _ *device) error
 	out := map[string]map[string]map[string]json.RawMessage{}
 	for user, devs := range req.OneTimeKeys {
 		for dev, alg := range devs {
-			keyID, key, err := a.claimKey(r.Context(), user, dev, alg)
+			keyID, key, err := a.claimKeyRetrying(r.Context(), user, dev, alg)
 			if err != nil {
 				return err
 			}
@@ -204,8 +207,12 @@ func (a *API) claimKey(ctx context.Context, user, dev, alg string) (string, json
 	err = tx.QueryRow(`SELECT id, key_id, json FROM cs_one_time_keys WHERE user_id = ? AND device_id = ? AND algorithm = ? ORDER BY id LIMIT 1`, user, dev, alg).Scan(&rowID, &keyID, &raw)
 	switch {
 	case err == nil:
-		if _, err := tx.Exec(`DELETE FROM cs_one_time_keys WHERE id = ?`, rowID); err != nil {
+		res, err := tx.Exec(`DELETE FROM cs_one_time_keys WHERE id = ?`, rowID)
+		if err != nil {
 			return "", nil, err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return "", nil, errClaimRaced // keys_check.go: another claim took it
 		}
 	case isNoRows(err):
 		err = tx.QueryRow(`SELECT key_id, json FROM cs_fallback_keys WHERE user_id = ? AND device_id = ? AND algorithm = ?`, user, dev, alg).Scan(&keyID, &raw)

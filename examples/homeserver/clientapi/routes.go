@@ -104,6 +104,7 @@ func (a *API) Handler() http.Handler {
 		"GET /keys/changes":                                     a.keysChanges,
 		"GET /capabilities":                                     a.capabilities,
 	}
+	a.addRoutes(mux, open, authed) // push rule changes (ext.go)
 	for _, prefix := range []string{"/_matrix/client/v3", "/_matrix/client/r0"} {
 		for pattern, h := range open {
 			method, path, _ := strings.Cut(pattern, " ")

@@ -146,6 +146,9 @@ func Start(cfg Config) (*Server, error) {
 		Registration: s.registrationMode(), RegistrationTokens: cfg.RegistrationTokens, RateLimits: s.rateLimits()}); err != nil {
 		return nil, err
 	}
+	if err := s.client.Extend(); err != nil { // push rule changes (clientapi/ext.go)
+		return nil, err
+	}
 	if err := s.rs.Start(); err != nil {
 		return nil, err
 	}
