@@ -110,6 +110,9 @@ func (rs *RoomServer) StateAfter(eventID string) (map[eventauth.StateKey]string,
 	if err != nil {
 		return nil, err
 	}
+	if sa == outlierState {
+		return nil, fmt.Errorf("%w: the state at %s is not known", ErrUnknownEvent, eventID)
+	}
 	var entries []stateEntry
 	if err := json.Unmarshal([]byte(sa), &entries); err != nil {
 		return nil, err
@@ -128,7 +131,7 @@ func (rs *RoomServer) History(roomID string, before int64, limit int) ([]*event.
 	if before <= 0 {
 		before = 1 << 62
 	}
-	rows, err := rs.db.Query(`SELECT nid, event_id FROM rs_events WHERE room_id = ? AND nid < ? ORDER BY nid DESC LIMIT ?`, roomID, before, limit)
+	rows, err := rs.db.Query(`SELECT nid, event_id FROM rs_events WHERE room_id = ? AND nid < ? AND state_after <> '' ORDER BY nid DESC LIMIT ?`, roomID, before, limit)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -160,4 +163,12 @@ func (rs *RoomServer) History(roomID string, before int64, limit int) ([]*event.
 		next = 0
 	}
 	return out, next, nil
+}
+
+// HasState reports whether the event is stored with its state (not only
+// as an outlier).
+func (rs *RoomServer) HasState(eventID string) bool {
+	var sa string
+	err := rs.db.QueryRow(`SELECT state_after FROM rs_events WHERE event_id = ?`, eventID).Scan(&sa)
+	return err == nil && sa != outlierState
 }

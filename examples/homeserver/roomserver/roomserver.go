@@ -15,11 +15,14 @@ package roomserver
 import (
 	"context"
 	"crypto/ed25519"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +32,7 @@ import (
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/logs"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 	"github.com/gomatrixlib/gomatrixlib/signing"
+	"github.com/gomatrixlib/gomatrixlib/stateres"
 	"github.com/nats-io/nats.go"
 )
 
@@ -36,6 +40,23 @@ import (
 type Input struct {
 	RoomVersion string          `json:"room_version"`
 	Event       json.RawMessage `json:"event"`
+	// Origin is the server that sent the event over federation; empty for
+	// events built here. Events with an origin are also checked against
+	// the room's current state (soft failure), and their missing previous
+	// events are fetched from the origin.
+	Origin string `json:"origin,omitempty"`
+	// Send asks the federation sender to pass the event on to the room's
+	// other servers although its sender is not ours: a join, leave or
+	// knock another server handed us through send_join and friends.
+	Send bool `json:"send,omitempty"`
+	// Outliers are events stored without state before Event is processed:
+	// the auth chain and state a send_join response returned. The writer
+	// checked them (format, signatures, hashes, auth).
+	Outliers []json.RawMessage `json:"outliers,omitempty"`
+	// StateBefore, when set, is the state before Event (event IDs, all
+	// stored or among Outliers) instead of the state after its previous
+	// events: the room state a resident server gave us with our join.
+	StateBefore []string `json:"state_before,omitempty"`
 }
 
 // Output is one entry of the output log: an accepted event and the change
@@ -47,6 +68,16 @@ type Output struct {
 	Event        json.RawMessage `json:"event"`
 	AddsState    []string        `json:"adds_state_event_ids,omitempty"`
 	RemovesState []string        `json:"removes_state_event_ids,omitempty"`
+	// StateEvents are the events of AddsState other than Event (the
+	// room's state when we joined it, or what state resolution chose).
+	StateEvents []json.RawMessage `json:"state_events,omitempty"`
+	// Send is true when the federation sender must send the event to
+	// Servers: it was sent by one of our users, or handed to us by
+	// another server to relay (Input.Send).
+	Send bool `json:"send,omitempty"`
+	// Servers are the servers with a joined member in the state before
+	// the event, ours included.
+	Servers []string `json:"servers,omitempty"`
 }
 
 // ErrUnknownRoom is returned by queries about rooms the server does not
@@ -70,11 +101,25 @@ type RoomServer struct {
 	key        *signing.Key
 	log        *slog.Logger
 
-	mu      sync.Mutex
-	waiters map[string][]chan error
-	cache   map[string]*event.PDU
+	// keys verifies other servers' signatures; remote fetches missing
+	// events. Both nil for a server that does not federate.
+	keys   signing.KeyLookup
+	remote Remote
+
+	mu       sync.Mutex
+	waiters  map[string][]chan error
+	cache    map[string]*event.PDU
+	verdicts map[string]error // recent rejections, for resubmissions the log deduplicated
 
 	consumer *logs.Consumer
+}
+
+// Remote fetches events from other servers (federation.Client implements
+// it).
+type Remote interface {
+	GetMissingEvents(ctx context.Context, destination, roomID string, earliest, latest []string, limit int) (json.RawMessage, error)
+	StateIDs(ctx context.Context, destination, roomID, eventID string) (json.RawMessage, error)
+	GetEvent(ctx context.Context, destination, eventID string) (json.RawMessage, error)
 }
 
 const schema = `
@@ -90,13 +135,23 @@ CREATE TABLE IF NOT EXISTS rs_state (
 	event_id TEXT NOT NULL, PRIMARY KEY (room_id, type, state_key));
 `
 
+// outlierState is the state_after of an event stored without state (an
+// outlier: part of an auth chain or of the state another server gave us).
+const outlierState = ""
+
 // New prepares the room server's tables. Call Start to consume the log.
 func New(db *db.DB, js nats.JetStreamContext, serverName string, key *signing.Key, log *slog.Logger) (*RoomServer, error) {
 	if _, err := db.Exec(schema); err != nil {
 		return nil, fmt.Errorf("roomserver: schema: %w", err)
 	}
 	return &RoomServer{db: db, js: js, serverName: serverName, key: key, log: log,
-		waiters: map[string][]chan error{}, cache: map[string]*event.PDU{}}, nil
+		waiters: map[string][]chan error{}, cache: map[string]*event.PDU{}, verdicts: map[string]error{}}, nil
+}
+
+// SetFederation lets the room server verify other servers' signatures
+// with keys and fetch missing events with remote. Call before Start.
+func (rs *RoomServer) SetFederation(keys signing.KeyLookup, remote Remote) {
+	rs.keys, rs.remote = keys, remote
 }
 
 // Start begins consuming the input log with the durable consumer
@@ -121,17 +176,52 @@ func (rs *RoomServer) Stop() {
 // server's verdict: nil when accepted, a *RejectedError when a check
 // failed.
 func (rs *RoomServer) Submit(ctx context.Context, rules roomversion.Rules, ev *event.PDU) error {
+	return rs.SubmitInput(ctx, Input{RoomVersion: rules.ID, Event: ev.JSON()})
+}
+
+// SubmitInput appends an input entry and waits for the verdict on its
+// event, as Submit. An event already stored with its state is accepted at
+// once.
+func (rs *RoomServer) SubmitInput(ctx context.Context, in Input) error {
+	rules, err := roomversion.Get(in.RoomVersion)
+	if err != nil {
+		return err
+	}
+	ev, err := event.Parse(rules, in.Event)
+	if err != nil {
+		return &RejectedError{Err: err}
+	}
+	if rs.HasState(ev.EventID()) {
+		return nil
+	}
 	ch := make(chan error, 1)
 	rs.mu.Lock()
 	rs.waiters[ev.EventID()] = append(rs.waiters[ev.EventID()], ch)
 	rs.mu.Unlock()
-	data, err := json.Marshal(Input{RoomVersion: rules.ID, Event: ev.JSON()})
+	data, err := json.Marshal(in)
 	if err != nil {
+		rs.dropWaiter(ev.EventID(), ch)
 		return err
 	}
-	if _, err := rs.js.Publish(logs.InputSubject, data, nats.MsgId(ev.EventID()), nats.Context(ctx)); err != nil {
+	ack, err := rs.js.Publish(logs.InputSubject, data, nats.MsgId(ev.EventID()), nats.Context(ctx))
+	if err != nil {
 		rs.dropWaiter(ev.EventID(), ch)
 		return fmt.Errorf("roomserver: appending to the input log: %w", err)
+	}
+	if ack.Duplicate {
+		// The log already had this event: it may have been decided
+		// while we registered.
+		if rs.HasState(ev.EventID()) {
+			rs.dropWaiter(ev.EventID(), ch)
+			return nil
+		}
+		rs.mu.Lock()
+		v, ok := rs.verdicts[ev.EventID()]
+		rs.mu.Unlock()
+		if ok {
+			rs.dropWaiter(ev.EventID(), ch)
+			return v
+		}
 	}
 	select {
 	case err := <-ch:
@@ -161,17 +251,26 @@ func (rs *RoomServer) notify(eventID string, verdict error) {
 	rs.mu.Lock()
 	ws := rs.waiters[eventID]
 	delete(rs.waiters, eventID)
+	if verdict != nil {
+		if len(rs.verdicts) > 10000 {
+			clear(rs.verdicts)
+		}
+		rs.verdicts[eventID] = verdict
+	}
 	rs.mu.Unlock()
 	for _, w := range ws {
 		w <- verdict
 	}
 }
 
-// VerifyKey implements signing.KeyLookup for our own key. Events from
-// other servers are not accepted by this single-server example.
-func (rs *RoomServer) VerifyKey(_ context.Context, server, keyID string, _ time.Time) (ed25519.PublicKey, error) {
+// VerifyKey implements signing.KeyLookup: our own key, other servers'
+// keys through the key ring given to SetFederation.
+func (rs *RoomServer) VerifyKey(ctx context.Context, server, keyID string, validAt time.Time) (ed25519.PublicKey, error) {
 	if server == rs.serverName && keyID == rs.key.KeyID() {
 		return rs.key.Public(), nil
+	}
+	if rs.keys != nil && server != rs.serverName {
+		return rs.keys.VerifyKey(ctx, server, keyID, validAt)
 	}
 	return nil, fmt.Errorf("%w: %s %s", signing.ErrUnknownKey, server, keyID)
 }
@@ -200,12 +299,21 @@ func (rs *RoomServer) process(ctx context.Context, data []byte) error {
 		rs.log.Warn("roomserver: dropping malformed event", "err", err)
 		return nil
 	}
-	// Already stored: a redelivery after a crash. Publish the output again
-	// (the output stream drops duplicates) and report success.
-	var existing string
-	err = rs.db.QueryRow(`SELECT state_after FROM rs_events WHERE event_id = ?`, ev.EventID()).Scan(&existing)
-	if err == nil {
-		out, err := rs.outputFor(ev, rules)
+	for _, raw := range in.Outliers {
+		o, err := event.Parse(rules, raw)
+		if err != nil {
+			rs.log.Warn("roomserver: dropping malformed outlier", "err", err)
+			continue
+		}
+		if err := rs.storeOutlier(rules, o); err != nil {
+			return err
+		}
+	}
+	// Already stored with its state: a redelivery after a crash. Publish
+	// the output again (the output stream drops duplicates) and report
+	// success.
+	if rs.HasState(ev.EventID()) {
+		out, err := rs.outputFor(ev, rules, in)
 		if err != nil {
 			return err
 		}
@@ -215,29 +323,49 @@ func (rs *RoomServer) process(ctx context.Context, data []byte) error {
 		rs.notify(ev.EventID(), nil)
 		return nil
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return err
+	if in.Origin != "" && in.StateBefore == nil {
+		if err := rs.fetchMissing(ctx, rules, ev, in.Origin); err != nil {
+			return err
+		}
 	}
-	before, err := rs.stateBefore(ev)
+	before, err := rs.stateBefore(ctx, rules, ev, in.StateBefore)
 	if err != nil {
 		var rej *RejectedError
 		if errors.As(err, &rej) {
+			rs.log.Info("roomserver: rejected event", "event_id", ev.EventID(), "origin", in.Origin, "err", err)
 			rs.notify(ev.EventID(), err)
 			return nil
 		}
 		return err
 	}
 	if verdict := rs.check(ctx, rules, ev, before); verdict != nil {
-		rs.log.Info("roomserver: rejected event", "event_id", ev.EventID(), "err", verdict)
+		rs.log.Info("roomserver: rejected event", "event_id", ev.EventID(), "origin", in.Origin, "err", verdict)
 		rs.notify(ev.EventID(), &RejectedError{Err: verdict})
 		return nil
 	}
-	out, err := rs.store(rules, ev, before)
+	softFailed := false
+	if in.Origin != "" && in.StateBefore == nil {
+		// Soft failure: an event from another server that the room's
+		// current state does not allow is stored but neither shown to
+		// clients nor built upon.
+		current, err := rs.CurrentState(ev.RoomID())
+		if err == nil {
+			if err := eventauth.Check(ev, current); err != nil {
+				rs.log.Info("roomserver: soft-failed event", "event_id", ev.EventID(), "origin", in.Origin, "err", err)
+				softFailed = true
+			}
+		}
+	}
+	out, err := rs.store(ctx, rules, ev, before, softFailed)
 	if err != nil {
 		return err
 	}
-	if err := rs.publish(ctx, out); err != nil {
-		return err
+	if out != nil {
+		out.Send = in.Send || isLocal(ev.Sender(), rs.serverName)
+		out.Servers = joinedServers(before)
+		if err := rs.publish(ctx, out); err != nil {
+			return err
+		}
 	}
 	rs.notify(ev.EventID(), nil)
 	return nil
@@ -266,95 +394,202 @@ func (rs *RoomServer) check(ctx context.Context, rules roomversion.Rules, ev *ev
 	return eventauth.Check(ev, before)
 }
 
-// stateBefore returns the state before the event: empty for a create
-// event, else the state after its previous events. This single-server
-// example builds every event on all of the room's forward extremities and
-// serialises sends per room, so the previous events always agree; an event
-// whose previous events have different states is rejected here instead of
-// being resolved.
-func (rs *RoomServer) stateBefore(ev *event.PDU) (eventauth.StateMap, error) {
-	state := eventauth.StateMap{}
+// stateBefore returns the state before the event: the given state when
+// stateIDs is set, empty for a create event, the state after its previous
+// event, or, when its previous events' states differ, their resolution
+// with stateres.Resolve.
+func (rs *RoomServer) stateBefore(ctx context.Context, rules roomversion.Rules, ev *event.PDU, stateIDs []string) (eventauth.StateMap, error) {
+	if stateIDs != nil {
+		state := eventauth.StateMap{}
+		for _, id := range stateIDs {
+			p, err := rs.Event(id)
+			if err != nil {
+				return nil, &RejectedError{Err: fmt.Errorf("state event %s: %w", id, err)}
+			}
+			state.Add(p)
+		}
+		return state, nil
+	}
 	if len(ev.PrevEventIDs()) == 0 {
 		if ev.Type() != "m.room.create" {
 			return nil, &RejectedError{Err: errors.New("event has no previous events")}
 		}
-		return state, nil
+		return eventauth.StateMap{}, nil
 	}
-	var first string
-	for i, prev := range ev.PrevEventIDs() {
-		var sa string
-		err := rs.db.QueryRow(`SELECT state_after FROM rs_events WHERE event_id = ?`, prev).Scan(&sa)
-		if errors.Is(err, sql.ErrNoRows) {
+	sets := make([]map[eventauth.StateKey]string, 0, len(ev.PrevEventIDs()))
+	for _, prev := range ev.PrevEventIDs() {
+		sa, err := rs.StateAfter(prev)
+		if errors.Is(err, ErrUnknownEvent) {
 			return nil, &RejectedError{Err: fmt.Errorf("previous event %s is unknown", prev)}
 		}
 		if err != nil {
 			return nil, err
 		}
-		if i == 0 {
-			first = sa
-		} else if sa != first {
-			return nil, &RejectedError{Err: errors.New("previous events disagree on the room state; state resolution across forks is not wired into this example")}
-		}
+		sets = append(sets, sa)
 	}
-	var entries []stateEntry
-	if err := json.Unmarshal([]byte(first), &entries); err != nil {
+	ids, err := rs.resolve(ctx, rules, sets)
+	if err != nil {
 		return nil, err
 	}
-	for _, e := range entries {
-		p, err := rs.Event(e.EventID)
+	return rs.loadState(ids)
+}
+
+// resolve returns the one state when all sets agree, else the sets'
+// resolution with stateres.Resolve.
+func (rs *RoomServer) resolve(ctx context.Context, rules roomversion.Rules, sets []map[eventauth.StateKey]string) (map[eventauth.StateKey]string, error) {
+	if len(sets) == 1 || allEqual(sets) {
+		return sets[0], nil
+	}
+	res, err := stateres.Resolve(ctx, rules, sets, provider{rs})
+	if err != nil {
+		return nil, fmt.Errorf("roomserver: state resolution: %w", err)
+	}
+	return res, nil
+}
+
+func allEqual(sets []map[eventauth.StateKey]string) bool {
+	for _, s := range sets[1:] {
+		if !maps.Equal(s, sets[0]) {
+			return false
+		}
+	}
+	return true
+}
+
+// provider gives stateres the room server's events.
+type provider struct{ rs *RoomServer }
+
+func (p provider) Events(_ context.Context, ids []string) ([]*event.PDU, error) {
+	out := make([]*event.PDU, len(ids))
+	for i, id := range ids {
+		ev, err := p.rs.Event(id)
+		if err != nil && !errors.Is(err, ErrUnknownEvent) {
+			return nil, err
+		}
+		out[i] = ev
+	}
+	return out, nil
+}
+
+func (rs *RoomServer) loadState(ids map[eventauth.StateKey]string) (eventauth.StateMap, error) {
+	state := make(eventauth.StateMap, len(ids))
+	for k, id := range ids {
+		p, err := rs.Event(id)
 		if err != nil {
 			return nil, err
 		}
-		state[eventauth.StateKey{Type: e.Type, StateKey: e.StateKey}] = p
+		state[k] = p
 	}
 	return state, nil
 }
 
-// store writes the event, the state after it, the room's current state and
-// forward extremities in one transaction, and returns the output entry.
-func (rs *RoomServer) store(rules roomversion.Rules, ev *event.PDU, before eventauth.StateMap) (*Output, error) {
-	after := make([]stateEntry, 0, len(before)+1)
-	sk, isState := ev.StateKey()
-	var removes []string
-	for k, p := range before {
-		if isState && k.Type == ev.Type() && k.StateKey == sk {
-			removes = append(removes, p.EventID())
-			continue
-		}
-		after = append(after, stateEntry{k.Type, k.StateKey, p.EventID()})
+func stateIDs(state eventauth.StateMap) map[eventauth.StateKey]string {
+	out := make(map[eventauth.StateKey]string, len(state))
+	for k, p := range state {
+		out[k] = p.EventID()
 	}
+	return out
+}
+
+// storeOutlier stores an event without state, unless it is stored.
+func (rs *RoomServer) storeOutlier(rules roomversion.Rules, ev *event.PDU) error {
+	if ev.Type() == "m.room.create" {
+		if _, err := rs.db.Exec(`INSERT INTO rs_rooms (room_id, version, extremities, depth) VALUES (?, ?, ?, ?) ON CONFLICT(room_id) DO NOTHING`,
+			ev.RoomID(), rules.ID, "[]", 0); err != nil {
+			return err
+		}
+	}
+	_, err := rs.db.Exec(`INSERT INTO rs_events (event_id, room_id, json, state_after) VALUES (?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING`,
+		ev.EventID(), ev.RoomID(), string(ev.JSON()), outlierState)
+	if err == nil {
+		rs.remember(ev)
+	}
+	return err
+}
+
+// store writes the event and the state after it, and unless the event
+// soft-failed, the room's forward extremities and current state, in one
+// transaction, and returns the output entry (nil for a soft-failed event).
+func (rs *RoomServer) store(ctx context.Context, rules roomversion.Rules, ev *event.PDU, before eventauth.StateMap, softFailed bool) (*Output, error) {
+	afterIDs := stateIDs(before)
+	sk, isState := ev.StateKey()
 	if isState {
-		after = append(after, stateEntry{ev.Type(), sk, ev.EventID()})
+		afterIDs[eventauth.StateKey{Type: ev.Type(), StateKey: sk}] = ev.EventID()
+	}
+	after := make([]stateEntry, 0, len(afterIDs))
+	for k, id := range afterIDs {
+		after = append(after, stateEntry{k.Type, k.StateKey, id})
 	}
 	sortEntries(after)
 	afterJSON, _ := json.Marshal(after)
+
+	// The room's new forward extremities and current state. With one
+	// extremity the current state is the state after it; with several,
+	// their resolution.
+	ext, _, err := rs.LatestEvents(ev.RoomID())
+	if err != nil && !errors.Is(err, ErrUnknownRoom) {
+		return nil, err
+	}
+	oldCurrent, err := rs.currentStateIDs(ev.RoomID())
+	if err != nil {
+		return nil, err
+	}
+	next, newCurrent := ext, oldCurrent
+	if !softFailed {
+		next = []string{ev.EventID()}
+		for _, x := range ext {
+			if !slices.Contains(ev.PrevEventIDs(), x) {
+				next = append(next, x)
+			}
+		}
+		if len(next) == 1 {
+			newCurrent = afterIDs
+		} else {
+			sets := []map[eventauth.StateKey]string{afterIDs}
+			for _, x := range next[1:] {
+				sa, err := rs.StateAfter(x)
+				if err != nil {
+					return nil, err
+				}
+				sets = append(sets, sa)
+			}
+			if newCurrent, err = rs.resolve(ctx, rules, sets); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var adds, removes []string
+	var stateEvents []json.RawMessage
+	for k, id := range newCurrent {
+		if oldCurrent[k] != id {
+			adds = append(adds, id)
+			if id != ev.EventID() {
+				p, err := rs.Event(id)
+				if err != nil {
+					return nil, err
+				}
+				stateEvents = append(stateEvents, p.JSON())
+			}
+			if old, ok := oldCurrent[k]; ok {
+				removes = append(removes, old)
+			}
+		}
+	}
+	for k, id := range oldCurrent {
+		if _, ok := newCurrent[k]; !ok {
+			removes = append(removes, id)
+		}
+	}
 
 	tx, err := rs.db.Begin()
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	if _, err := tx.Exec(`INSERT INTO rs_events (event_id, room_id, json, state_after) VALUES (?, ?, ?, ?)`,
+	if _, err := tx.Exec(`INSERT INTO rs_events (event_id, room_id, json, state_after) VALUES (?, ?, ?, ?)
+		ON CONFLICT(event_id) DO UPDATE SET state_after = excluded.state_after`,
 		ev.EventID(), ev.RoomID(), string(ev.JSON()), string(afterJSON)); err != nil {
 		return nil, err
-	}
-	// Forward extremities: the event replaces its previous events.
-	var extJSON string
-	var depth int64
-	err = tx.QueryRow(`SELECT extremities, depth FROM rs_rooms WHERE room_id = ?`, ev.RoomID()).Scan(&extJSON, &depth)
-	var ext []string
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return nil, err
-	default:
-		_ = json.Unmarshal([]byte(extJSON), &ext)
-	}
-	next := []string{ev.EventID()}
-	for _, x := range ext {
-		if !contains(ev.PrevEventIDs(), x) {
-			next = append(next, x)
-		}
 	}
 	nextJSON, _ := json.Marshal(next)
 	if _, err := tx.Exec(`INSERT INTO rs_rooms (room_id, version, extremities, depth) VALUES (?, ?, ?, ?)
@@ -363,38 +598,107 @@ func (rs *RoomServer) store(rules roomversion.Rules, ev *event.PDU, before event
 		ev.RoomID(), rules.ID, string(nextJSON), ev.Depth()); err != nil {
 		return nil, err
 	}
-	if isState {
+	for k, id := range newCurrent {
+		if oldCurrent[k] == id {
+			continue
+		}
 		if _, err := tx.Exec(`INSERT INTO rs_state (room_id, type, state_key, event_id) VALUES (?, ?, ?, ?)
 			ON CONFLICT(room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id`,
-			ev.RoomID(), ev.Type(), sk, ev.EventID()); err != nil {
+			ev.RoomID(), k.Type, k.StateKey, id); err != nil {
 			return nil, err
+		}
+	}
+	for k := range oldCurrent {
+		if _, ok := newCurrent[k]; !ok {
+			if _, err := tx.Exec(`DELETE FROM rs_state WHERE room_id = ? AND type = ? AND state_key = ?`, ev.RoomID(), k.Type, k.StateKey); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
 	rs.remember(ev)
-	out := &Output{RoomID: ev.RoomID(), RoomVersion: rules.ID, EventID: ev.EventID(), Event: ev.JSON(), RemovesState: removes}
-	if isState {
-		out.AddsState = []string{ev.EventID()}
+	if softFailed {
+		return nil, nil
 	}
-	return out, nil
+	sort.Strings(adds)
+	sort.Strings(removes)
+	return &Output{RoomID: ev.RoomID(), RoomVersion: rules.ID, EventID: ev.EventID(), Event: ev.JSON(),
+		AddsState: adds, RemovesState: removes, StateEvents: stateEvents}, nil
 }
 
-// outputFor rebuilds the output entry of a stored event.
-func (rs *RoomServer) outputFor(ev *event.PDU, rules roomversion.Rules) (*Output, error) {
-	out := &Output{RoomID: ev.RoomID(), RoomVersion: rules.ID, EventID: ev.EventID(), Event: ev.JSON()}
-	if sk, ok := ev.StateKey(); ok {
-		out.AddsState = []string{ev.EventID()}
-		before, err := rs.stateBefore(ev)
-		if err != nil {
+// currentStateIDs returns the room's current state as event IDs (empty
+// for an unknown room).
+func (rs *RoomServer) currentStateIDs(roomID string) (map[eventauth.StateKey]string, error) {
+	rows, err := rs.db.Query(`SELECT type, state_key, event_id FROM rs_state WHERE room_id = ?`, roomID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[eventauth.StateKey]string{}
+	for rows.Next() {
+		var k eventauth.StateKey
+		var id string
+		if err := rows.Scan(&k.Type, &k.StateKey, &id); err != nil {
 			return nil, err
 		}
+		out[k] = id
+	}
+	return out, rows.Err()
+}
+
+// outputFor rebuilds the output entry of a stored event after a crash
+// between storing and publishing. The state delta is the event's own
+// change (a resolution's other changes were published with it, or are
+// lost with the crash; the sync reader's state comes from the events).
+func (rs *RoomServer) outputFor(ev *event.PDU, rules roomversion.Rules, in Input) (*Output, error) {
+	out := &Output{RoomID: ev.RoomID(), RoomVersion: rules.ID, EventID: ev.EventID(), Event: ev.JSON(),
+		Send: in.Send || isLocal(ev.Sender(), rs.serverName)}
+	before, err := rs.stateBefore(context.Background(), rules, ev, in.StateBefore)
+	if err != nil {
+		return nil, err
+	}
+	out.Servers = joinedServers(before)
+	if sk, ok := ev.StateKey(); ok {
+		out.AddsState = []string{ev.EventID()}
 		if p := before[eventauth.StateKey{Type: ev.Type(), StateKey: sk}]; p != nil {
 			out.RemovesState = []string{p.EventID()}
 		}
 	}
 	return out, nil
+}
+
+// isLocal reports whether the user ID belongs to server.
+func isLocal(userID, server string) bool {
+	return serverOf(userID) == server
+}
+
+// serverOf returns the server name of a user ID ("" if malformed).
+func serverOf(userID string) string {
+	_, s, ok := strings.Cut(userID, ":")
+	if !ok {
+		return ""
+	}
+	return s
+}
+
+// joinedServers returns the servers with a joined member in state, sorted.
+func joinedServers(state eventauth.StateMap) []string {
+	set := map[string]bool{}
+	for k, p := range state {
+		if k.Type == "m.room.member" && p.Membership() == "join" {
+			if s := serverOf(k.StateKey); s != "" {
+				set[s] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (rs *RoomServer) publish(ctx context.Context, out *Output) error {
@@ -413,15 +717,6 @@ func (rs *RoomServer) remember(ev *event.PDU) {
 		clear(rs.cache)
 	}
 	rs.cache[ev.EventID()] = ev
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func sortEntries(e []stateEntry) {
