@@ -78,6 +78,9 @@ type Output struct {
 	// Servers are the servers with a joined member in the state before
 	// the event, ours included.
 	Servers []string `json:"servers,omitempty"`
+	// InviteRoomState is the stripped room state another server sent with
+	// an invite for one of our users to a room we are not in.
+	InviteRoomState []json.RawMessage `json:"invite_room_state,omitempty"`
 }
 
 // ErrUnknownRoom is returned by queries about rooms the server does not
