@@ -1,0 +1,297 @@
+package inbound
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/gomatrixlib/gomatrixlib/event"
+	"github.com/gomatrixlib/gomatrixlib/eventauth"
+	"github.com/gomatrixlib/gomatrixlib/internal/roomfix"
+	"github.com/gomatrixlib/gomatrixlib/signing"
+	"github.com/tidwall/sjson"
+)
+
+func TestParseTransaction(t *testing.T) {
+	t.Parallel()
+	pdus := func(n int) string { return "[" + strings.TrimSuffix(strings.Repeat(`{},`, n), ",") + "]" }
+	edus := func(n int) string {
+		return "[" + strings.TrimSuffix(strings.Repeat(`{"edu_type":"m.typing","content":{}},`, n), ",") + "]"
+	}
+	tests := []struct {
+		name, body string
+		want       error
+	}{
+		{"ok", `{"origin":"a.example","origin_server_ts":5,"pdus":` + pdus(50) + `,"edus":` + edus(100) + `}`, nil},
+		{"no edus", `{"origin":"a.example","origin_server_ts":5,"pdus":[]}`, nil},
+		{"not json", `{"origin":`, ErrBadTransaction},
+		{"not object", `[1]`, ErrBadTransaction},
+		{"no origin", `{"origin_server_ts":5,"pdus":[]}`, ErrBadTransaction},
+		{"origin number", `{"origin":1,"origin_server_ts":5,"pdus":[]}`, ErrBadTransaction},
+		{"ts float", `{"origin":"a","origin_server_ts":5.5,"pdus":[]}`, ErrBadTransaction},
+		{"ts string", `{"origin":"a","origin_server_ts":"5","pdus":[]}`, ErrBadTransaction},
+		{"no pdus", `{"origin":"a","origin_server_ts":5}`, ErrBadTransaction},
+		{"pdus object", `{"origin":"a","origin_server_ts":5,"pdus":{}}`, ErrBadTransaction},
+		{"edus object", `{"origin":"a","origin_server_ts":5,"pdus":[],"edus":{}}`, ErrBadTransaction},
+		{"duplicate pdus", `{"origin":"a","origin_server_ts":5,"pdus":[],"pdus":[{}]}`, ErrBadTransaction},
+		{"51 pdus", `{"origin":"a","origin_server_ts":5,"pdus":` + pdus(51) + `}`, ErrTooManyPDUs},
+		{"10000 pdus", `{"origin":"a","origin_server_ts":5,"pdus":` + pdus(10000) + `}`, ErrTooManyPDUs},
+		{"101 edus", `{"origin":"a","origin_server_ts":5,"pdus":[],"edus":` + edus(101) + `}`, ErrTooManyEDUs},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			txn, err := ParseTransaction([]byte(tc.body))
+			if tc.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if txn.Origin == "" || txn.OriginServerTS != 5 {
+					t.Fatalf("%+v", txn)
+				}
+				return
+			}
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+	txn, err := ParseTransaction([]byte(`{"origin":"a","origin_server_ts":5,"pdus":[{"x":1}],"edus":[{"edu_type":"m.typing","content":{"a":1}},{"edu_type":5,"content":{}},{"edu_type":"x"},7]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(txn.PDUs) != 1 || string(txn.PDUs[0]) != `{"x":1}` || len(txn.EDUs) != 1 || txn.EDUs[0].Type != "m.typing" || string(txn.EDUs[0].Content) != `{"a":1}` || txn.BadEDUs != 3 {
+		t.Fatalf("%+v", txn)
+	}
+}
+
+func TestRoomIDOf(t *testing.T) {
+	t.Parallel()
+	if id, err := RoomIDOf([]byte(`{"room_id":"!a:b"}`)); err != nil || id != "!a:b" {
+		t.Fatal(id, err)
+	}
+	for _, bad := range []string{`{`, `{"room_id":1}`, `{}`, `{"room_id":""}`, `{"room_id":"` + strings.Repeat("a", 300) + `"}`} {
+		if _, err := RoomIDOf([]byte(bad)); !errors.Is(err, ErrBadTransaction) {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}
+
+func TestServerAllowed(t *testing.T) {
+	t.Parallel()
+	acl := `{"allow":["*.example","good.org","ok?.net"],"deny":["bad.example","*.evil.example"],"allow_ip_literals":false}`
+	tests := []struct {
+		content, server string
+		want            bool
+	}{
+		{"", "anything", true},
+		{acl, "a.example", true},
+		{acl, "A.EXAMPLE:8448", true},
+		{acl, "bad.example", false},
+		{acl, "bad.example:443", false},
+		{acl, "x.evil.example", false},
+		{acl, "good.org", true},
+		{acl, "notgood.org", false},
+		{acl, "ok1.net", true},
+		{acl, "ok12.net", false},
+		{acl, "1.2.3.4", false},
+		{acl, "[::1]:8448", false},
+		{`{"allow":["*"]}`, "1.2.3.4:8448", true},
+		{`{"allow":["*"],"allow_ip_literals":"no"}`, "1.2.3.4", true},
+		{`{"deny":["*"]}`, "a.example", false},
+		{`{}`, "a.example", false},
+		{`{"allow":[1,"a.example"]}`, "a.example", true},
+		{`[]`, "a.example", false},
+		{`{"allow":["*a*a*a*a*a*a*b"]}`, strings.Repeat("a", 200), false},
+	}
+	for _, tc := range tests {
+		var c []byte
+		if tc.content != "" {
+			c = []byte(tc.content)
+		}
+		if got := ServerAllowed(c, tc.server); got != tc.want {
+			t.Errorf("%s %s: %v, want %v", tc.content, tc.server, got, tc.want)
+		}
+	}
+}
+
+// testRoom is a Room over a roomfix room: the state before an event is
+// the state after its first prev event.
+type testRoom struct {
+	r        *roomfix.Room
+	rejected map[string]bool
+	fail     error
+}
+
+func (t *testRoom) Events(ctx context.Context, ids []string) ([]*event.PDU, error) {
+	if t.fail != nil {
+		return nil, t.fail
+	}
+	return t.r.Lookup(ctx, ids)
+}
+
+func (t *testRoom) StateBefore(_ context.Context, ev *event.PDU) (eventauth.State, error) {
+	if len(ev.PrevEventIDs()) == 0 {
+		return nil, errors.New("no prev events")
+	}
+	s, ok := t.r.After[ev.PrevEventIDs()[0]]
+	if !ok {
+		return nil, errors.New("unknown prev event")
+	}
+	return s, nil
+}
+
+func (t *testRoom) CurrentState(context.Context) (eventauth.State, error) { return t.r.Copy(), nil }
+
+func (t *testRoom) Rejected(id string) bool { return t.rejected[id] }
+
+var versions = []string{"1", "3", "10", "11", "12"}
+
+func must[T any](t *testing.T) func(T, error) T {
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	for _, v := range versions {
+		t.Run("v"+v, func(t *testing.T) {
+			t.Parallel()
+			ev := must[*event.PDU](t)
+			r := must[*roomfix.Room](t)(roomfix.New(v, "@alice:a.example"))
+			ev(r.Add("m.room.member", "@bob:b.example", "@bob:b.example", `{"membership":"join"}`))
+			beforeBan := r.Copy()
+			bobJoin := r.Latest[0]
+			room := &testRoom{r: r, rejected: map[string]bool{}}
+			c := &Checker{Keys: roomfix.Keys{"a.example": true, "b.example": true}}
+			ctx := context.Background()
+
+			good := ev(r.Build("m.room.message", "@bob:b.example", "-", `{"body":"hi"}`))
+			res := c.Check(ctx, r.Rules, room, good.JSON())
+			if res.Outcome != Accepted || res.Err != nil || res.Redacted || res.EventID != good.EventID() {
+				t.Fatalf("good event: %v %v", res.Outcome, res.Err)
+			}
+
+			// Step 1: format.
+			bad, _ := sjson.DeleteBytes(good.JSON(), "depth")
+			if res := c.Check(ctx, r.Rules, room, bad); res.Outcome != Dropped || !errors.Is(res.Err, ErrFormat) || !errors.Is(res.Err, event.ErrMissingField) {
+				t.Fatalf("no depth: %v %v", res.Outcome, res.Err)
+			}
+			// Step 2: signed with a key b.example does not have.
+			wrongKey := must[*signing.Key](t)(signing.NewKey("ed25519:1", ed25519.NewKeyFromSeed(make([]byte, 32))))
+			forged := ev(r.BuildOn(r.State, r.Latest, wrongKey, "m.room.message", "@bob:b.example", "-", `{"body":"forged"}`))
+			if res := c.Check(ctx, r.Rules, room, forged.JSON()); res.Outcome != Dropped || !errors.Is(res.Err, ErrSignature) || !errors.Is(res.Err, signing.ErrBadSignature) {
+				t.Fatalf("forged: %v %v", res.Outcome, res.Err)
+			}
+			// A sender of another server than the signer: the sender's
+			// server did not sign.
+			spoof := ev(r.BuildOn(r.State, r.Latest, roomfix.Key("a.example"), "m.room.message", "@bob:b.example", "-", `{}`))
+			if res := c.Check(ctx, r.Rules, room, spoof.JSON()); res.Outcome != Dropped || !errors.Is(res.Err, ErrSignature) {
+				t.Fatalf("spoofed sender: %v %v", res.Outcome, res.Err)
+			}
+			// Step 3: content changed after signing: kept, redacted.
+			changed, _ := sjson.SetBytes(good.JSON(), "content.body", "changed")
+			res = c.Check(ctx, r.Rules, room, changed)
+			if res.Outcome != Accepted || !res.Redacted || string(res.Event.Content()) != `{}` || res.EventID != good.EventID() {
+				t.Fatalf("hash mismatch: %v redacted=%v content=%s %v", res.Outcome, res.Redacted, res.Event.Content(), res.Err)
+			}
+			// Step 4: a user who never joined.
+			eve := ev(r.Build("m.room.message", "@eve:b.example", "-", `{"body":"x"}`))
+			if res := c.Check(ctx, r.Rules, room, eve.JSON()); res.Outcome != Rejected || !errors.Is(res.Err, ErrAuthEvents) || !errors.Is(res.Err, eventauth.ErrNotJoined) {
+				t.Fatalf("not joined: %v %v", res.Outcome, res.Err)
+			}
+
+			ev(r.Add("m.room.member", "@alice:a.example", "@bob:b.example", `{"membership":"ban"}`))
+			// Step 5: auth events from before the ban, prev event after it.
+			late := ev(r.BuildOn(beforeBan, r.Latest, roomfix.Key("b.example"), "m.room.message", "@bob:b.example", "-", `{"body":"late"}`))
+			if res := c.Check(ctx, r.Rules, room, late.JSON()); res.Outcome != Rejected || !errors.Is(res.Err, ErrStateBefore) || !errors.Is(res.Err, eventauth.ErrNotJoined) {
+				t.Fatalf("banned before: %v %v", res.Outcome, res.Err)
+			}
+			// Step 6: on a branch from before the ban: soft-failed.
+			branch := ev(r.BuildOn(beforeBan, []string{bobJoin}, roomfix.Key("b.example"), "m.room.message", "@bob:b.example", "-", `{"body":"old branch"}`))
+			if res := c.Check(ctx, r.Rules, room, branch.JSON()); res.Outcome != SoftFailed || !errors.Is(res.Err, ErrCurrentState) || !errors.Is(res.Err, eventauth.ErrNotJoined) {
+				t.Fatalf("soft fail: %v %v", res.Outcome, res.Err)
+			}
+			// A rejected auth event rejects.
+			room.rejected[bobJoin] = true
+			if res := c.Check(ctx, r.Rules, room, branch.JSON()); res.Outcome != Rejected || !errors.Is(res.Err, ErrAuthEvents) || !errors.Is(res.Err, eventauth.ErrAuthEvents) {
+				t.Fatalf("rejected auth event: %v %v", res.Outcome, res.Err)
+			}
+			delete(room.rejected, bobJoin)
+			// Unknown auth events: undecided, with their IDs.
+			delete(r.Events, bobJoin)
+			res = c.Check(ctx, r.Rules, room, branch.JSON())
+			if res.Outcome != Undecided || !errors.Is(res.Err, ErrMissingAuthEvents) || len(res.Missing) != 1 || res.Missing[0] != bobJoin {
+				t.Fatalf("missing auth event: %v %v %v", res.Outcome, res.Err, res.Missing)
+			}
+			// A failing room: undecided.
+			room.fail = errors.New("db down")
+			if res := c.Check(ctx, r.Rules, room, good.JSON()); res.Outcome != Undecided || !errors.Is(res.Err, ErrRoom) {
+				t.Fatalf("room failure: %v %v", res.Outcome, res.Err)
+			}
+		})
+	}
+}
+
+// TestVerifyBatch: results keep their index; dropped and redacted events
+// mix with good ones.
+func TestVerifyBatch(t *testing.T) {
+	t.Parallel()
+	r := must[*roomfix.Room](t)(roomfix.New("10", "@alice:a.example"))
+	c := &Checker{Keys: roomfix.Keys{"a.example": true}}
+	var raws [][]byte
+	var want []Outcome
+	for i := range 20 {
+		e := must[*event.PDU](t)(r.Add("m.room.message", "@alice:a.example", "-", fmt.Sprintf(`{"body":"%d"}`, i)))
+		raw := e.JSON()
+		w := Accepted
+		switch i % 4 {
+		case 1:
+			raw = []byte(`{"type":`)
+			w = Dropped
+		case 2:
+			raw, _ = sjson.SetBytes(raw, "signatures.a\\.example.ed25519:1", "AAAA")
+			w = Dropped
+		case 3:
+			raw, _ = sjson.SetBytes(raw, "content.body", "x")
+		}
+		raws = append(raws, raw)
+		want = append(want, w)
+	}
+	res := c.Verify(context.Background(), r.Rules, raws)
+	for i, x := range res {
+		if x.Outcome != want[i] || (i%4 == 3) != x.Redacted {
+			t.Errorf("%d: %v redacted=%v %v", i, x.Outcome, x.Redacted, x.Err)
+		}
+	}
+}
+
+func TestCheckOrigin(t *testing.T) {
+	t.Parallel()
+	r := must[*roomfix.Room](t)(roomfix.New("10", "@alice:a.example"))
+	e := r.Events[r.Latest[0]]
+	if err := CheckOrigin(e, "a.example", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckOrigin(e, "b.example", r.ID); !errors.Is(err, ErrSenderNotOrigin) {
+		t.Fatal(err)
+	}
+	if err := CheckOrigin(e, "a.example", "!other:a.example"); !errors.Is(err, ErrWrongRoom) {
+		t.Fatal(err)
+	}
+}
+
+func TestOutcomeString(t *testing.T) {
+	for o, s := range map[Outcome]string{Accepted: "accepted", Dropped: "dropped", Rejected: "rejected", SoftFailed: "soft-failed", Undecided: "undecided", 9: "Outcome(9)"} {
+		if o.String() != s {
+			t.Errorf("%d: %s", o, o)
+		}
+	}
+}

@@ -1,0 +1,90 @@
+package membership
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/gomatrixlib/gomatrixlib/event"
+	"github.com/gomatrixlib/gomatrixlib/internal/roomfix"
+)
+
+// fuzzRoom is a v10 room with a join template for bob.
+func fuzzRoom(f *testing.F) (*roomfix.Room, []byte, *event.PDU) {
+	r, err := roomfix.New("10", "@alice:a.example")
+	if err != nil {
+		f.Fatal(err)
+	}
+	tmpl, err := BuildTemplate(TemplateRequest{Rules: r.Rules, RoomID: r.ID, UserID: "@bob:b.example", Membership: Join,
+		Origin: "a.example", Prev: []*event.PDU{r.Events[r.Latest[0]]}, State: lookup(r.State)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	join, err := BuildEvent(BuildRequest{Rules: r.Rules, Template: tmpl.Event, RoomID: r.ID, UserID: "@bob:b.example", Membership: Join, ServerName: "b.example", Key: roomfix.Key("b.example")})
+	if err != nil {
+		f.Fatal(err)
+	}
+	return r, tmpl.Event, join
+}
+
+func FuzzParseMakeResponse(f *testing.F) {
+	r, tmpl, _ := fuzzRoom(f)
+	body, _ := json.Marshal(Template{RoomVersion: "10", Event: tmpl})
+	f.Add(body)
+	f.Add([]byte(`{"event":{}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		rules, raw, err := ParseMakeResponse(body, nil)
+		if err != nil {
+			if !errors.Is(err, ErrBadResponse) && !errors.Is(err, ErrUnsupportedRoomVersion) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		ev, err := BuildEvent(BuildRequest{Rules: rules, Template: raw, RoomID: r.ID, UserID: "@bob:b.example", Membership: Join, ServerName: "b.example", Key: roomfix.Key("b.example")})
+		if err != nil {
+			return
+		}
+		// What was built is the event we asked for.
+		if sk, _ := ev.StateKey(); ev.Type() != "m.room.member" || ev.RoomID() != r.ID || ev.Sender() != "@bob:b.example" || sk != "@bob:b.example" || ev.Membership() != Join {
+			t.Fatalf("built another event: %s", ev.JSON())
+		}
+	})
+}
+
+func FuzzCheckSendJoinResponse(f *testing.F) {
+	r, _, join := fuzzRoom(f)
+	f.Add(sendJoinAnswer(r, nil))
+	f.Add([]byte(`{"state":[],"auth_chain":[]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		jr, err := CheckSendJoinResponse(context.Background(), SendJoinCheck{Rules: r.Rules, Join: join, Response: body, Keys: keys, MaxEvents: 64})
+		if err != nil {
+			if !errors.Is(err, ErrBadResponse) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		if jr.State.Create() == nil {
+			t.Fatal("accepted without a create event")
+		}
+		for _, ev := range jr.StateEvents {
+			if ev.RoomID() != r.ID {
+				t.Fatal("accepted an event of another room")
+			}
+		}
+	})
+}
+
+func FuzzCheckInviteRoomState(f *testing.F) {
+	r, _, _ := fuzzRoom(f)
+	f.Add([]byte(`[{"type":"m.room.create","content":{"room_version":"10"}}]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var list []json.RawMessage
+		if json.Unmarshal(body, &list) != nil {
+			return
+		}
+		if err := CheckInviteRoomState(r.Rules, r.ID, list); err != nil && !errors.Is(err, ErrInviteRoomState) {
+			t.Fatalf("untyped error %v", err)
+		}
+	})
+}
