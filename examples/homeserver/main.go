@@ -24,6 +24,8 @@ func main() {
 	flag.StringVar(&cfg.FederationAddr, "federation-addr", "127.0.0.1:8448", "federation API listen address (HTTPS)")
 	flag.StringVar(&cfg.NATSURL, "nats", "", "external NATS URL with JetStream (default: embedded)")
 	flag.StringVar(&cfg.PostgresDSN, "postgres", "", "PostgreSQL DSN, e.g. postgres://user:pass@127.0.0.1/homeserver (default: SQLite in the data folder)")
+	flag.BoolVar(&cfg.AllowPrivateDestinations, "allow-private-destinations", false, "let outbound federation reach loopback and private addresses (UNSAFE outside tests and private deployments)")
+	flag.BoolVar(&cfg.InsecureSkipTLSVerify, "insecure-skip-tls-verify", false, "do not verify other servers' TLS certificates (UNSAFE outside tests)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: homeserver [flags]\n\nA minimal log-based Matrix homeserver built on gomatrixlib.\n\n")
 		flag.PrintDefaults()

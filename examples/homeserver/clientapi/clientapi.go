@@ -26,6 +26,7 @@ import (
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/roomserver"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/syncapi"
+	"github.com/gomatrixlib/gomatrixlib/federation"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 	"github.com/gomatrixlib/gomatrixlib/signing"
 	"golang.org/x/crypto/bcrypt"
@@ -41,6 +42,9 @@ type API struct {
 	log        *slog.Logger
 	bcryptCost int
 
+	// fed reaches other servers (nil: no federation).
+	fed *federation.Client
+
 	roomLocksMu sync.Mutex
 	roomLocks   map[string]*sync.Mutex
 }
@@ -49,6 +53,9 @@ type API struct {
 type Options struct {
 	// BcryptCost for password hashes; zero means bcrypt.DefaultCost.
 	BcryptCost int
+	// Federation reaches other servers for remote joins, invites and
+	// profiles; nil: this server does not federate.
+	Federation *federation.Client
 }
 
 // New prepares the tables.
@@ -60,7 +67,7 @@ func New(db *db.DB, rs *roomserver.RoomServer, sy *syncapi.SyncAPI, serverName s
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
 	}
-	return &API{db: db, rs: rs, sync: sy, serverName: serverName, key: key, log: log, bcryptCost: cost, roomLocks: map[string]*sync.Mutex{}}, nil
+	return &API{db: db, rs: rs, sync: sy, serverName: serverName, key: key, log: log, bcryptCost: cost, fed: opts.Federation, roomLocks: map[string]*sync.Mutex{}}, nil
 }
 
 func (a *API) roomLock(roomID string) *sync.Mutex {

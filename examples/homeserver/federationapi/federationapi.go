@@ -72,6 +72,10 @@ type API struct {
 	txnMu    sync.Mutex
 	txnLocks map[string]*sync.Mutex
 
+	// OnRequest, if set, is called with the origin of every authenticated
+	// request (the federation sender wakes a backed-off destination).
+	OnRequest func(origin string)
+
 	// Counters of what was refused, for logs and tests.
 	RejectedPDUs atomic.Int64
 	DroppedEDUs  atomic.Int64
@@ -133,6 +137,9 @@ func (a *API) Handler() http.Handler {
 			if !ok {
 				httputil.WriteError(w, httputil.Errorf(http.StatusUnauthorized, "M_UNAUTHORIZED", "no verified origin"))
 				return
+			}
+			if a.OnRequest != nil {
+				a.OnRequest(origin)
 			}
 			if err := h(w, r, origin); err != nil {
 				var me *httputil.Error

@@ -269,6 +269,10 @@ func (rs *RoomServer) JoinedServers(roomID string) ([]string, error) {
 // with the room state the inviter gave (stripped events), so that the sync
 // reader shows the invite.
 func (rs *RoomServer) StoreInvite(ctx context.Context, rules roomversion.Rules, ev *event.PDU, inviteRoomState []json.RawMessage) error {
+	if _, err := rs.db.Exec(`INSERT INTO rs_rooms (room_id, version, extremities, depth) VALUES (?, ?, ?, ?) ON CONFLICT(room_id) DO NOTHING`,
+		ev.RoomID(), rules.ID, "[]", 0); err != nil {
+		return err
+	}
 	if err := rs.storeOutlier(rules, ev); err != nil {
 		return err
 	}
@@ -322,4 +326,38 @@ func (rs *RoomServer) NewBuilder(roomID, evType, sender string, stateKey *string
 		b.ReferenceHashes[id] = h
 	}
 	return b, state, rules, nil
+}
+
+// PendingInvite returns the newest invite (or rejection) of userID to a
+// room we are not in, stored by StoreInvite, or nil. It is nil once the
+// room's state knows the user.
+func (rs *RoomServer) PendingInvite(roomID, userID string) *event.PDU {
+	if state, err := rs.CurrentState(roomID); err == nil && state.Member(userID) != nil {
+		return nil
+	}
+	rows, err := rs.db.Query(`SELECT event_id FROM rs_events WHERE room_id = ? AND state_after = '' ORDER BY nid DESC`, roomID)
+	if err != nil {
+		return nil
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if rows.Scan(&id) == nil {
+			ids = append(ids, id)
+		}
+	}
+	rows.Close()
+	for _, id := range ids {
+		p, err := rs.Event(id)
+		if err != nil {
+			continue
+		}
+		if sk, _ := p.StateKey(); p.Type() == "m.room.member" && sk == userID {
+			if p.Membership() == "invite" {
+				return p
+			}
+			return nil
+		}
+	}
+	return nil
 }

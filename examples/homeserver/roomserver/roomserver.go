@@ -70,7 +70,7 @@ type Output struct {
 	RemovesState []string        `json:"removes_state_event_ids,omitempty"`
 	// StateEvents are the events of AddsState other than Event (the
 	// room's state when we joined it, or what state resolution chose).
-	StateEvents []json.RawMessage `json:"state_events,omitempty"`
+	StateEvents []StateEvent `json:"state_events,omitempty"`
 	// Send is true when the federation sender must send the event to
 	// Servers: it was sent by one of our users, or handed to us by
 	// another server to relay (Input.Send).
@@ -81,6 +81,12 @@ type Output struct {
 	// InviteRoomState is the stripped room state another server sent with
 	// an invite for one of our users to a room we are not in.
 	InviteRoomState []json.RawMessage `json:"invite_room_state,omitempty"`
+}
+
+// StateEvent is a state event carried by an output entry.
+type StateEvent struct {
+	EventID string          `json:"event_id"`
+	Event   json.RawMessage `json:"event"`
 }
 
 // ErrUnknownRoom is returned by queries about rooms the server does not
@@ -562,7 +568,7 @@ func (rs *RoomServer) store(ctx context.Context, rules roomversion.Rules, ev *ev
 		}
 	}
 	var adds, removes []string
-	var stateEvents []json.RawMessage
+	var stateEvents []StateEvent
 	for k, id := range newCurrent {
 		if oldCurrent[k] != id {
 			adds = append(adds, id)
@@ -571,7 +577,7 @@ func (rs *RoomServer) store(ctx context.Context, rules roomversion.Rules, ev *ev
 				if err != nil {
 					return nil, err
 				}
-				stateEvents = append(stateEvents, p.JSON())
+				stateEvents = append(stateEvents, StateEvent{EventID: id, Event: p.JSON()})
 			}
 			if old, ok := oldCurrent[k]; ok {
 				removes = append(removes, old)

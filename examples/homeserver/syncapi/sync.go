@@ -127,7 +127,16 @@ func (s *SyncAPI) Sync(ctx context.Context, req Request) (*Response, error) {
 			if err != nil {
 				return nil, err
 			}
-			resp.Rooms.Invite[m.roomID] = &InvitedRoom{InviteState: Events{Events: strip(st, req.UserID)}}
+			inv := strip(st, req.UserID)
+			var remote string
+			if err := s.db.QueryRowContext(ctx, `SELECT json FROM sync_invite_state WHERE room_id = ?`, m.roomID).Scan(&remote); err == nil {
+				// An invite from another server to a room we are not in:
+				// the room state it sent.
+				var extra []json.RawMessage
+				_ = json.Unmarshal([]byte(remote), &extra)
+				inv = append(strip(rawList(extra), req.UserID), inv...)
+			}
+			resp.Rooms.Invite[m.roomID] = &InvitedRoom{InviteState: Events{Events: inv}}
 		case "leave", "ban":
 			if !changed || req.Since == 0 {
 				continue
@@ -309,4 +318,12 @@ func (s *SyncAPI) Messages(ctx context.Context, roomID string, from int64, dir s
 		return chunk, start, Token(last), rows.Err()
 	}
 	return chunk, start, Token(last - 1), rows.Err()
+}
+
+func rawList(in []json.RawMessage) [][]byte {
+	out := make([][]byte, len(in))
+	for i, r := range in {
+		out[i] = r
+	}
+	return out
 }
