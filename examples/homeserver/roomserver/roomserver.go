@@ -436,7 +436,7 @@ func (rs *RoomServer) stateBefore(ctx context.Context, rules roomversion.Rules, 
 		}
 		sets = append(sets, sa)
 	}
-	ids, err := rs.resolve(ctx, rules, sets)
+	ids, err := rs.resolve(ctx, rules, sets, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -445,11 +445,11 @@ func (rs *RoomServer) stateBefore(ctx context.Context, rules roomversion.Rules, 
 
 // resolve returns the one state when all sets agree, else the sets'
 // resolution with stateres.Resolve.
-func (rs *RoomServer) resolve(ctx context.Context, rules roomversion.Rules, sets []map[eventauth.StateKey]string) (map[eventauth.StateKey]string, error) {
+func (rs *RoomServer) resolve(ctx context.Context, rules roomversion.Rules, sets []map[eventauth.StateKey]string, pending *event.PDU) (map[eventauth.StateKey]string, error) {
 	if len(sets) == 1 || allEqual(sets) {
 		return sets[0], nil
 	}
-	res, err := stateres.Resolve(ctx, rules, sets, provider{rs})
+	res, err := stateres.Resolve(ctx, rules, sets, provider{rs, pending})
 	if err != nil {
 		return nil, fmt.Errorf("roomserver: state resolution: %w", err)
 	}
@@ -465,12 +465,20 @@ func allEqual(sets []map[eventauth.StateKey]string) bool {
 	return true
 }
 
-// provider gives stateres the room server's events.
-type provider struct{ rs *RoomServer }
+// provider gives stateres the room server's events and the event being
+// stored (pending).
+type provider struct {
+	rs      *RoomServer
+	pending *event.PDU
+}
 
 func (p provider) Events(_ context.Context, ids []string) ([]*event.PDU, error) {
 	out := make([]*event.PDU, len(ids))
 	for i, id := range ids {
+		if p.pending != nil && id == p.pending.EventID() {
+			out[i] = p.pending
+			continue
+		}
 		ev, err := p.rs.Event(id)
 		if err != nil && !errors.Is(err, ErrUnknownEvent) {
 			return nil, err
@@ -562,7 +570,7 @@ func (rs *RoomServer) store(ctx context.Context, rules roomversion.Rules, ev *ev
 				}
 				sets = append(sets, sa)
 			}
-			if newCurrent, err = rs.resolve(ctx, rules, sets); err != nil {
+			if newCurrent, err = rs.resolve(ctx, rules, sets, ev); err != nil {
 				return nil, err
 			}
 		}
@@ -573,7 +581,7 @@ func (rs *RoomServer) store(ctx context.Context, rules roomversion.Rules, ev *ev
 		if oldCurrent[k] != id {
 			adds = append(adds, id)
 			if id != ev.EventID() {
-				p, err := rs.Event(id)
+				p, err := provider{rs, ev}.one(id)
 				if err != nil {
 					return nil, err
 				}
@@ -734,4 +742,11 @@ func sortEntries(e []stateEntry) {
 			e[j], e[j-1] = e[j-1], e[j]
 		}
 	}
+}
+
+func (p provider) one(id string) (*event.PDU, error) {
+	if p.pending != nil && id == p.pending.EventID() {
+		return p.pending, nil
+	}
+	return p.rs.Event(id)
 }
