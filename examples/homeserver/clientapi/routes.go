@@ -397,16 +397,14 @@ func (a *API) getStateEvent(w http.ResponseWriter, r *http.Request, d *device) e
 	if err := a.requireJoined(roomID, d.userID); err != nil {
 		return err
 	}
-	state, err := a.rs.CurrentState(roomID)
+	p, err := a.rs.CurrentStateEvent(roomID, r.PathValue("eventType"), r.PathValue("stateKey"))
 	if err != nil {
 		return err
 	}
-	for k, p := range state {
-		if k.Type == r.PathValue("eventType") && k.StateKey == r.PathValue("stateKey") {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(p.Content())
-			return nil
-		}
+	if p != nil {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(p.Content())
+		return nil
 	}
 	return httputil.Errorf(http.StatusNotFound, "M_NOT_FOUND", "no such state event")
 }
@@ -591,12 +589,14 @@ func (a *API) syncHandler(w http.ResponseWriter, r *http.Request, d *device) err
 	}
 	timeout = min(timeout, 60*time.Second)
 	limit := 20
+	lazy := false
 	if f := q.Get("filter"); strings.HasPrefix(f, "{") {
 		if l := gjson.Get(f, "room.timeline.limit"); l.Type == gjson.Number && l.Int() > 0 {
 			limit = int(min(l.Int(), 1000))
 		}
+		lazy = gjson.Get(f, "room.state.lazy_load_members").Type == gjson.True
 	}
-	resp, err := a.sync.Sync(r.Context(), syncapi.Request{UserID: d.userID, Since: since, Timeout: timeout, TimelineLimit: limit})
+	resp, err := a.sync.Sync(r.Context(), syncapi.Request{UserID: d.userID, Since: since, Timeout: timeout, TimelineLimit: limit, LazyLoadMembers: lazy})
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return nil

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/db"
@@ -24,6 +25,7 @@ import (
 	"github.com/gomatrixlib/gomatrixlib/federation"
 	"github.com/gomatrixlib/gomatrixlib/federation/sender"
 	"github.com/nats-io/nats.go"
+	"github.com/tidwall/gjson"
 )
 
 const schema = `
@@ -31,6 +33,9 @@ CREATE TABLE IF NOT EXISTS fs_queue (
 	pos INTEGER PRIMARY KEY AUTOINCREMENT, destination TEXT NOT NULL,
 	event_id TEXT NOT NULL, json TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS fs_queue_dest ON fs_queue(destination, pos);
+CREATE TABLE IF NOT EXISTS fs_members (
+	room_id TEXT NOT NULL, user_id TEXT NOT NULL, server TEXT NOT NULL,
+	membership TEXT NOT NULL, PRIMARY KEY (room_id, user_id));
 CREATE TABLE IF NOT EXISTS fs_positions (
 	destination TEXT PRIMARY KEY, acked BIGINT NOT NULL,
 	txn_id TEXT NOT NULL, txn_last BIGINT NOT NULL);
@@ -124,32 +129,59 @@ func (fs *FederationSender) Wake(destination string) {
 // Stats returns the library sender's counters.
 func (fs *FederationSender) Stats() sender.Stats { return fs.sender.Stats() }
 
-// apply queues one output entry for its destinations.
+// apply queues one output entry for its destinations: the servers with
+// a joined member before the event (kept in fs_members from the output
+// log itself), minus us. The entry's membership changes are applied after.
 func (fs *FederationSender) apply(ctx context.Context, data []byte) error {
 	var out roomserver.Output
 	if err := json.Unmarshal(data, &out); err != nil {
 		fs.log.Warn("federationsender: dropping malformed output entry", "err", err)
 		return nil
 	}
-	if !out.Send {
-		return nil
-	}
 	var dests []string
-	for _, s := range out.Servers {
-		if s != fs.serverName {
-			dests = append(dests, s)
+	if out.Send {
+		rows, err := fs.db.QueryContext(ctx, `SELECT DISTINCT server FROM fs_members WHERE room_id = ? AND membership = 'join' ORDER BY server`, out.RoomID)
+		if err != nil {
+			return err
 		}
-	}
-	if len(dests) == 0 {
-		return nil
+		for rows.Next() {
+			var d string
+			if err := rows.Scan(&d); err != nil {
+				rows.Close()
+				return err
+			}
+			if d != fs.serverName {
+				dests = append(dests, d)
+			}
+		}
+		rows.Close()
 	}
 	tx, err := fs.db.Begin()
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	for _, d := range dests {
-		if _, err := tx.Exec(`INSERT INTO fs_queue (destination, event_id, json) VALUES (?, ?, ?)`, d, out.EventID, string(out.Event)); err != nil {
+	if out.Send {
+		for _, d := range dests {
+			if _, err := tx.Exec(`INSERT INTO fs_queue (destination, event_id, json) VALUES (?, ?, ?)`, d, out.EventID, string(out.Event)); err != nil {
+				return err
+			}
+		}
+	}
+	members := append([]json.RawMessage{out.Event}, nil...)
+	for _, se := range out.StateEvents {
+		members = append(members, se.Event)
+	}
+	for _, raw := range members {
+		ev := gjson.ParseBytes(raw)
+		if ev.Get("type").Str != "m.room.member" || !ev.Get("state_key").Exists() {
+			continue
+		}
+		userID := ev.Get("state_key").Str
+		_, server, _ := strings.Cut(userID, ":")
+		if _, err := tx.Exec(`INSERT INTO fs_members (room_id, user_id, server, membership) VALUES (?, ?, ?, ?)
+			ON CONFLICT(room_id, user_id) DO UPDATE SET membership = excluded.membership`,
+			out.RoomID, userID, server, ev.Get("content.membership").Str); err != nil {
 			return err
 		}
 	}

@@ -186,23 +186,14 @@ func (rs *RoomServer) parseRemote(ctx context.Context, rules roomversion.Rules, 
 // the given state before it, or the state after its previous events) and
 // publishes it. It is not passed on to other servers.
 func (rs *RoomServer) processFetched(ctx context.Context, rules roomversion.Rules, ev *event.PDU, stateBefore []string) error {
-	before, err := rs.stateBefore(ctx, rules, ev, stateBefore)
-	if err != nil {
-		var rej *RejectedError
-		if errors.As(err, &rej) {
-			rs.log.Info("roomserver: rejected fetched event", "event_id", ev.EventID(), "err", err)
-			return nil
-		}
-		return err
-	}
-	if verdict := rs.check(ctx, rules, ev, before); verdict != nil {
-		rs.log.Info("roomserver: rejected fetched event", "event_id", ev.EventID(), "err", verdict)
+	out, err := rs.checkAndStore(ctx, rules, ev, stateBefore, false)
+	var rej *RejectedError
+	if errors.As(err, &rej) {
+		rs.log.Info("roomserver: rejected fetched event", "event_id", ev.EventID(), "err", rej.Err)
 		return nil
 	}
-	out, err := rs.store(ctx, rules, ev, before, false)
 	if err != nil || out == nil {
 		return err
 	}
-	out.Servers = joinedServers(before)
 	return rs.publish(ctx, out)
 }

@@ -102,29 +102,116 @@ func (rs *RoomServer) LatestEvents(roomID string) (extremities []string, depth i
 	return extremities, depth, err
 }
 
-// StateAfter returns the state after an event, as (type, state key) to
-// event ID.
-func (rs *RoomServer) StateAfter(eventID string) (map[eventauth.StateKey]string, error) {
-	var sa string
-	err := rs.db.QueryRow(`SELECT state_after FROM rs_events WHERE event_id = ?`, eventID).Scan(&sa)
+// ErrEventNotInRoom is returned by state queries naming an event of
+// another room.
+var ErrEventNotInRoom = errors.New("roomserver: event is not in this room")
+
+// eventSnapshot returns the room and snapshot of a stored event.
+func (rs *RoomServer) eventSnapshot(eventID string) (roomID string, snap int64, err error) {
+	err = rs.db.QueryRow(`SELECT room_id, snapshot FROM rs_events WHERE event_id = ?`, eventID).Scan(&roomID, &snap)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: %s", ErrUnknownEvent, eventID)
+		return "", 0, fmt.Errorf("%w: %s", ErrUnknownEvent, eventID)
 	}
+	if err == nil && snap == outlierSnap {
+		return "", 0, fmt.Errorf("%w: the state at %s is not known", ErrUnknownEvent, eventID)
+	}
+	return roomID, snap, err
+}
+
+// StateAfter returns the state after an event, as (type, state key) to
+// event ID. It reads the event's snapshot: a full snapshot and at most
+// maxHops-1 deltas on it.
+func (rs *RoomServer) StateAfter(eventID string) (map[eventauth.StateKey]string, error) {
+	roomID, snap, err := rs.eventSnapshot(eventID)
 	if err != nil {
 		return nil, err
 	}
-	if sa == outlierState {
-		return nil, fmt.Errorf("%w: the state at %s is not known", ErrUnknownEvent, eventID)
-	}
-	var entries []stateEntry
-	if err := json.Unmarshal([]byte(sa), &entries); err != nil {
+	return rs.stateAt(roomID, eventID, snap)
+}
+
+// StateAfterInRoom is StateAfter for an event that must be in roomID: an
+// event of another room gives ErrEventNotInRoom, an unknown one
+// ErrUnknownEvent.
+func (rs *RoomServer) StateAfterInRoom(roomID, eventID string) (map[eventauth.StateKey]string, error) {
+	room, snap, err := rs.eventSnapshot(eventID)
+	if err != nil {
 		return nil, err
+	}
+	if room != roomID {
+		return nil, fmt.Errorf("%w: %s is not in %s", ErrEventNotInRoom, eventID, roomID)
+	}
+	return rs.stateAt(roomID, eventID, snap)
+}
+
+func (rs *RoomServer) stateAt(roomID, eventID string, snap int64) (map[eventauth.StateKey]string, error) {
+	entries, err := loadSnapshot(rs.db, roomID, snap)
+	if err != nil {
+		return nil, fmt.Errorf("state after %s: %w", eventID, err)
 	}
 	out := make(map[eventauth.StateKey]string, len(entries))
 	for _, e := range entries {
 		out[eventauth.StateKey{Type: e.Type, StateKey: e.StateKey}] = e.EventID
 	}
 	return out, nil
+}
+
+// StateEntryAfter returns the event holding key in the state after an
+// event of roomID, and whether there is one. It reads the snapshot chain
+// newest first and stops at the first row holding the key.
+func (rs *RoomServer) StateEntryAfter(roomID, eventID string, key eventauth.StateKey) (string, bool, error) {
+	room, snap, err := rs.eventSnapshot(eventID)
+	if err != nil {
+		return "", false, err
+	}
+	if room != roomID {
+		return "", false, fmt.Errorf("%w: %s is not in %s", ErrEventNotInRoom, eventID, roomID)
+	}
+	ids, err := lookupSnapshot(rs.db, roomID, snap, []eventauth.StateKey{key})
+	if err != nil {
+		return "", false, fmt.Errorf("state after %s: %w", eventID, err)
+	}
+	id, ok := ids[key]
+	return id, ok, nil
+}
+
+// CurrentStateFor returns the given entries of the room's current state
+// (absent ones are left out), reading each by key: what building and
+// checking an event needs, without the rest of the state.
+func (rs *RoomServer) CurrentStateFor(roomID string, keys []eventauth.StateKey) (eventauth.StateMap, error) {
+	if _, err := rs.RoomVersion(roomID); err != nil {
+		return nil, err
+	}
+	ids, err := rs.currentIDs(roomID, keys)
+	if err != nil {
+		return nil, err
+	}
+	state := make(eventauth.StateMap, len(ids))
+	for k, id := range ids {
+		p, err := rs.Event(id)
+		if err != nil {
+			return nil, err
+		}
+		state[k] = p
+	}
+	return state, nil
+}
+
+// CurrentStateEvent returns the event holding (evType, stateKey) in the
+// room's current state, or nil if there is none.
+func (rs *RoomServer) CurrentStateEvent(roomID, evType, stateKey string) (*event.PDU, error) {
+	k := eventauth.StateKey{Type: evType, StateKey: stateKey}
+	st, err := rs.CurrentStateFor(roomID, []eventauth.StateKey{k})
+	if err != nil {
+		return nil, err
+	}
+	return st[k], nil
+}
+
+// StateKeysFor lists the current-state entries to read for building an
+// event: its auth events (eventauth.AuthEventsNeeded), the create event
+// and, for a state event, the entry it replaces.
+func StateKeysFor(rules roomversion.Rules, evType, sender string, stateKey *string, content []byte) []eventauth.StateKey {
+	return stateKeysFor(rules, evType, sender, stateKey, content)
 }
 
 // History returns up to limit events of the room stored before position
@@ -134,7 +221,7 @@ func (rs *RoomServer) History(roomID string, before int64, limit int) ([]*event.
 	if before <= 0 {
 		before = 1 << 62
 	}
-	rows, err := rs.db.Query(`SELECT nid, event_id FROM rs_events WHERE room_id = ? AND nid < ? AND state_after <> '' ORDER BY nid DESC LIMIT ?`, roomID, before, limit)
+	rows, err := rs.db.Query(`SELECT nid, event_id FROM rs_events WHERE room_id = ? AND nid < ? AND snapshot <> -1 ORDER BY nid DESC LIMIT ?`, roomID, before, limit)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -171,9 +258,9 @@ func (rs *RoomServer) History(roomID string, before int64, limit int) ([]*event.
 // HasState reports whether the event is stored with its state (not only
 // as an outlier).
 func (rs *RoomServer) HasState(eventID string) bool {
-	var sa string
-	err := rs.db.QueryRow(`SELECT state_after FROM rs_events WHERE event_id = ?`, eventID).Scan(&sa)
-	return err == nil && sa != outlierState
+	var snap int64
+	err := rs.db.QueryRow(`SELECT snapshot FROM rs_events WHERE event_id = ?`, eventID).Scan(&snap)
+	return err == nil && snap != outlierSnap
 }
 
 // StateBeforeEvent returns the state before a stored event: the
@@ -335,7 +422,7 @@ func (rs *RoomServer) PendingInvite(roomID, userID string) *event.PDU {
 	if state, err := rs.CurrentState(roomID); err == nil && state.Member(userID) != nil {
 		return nil
 	}
-	rows, err := rs.db.Query(`SELECT event_id FROM rs_events WHERE room_id = ? AND state_after = '' ORDER BY nid DESC`, roomID)
+	rows, err := rs.db.Query(`SELECT event_id FROM rs_events WHERE room_id = ? AND snapshot = -1 ORDER BY nid DESC`, roomID)
 	if err != nil {
 		return nil
 	}

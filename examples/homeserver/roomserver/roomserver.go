@@ -15,6 +15,7 @@ package roomserver
 import (
 	"context"
 	"crypto/ed25519"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,9 +76,6 @@ type Output struct {
 	// Servers: it was sent by one of our users, or handed to us by
 	// another server to relay (Input.Send).
 	Send bool `json:"send,omitempty"`
-	// Servers are the servers with a joined member in the state before
-	// the event, ours included.
-	Servers []string `json:"servers,omitempty"`
 	// InviteRoomState is the stripped room state another server sent with
 	// an invite for one of our users to a room we are not in.
 	InviteRoomState []json.RawMessage `json:"invite_room_state,omitempty"`
@@ -134,24 +132,32 @@ type Remote interface {
 const schema = `
 CREATE TABLE IF NOT EXISTS rs_rooms (
 	room_id TEXT PRIMARY KEY, version TEXT NOT NULL,
-	extremities TEXT NOT NULL, depth BIGINT NOT NULL);
+	extremities TEXT NOT NULL, depth BIGINT NOT NULL,
+	snapshot BIGINT NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS rs_events (
 	nid INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT UNIQUE NOT NULL,
-	room_id TEXT NOT NULL, json TEXT NOT NULL, state_after TEXT NOT NULL);
+	room_id TEXT NOT NULL, json TEXT NOT NULL, snapshot BIGINT NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS rs_events_room ON rs_events(room_id, nid);
+CREATE TABLE IF NOT EXISTS rs_snapshots (
+	id INTEGER PRIMARY KEY AUTOINCREMENT, room_id TEXT NOT NULL,
+	parent BIGINT NOT NULL, hops INTEGER NOT NULL, size BIGINT NOT NULL,
+	entries BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS rs_state (
 	room_id TEXT NOT NULL, type TEXT NOT NULL, state_key TEXT NOT NULL,
 	event_id TEXT NOT NULL, PRIMARY KEY (room_id, type, state_key));
 `
 
-// outlierState is the state_after of an event stored without state (an
+// outlierSnap is the snapshot of an event stored without state (an
 // outlier: part of an auth chain or of the state another server gave us).
-const outlierState = ""
+const outlierSnap int64 = -1
 
 // New prepares the room server's tables. Call Start to consume the log.
 func New(db *db.DB, js nats.JetStreamContext, serverName string, key *signing.Key, log *slog.Logger) (*RoomServer, error) {
 	if _, err := db.Exec(schema); err != nil {
 		return nil, fmt.Errorf("roomserver: schema: %w", err)
+	}
+	if err := migrate(db, log); err != nil {
+		return nil, fmt.Errorf("roomserver: migrating to state snapshots: %w", err)
 	}
 	return &RoomServer{db: db, js: js, serverName: serverName, key: key, log: log,
 		waiters: map[string][]chan error{}, cache: map[string]*event.PDU{}, verdicts: map[string]error{}}, nil
@@ -284,12 +290,6 @@ func (rs *RoomServer) VerifyKey(ctx context.Context, server, keyID string, valid
 	return nil, fmt.Errorf("%w: %s %s", signing.ErrUnknownKey, server, keyID)
 }
 
-type stateEntry struct {
-	Type     string `json:"t"`
-	StateKey string `json:"k"`
-	EventID  string `json:"e"`
-}
-
 // process handles one input entry. It returns an error only for failures
 // worth retrying (storage, log); verdicts go to the waiters.
 func (rs *RoomServer) process(ctx context.Context, data []byte) error {
@@ -332,52 +332,68 @@ func (rs *RoomServer) process(ctx context.Context, data []byte) error {
 		rs.notify(ev.EventID(), nil)
 		return nil
 	}
-	if in.Origin != "" && in.StateBefore == nil {
+	remote := in.Origin != "" && in.StateBefore == nil
+	if remote {
 		if err := rs.fetchMissing(ctx, rules, ev, in.Origin); err != nil {
 			return err
 		}
 	}
-	before, err := rs.stateBefore(ctx, rules, ev, in.StateBefore)
-	if err != nil {
-		var rej *RejectedError
-		if errors.As(err, &rej) {
-			rs.log.Info("roomserver: rejected event", "event_id", ev.EventID(), "origin", in.Origin, "err", err)
-			rs.notify(ev.EventID(), err)
-			return nil
-		}
-		return err
-	}
-	if verdict := rs.check(ctx, rules, ev, before); verdict != nil {
-		rs.log.Info("roomserver: rejected event", "event_id", ev.EventID(), "origin", in.Origin, "err", verdict)
-		rs.notify(ev.EventID(), &RejectedError{Err: verdict})
+	out, err := rs.checkAndStore(ctx, rules, ev, in.StateBefore, remote)
+	var rej *RejectedError
+	if errors.As(err, &rej) {
+		rs.log.Info("roomserver: rejected event", "event_id", ev.EventID(), "origin", in.Origin, "err", rej.Err)
+		rs.notify(ev.EventID(), err)
 		return nil
 	}
-	softFailed := false
-	if in.Origin != "" && in.StateBefore == nil {
-		// Soft failure: an event from another server that the room's
-		// current state does not allow is stored but neither shown to
-		// clients nor built upon.
-		current, err := rs.CurrentState(ev.RoomID())
-		if err == nil {
-			if err := eventauth.Check(ev, current); err != nil {
-				rs.log.Info("roomserver: soft-failed event", "event_id", ev.EventID(), "origin", in.Origin, "err", err)
-				softFailed = true
-			}
-		}
-	}
-	out, err := rs.store(ctx, rules, ev, before, softFailed)
 	if err != nil {
 		return err
 	}
 	if out != nil {
 		out.Send = in.Send || isLocal(ev.Sender(), rs.serverName)
-		out.Servers = joinedServers(before)
 		if err := rs.publish(ctx, out); err != nil {
 			return err
 		}
 	}
 	rs.notify(ev.EventID(), nil)
 	return nil
+}
+
+// checkAndStore checks a new event against the state before it and stores
+// it. stateIDs, when set, is the state before it (a join through another
+// server); softFail also checks it against the current state (events from
+// other servers). A *RejectedError is a verdict; any other error is worth
+// a retry. The output is nil for a soft-failed event.
+func (rs *RoomServer) checkAndStore(ctx context.Context, rules roomversion.Rules, ev *event.PDU, stateIDs []string, softFail bool) (*Output, error) {
+	snap, err := rs.snapshotBefore(ctx, rules, ev, stateIDs)
+	if err != nil {
+		return nil, err
+	}
+	before, err := rs.authStateBefore(rules, ev, snap)
+	if err != nil {
+		return nil, err
+	}
+	if verdict := rs.check(ctx, rules, ev, before); verdict != nil {
+		return nil, &RejectedError{Err: verdict}
+	}
+	softFailed := false
+	if softFail {
+		// Soft failure: an event from another server that the room's
+		// current state does not allow is stored but neither shown to
+		// clients nor built upon.
+		var sk *string
+		if s, ok := ev.StateKey(); ok {
+			sk = &s
+		}
+		current, err := rs.CurrentStateFor(ev.RoomID(), stateKeysFor(rules, ev.Type(), ev.Sender(), sk, ev.Content()))
+		if err != nil {
+			return nil, err
+		}
+		if err := eventauth.Check(ev, current); err != nil {
+			rs.log.Info("roomserver: soft-failed event", "event_id", ev.EventID(), "err", err)
+			softFailed = true
+		}
+	}
+	return rs.store(ctx, rules, ev, snap, before, softFailed)
 }
 
 // check runs the signature, hash and authorization checks.
@@ -403,44 +419,151 @@ func (rs *RoomServer) check(ctx context.Context, rules roomversion.Rules, ev *ev
 	return eventauth.Check(ev, before)
 }
 
-// stateBefore returns the state before the event: the given state when
-// stateIDs is set, empty for a create event, the state after its previous
-// event, or, when its previous events' states differ, their resolution
-// with stateres.Resolve.
-func (rs *RoomServer) stateBefore(ctx context.Context, rules roomversion.Rules, ev *event.PDU, stateIDs []string) (eventauth.StateMap, error) {
+// snapshotBefore returns the snapshot of the state before the event: a new
+// full snapshot of stateIDs when set; 0 (the empty state) for a create
+// event; the snapshot after its previous events when they agree; else a
+// new snapshot of their states' resolution with stateres.Resolve (stored
+// as a delta against the first previous event's).
+func (rs *RoomServer) snapshotBefore(ctx context.Context, rules roomversion.Rules, ev *event.PDU, stateIDs []string) (int64, error) {
 	if stateIDs != nil {
-		state := eventauth.StateMap{}
+		entries := make([]stateEntry, 0, len(stateIDs))
 		for _, id := range stateIDs {
 			p, err := rs.Event(id)
 			if err != nil {
-				return nil, &RejectedError{Err: fmt.Errorf("state event %s: %w", id, err)}
+				return 0, &RejectedError{Err: fmt.Errorf("state event %s: %w", id, err)}
 			}
-			state.Add(p)
+			sk, ok := p.StateKey()
+			if !ok || p.RoomID() != ev.RoomID() {
+				return 0, &RejectedError{Err: fmt.Errorf("state event %s is not a state event of the room", id)}
+			}
+			entries = append(entries, stateEntry{p.Type(), sk, id})
 		}
-		return state, nil
+		return rs.writeState(ev.RoomID(), 0, entries)
 	}
 	if len(ev.PrevEventIDs()) == 0 {
 		if ev.Type() != "m.room.create" {
-			return nil, &RejectedError{Err: errors.New("event has no previous events")}
+			return 0, &RejectedError{Err: errors.New("event has no previous events")}
 		}
-		return eventauth.StateMap{}, nil
+		return 0, nil
 	}
-	sets := make([]map[eventauth.StateKey]string, 0, len(ev.PrevEventIDs()))
+	snaps := make([]int64, 0, len(ev.PrevEventIDs()))
+	agree := true
 	for _, prev := range ev.PrevEventIDs() {
-		sa, err := rs.StateAfter(prev)
-		if errors.Is(err, ErrUnknownEvent) {
-			return nil, &RejectedError{Err: fmt.Errorf("previous event %s is unknown", prev)}
+		var snap int64
+		var roomID string
+		err := rs.db.QueryRow(`SELECT snapshot, room_id FROM rs_events WHERE event_id = ?`, prev).Scan(&snap, &roomID)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && snap == outlierSnap) {
+			return 0, &RejectedError{Err: fmt.Errorf("previous event %s is unknown", prev)}
 		}
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
-		sets = append(sets, sa)
+		if roomID != ev.RoomID() {
+			return 0, &RejectedError{Err: fmt.Errorf("previous event %s is in another room", prev)}
+		}
+		agree = agree && (len(snaps) == 0 || snap == snaps[0])
+		snaps = append(snaps, snap)
 	}
-	ids, err := rs.resolve(ctx, rules, sets, nil)
+	if agree {
+		return snaps[0], nil
+	}
+	sets := make([]map[eventauth.StateKey]string, 0, len(snaps))
+	for _, snap := range snaps {
+		m, err := rs.snapshotMap(ev.RoomID(), snap)
+		if err != nil {
+			return 0, err
+		}
+		sets = append(sets, m)
+	}
+	resolved, err := rs.resolve(ctx, rules, sets, nil)
+	if err != nil {
+		return 0, err
+	}
+	return rs.writeState(ev.RoomID(), snaps[0], diffEntries(sets[0], resolved))
+}
+
+// snapshotMap loads a snapshot as a map.
+func (rs *RoomServer) snapshotMap(roomID string, snap int64) (map[eventauth.StateKey]string, error) {
+	entries, err := loadSnapshot(rs.db, roomID, snap)
 	if err != nil {
 		return nil, err
 	}
-	return rs.loadState(ids)
+	out := make(map[eventauth.StateKey]string, len(entries))
+	for _, e := range entries {
+		out[eventauth.StateKey{Type: e.Type, StateKey: e.StateKey}] = e.EventID
+	}
+	return out, nil
+}
+
+// diffEntries returns the entries of to that differ from from, sorted.
+// (Resolved states keep every key of their inputs, so nothing is removed.)
+func diffEntries(from, to map[eventauth.StateKey]string) []stateEntry {
+	var out []stateEntry
+	for k, id := range to {
+		if from[k] != id {
+			out = append(out, stateEntry{k.Type, k.StateKey, id})
+		}
+	}
+	sortEntries(out)
+	return out
+}
+
+// writeState stores a snapshot of parent plus changes in its own
+// transaction; with no changes it is parent itself.
+func (rs *RoomServer) writeState(roomID string, parent int64, changes []stateEntry) (int64, error) {
+	if len(changes) == 0 && parent != 0 {
+		return parent, nil
+	}
+	sortEntries(changes)
+	tx, err := rs.db.Begin()
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	added := 0
+	if parent == 0 {
+		added = len(changes)
+	} else {
+		ids, err := lookupSnapshot(tx, roomID, parent, keysOf(changes))
+		if err != nil {
+			return 0, err
+		}
+		for _, c := range changes {
+			if _, ok := ids[eventauth.StateKey{Type: c.Type, StateKey: c.StateKey}]; !ok {
+				added++
+			}
+		}
+	}
+	snap, err := writeSnapshot(tx, roomID, parent, changes, added)
+	if err != nil {
+		return 0, err
+	}
+	return snap, tx.Commit()
+}
+
+func keysOf(es []stateEntry) []eventauth.StateKey {
+	out := make([]eventauth.StateKey, len(es))
+	for i, e := range es {
+		out[i] = eventauth.StateKey{Type: e.Type, StateKey: e.StateKey}
+	}
+	return out
+}
+
+// stateBefore returns the whole state before an event (for federation
+// reads), as snapshotBefore finds it.
+func (rs *RoomServer) stateBefore(ctx context.Context, rules roomversion.Rules, ev *event.PDU, stateIDs []string) (eventauth.StateMap, error) {
+	snap, err := rs.snapshotBefore(ctx, rules, ev, stateIDs)
+	if err != nil {
+		return nil, err
+	}
+	if snap == 0 {
+		return eventauth.StateMap{}, nil
+	}
+	m, err := rs.snapshotMap(ev.RoomID(), snap)
+	if err != nil {
+		return nil, err
+	}
+	return rs.loadState(m)
 }
 
 // resolve returns the one state when all sets agree, else the sets'
@@ -475,17 +598,20 @@ type provider struct {
 func (p provider) Events(_ context.Context, ids []string) ([]*event.PDU, error) {
 	out := make([]*event.PDU, len(ids))
 	for i, id := range ids {
-		if p.pending != nil && id == p.pending.EventID() {
-			out[i] = p.pending
-			continue
-		}
-		ev, err := p.rs.Event(id)
+		ev, err := p.one(id)
 		if err != nil && !errors.Is(err, ErrUnknownEvent) {
 			return nil, err
 		}
 		out[i] = ev
 	}
 	return out, nil
+}
+
+func (p provider) one(id string) (*event.PDU, error) {
+	if p.pending != nil && id == p.pending.EventID() {
+		return p.pending, nil
+	}
+	return p.rs.Event(id)
 }
 
 func (rs *RoomServer) loadState(ids map[eventauth.StateKey]string) (eventauth.StateMap, error) {
@@ -500,14 +626,6 @@ func (rs *RoomServer) loadState(ids map[eventauth.StateKey]string) (eventauth.St
 	return state, nil
 }
 
-func stateIDs(state eventauth.StateMap) map[eventauth.StateKey]string {
-	out := make(map[eventauth.StateKey]string, len(state))
-	for k, p := range state {
-		out[k] = p.EventID()
-	}
-	return out
-}
-
 // storeOutlier stores an event without state, unless it is stored.
 func (rs *RoomServer) storeOutlier(rules roomversion.Rules, ev *event.PDU) error {
 	if ev.Type() == "m.room.create" {
@@ -516,42 +634,39 @@ func (rs *RoomServer) storeOutlier(rules roomversion.Rules, ev *event.PDU) error
 			return err
 		}
 	}
-	_, err := rs.db.Exec(`INSERT INTO rs_events (event_id, room_id, json, state_after) VALUES (?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING`,
-		ev.EventID(), ev.RoomID(), string(ev.JSON()), outlierState)
+	_, err := rs.db.Exec(`INSERT INTO rs_events (event_id, room_id, json, snapshot) VALUES (?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING`,
+		ev.EventID(), ev.RoomID(), string(ev.JSON()), outlierSnap)
 	if err == nil {
 		rs.remember(ev)
 	}
 	return err
 }
 
-// store writes the event and the state after it, and unless the event
-// soft-failed, the room's forward extremities and current state, in one
-// transaction, and returns the output entry (nil for a soft-failed event).
-func (rs *RoomServer) store(ctx context.Context, rules roomversion.Rules, ev *event.PDU, before eventauth.StateMap, softFailed bool) (*Output, error) {
-	afterIDs := stateIDs(before)
+// store writes, in one transaction, the event with its snapshot (a new
+// delta for a state event, the previous events' snapshot otherwise), the
+// room's forward extremities and current state, and returns the output
+// entry (nil for a soft-failed event, which changes neither).
+//
+// The common case, an event built on the current state, touches only the
+// event's own state entry. Otherwise (a join through another server, a
+// fork) the new current state is the state after the event, or with
+// several forward extremities their resolution (stateres.Resolve), and the
+// current state table and the output carry the whole difference.
+func (rs *RoomServer) store(ctx context.Context, rules roomversion.Rules, ev *event.PDU, snapBefore int64, before eventauth.StateMap, softFailed bool) (*Output, error) {
 	sk, isState := ev.StateKey()
+	var replaced *event.PDU
 	if isState {
-		afterIDs[eventauth.StateKey{Type: ev.Type(), StateKey: sk}] = ev.EventID()
+		replaced = before[eventauth.StateKey{Type: ev.Type(), StateKey: sk}]
 	}
-	after := make([]stateEntry, 0, len(afterIDs))
-	for k, id := range afterIDs {
-		after = append(after, stateEntry{k.Type, k.StateKey, id})
-	}
-	sortEntries(after)
-	afterJSON, _ := json.Marshal(after)
-
-	// The room's new forward extremities and current state. With one
-	// extremity the current state is the state after it; with several,
-	// their resolution.
 	ext, _, err := rs.LatestEvents(ev.RoomID())
 	if err != nil && !errors.Is(err, ErrUnknownRoom) {
 		return nil, err
 	}
-	oldCurrent, err := rs.currentStateIDs(ev.RoomID())
-	if err != nil {
+	var current int64
+	if err := rs.db.QueryRow(`SELECT snapshot FROM rs_rooms WHERE room_id = ?`, ev.RoomID()).Scan(&current); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
-	next, newCurrent := ext, oldCurrent
+	next := ext
 	if !softFailed {
 		next = []string{ev.EventID()}
 		for _, x := range ext {
@@ -559,10 +674,24 @@ func (rs *RoomServer) store(ctx context.Context, rules roomversion.Rules, ev *ev
 				next = append(next, x)
 			}
 		}
-		if len(next) == 1 {
-			newCurrent = afterIDs
-		} else {
-			sets := []map[eventauth.StateKey]string{afterIDs}
+	}
+	linear := !softFailed && len(next) == 1 && snapBefore == current
+	rs.log.Debug("roomserver: storing", "event_id", ev.EventID(), "type", ev.Type(), "linear", linear, "next", next, "snap_before", snapBefore, "current", current, "server", rs.serverName)
+
+	// Off the linear path: the new current state as a map, computed before
+	// the transaction (resolution reads events).
+	var newCurrent, oldCurrent map[eventauth.StateKey]string
+	if !softFailed && !linear {
+		after, err := rs.snapshotMap(ev.RoomID(), snapBefore)
+		if err != nil {
+			return nil, err
+		}
+		if isState {
+			after[eventauth.StateKey{Type: ev.Type(), StateKey: sk}] = ev.EventID()
+		}
+		newCurrent = after
+		if len(next) > 1 {
+			sets := []map[eventauth.StateKey]string{after}
 			for _, x := range next[1:] {
 				sa, err := rs.StateAfter(x)
 				if err != nil {
@@ -574,27 +703,8 @@ func (rs *RoomServer) store(ctx context.Context, rules roomversion.Rules, ev *ev
 				return nil, err
 			}
 		}
-	}
-	var adds, removes []string
-	var stateEvents []StateEvent
-	for k, id := range newCurrent {
-		if oldCurrent[k] != id {
-			adds = append(adds, id)
-			if id != ev.EventID() {
-				p, err := provider{rs, ev}.one(id)
-				if err != nil {
-					return nil, err
-				}
-				stateEvents = append(stateEvents, StateEvent{EventID: id, Event: p.JSON()})
-			}
-			if old, ok := oldCurrent[k]; ok {
-				removes = append(removes, old)
-			}
-		}
-	}
-	for k, id := range oldCurrent {
-		if _, ok := newCurrent[k]; !ok {
-			removes = append(removes, id)
+		if oldCurrent, err = rs.currentStateIDs(ev.RoomID()); err != nil {
+			return nil, err
 		}
 	}
 
@@ -603,34 +713,104 @@ func (rs *RoomServer) store(ctx context.Context, rules roomversion.Rules, ev *ev
 		return nil, err
 	}
 	defer tx.Rollback()
-	if _, err := tx.Exec(`INSERT INTO rs_events (event_id, room_id, json, state_after) VALUES (?, ?, ?, ?)
-		ON CONFLICT(event_id) DO UPDATE SET state_after = excluded.state_after`,
-		ev.EventID(), ev.RoomID(), string(ev.JSON()), string(afterJSON)); err != nil {
-		return nil, err
-	}
-	nextJSON, _ := json.Marshal(next)
-	if _, err := tx.Exec(`INSERT INTO rs_rooms (room_id, version, extremities, depth) VALUES (?, ?, ?, ?)
-		ON CONFLICT(room_id) DO UPDATE SET extremities = excluded.extremities,
-		depth = CASE WHEN excluded.depth > rs_rooms.depth THEN excluded.depth ELSE rs_rooms.depth END`,
-		ev.RoomID(), rules.ID, string(nextJSON), ev.Depth()); err != nil {
-		return nil, err
-	}
-	for k, id := range newCurrent {
-		if oldCurrent[k] == id {
-			continue
+	snapAfter := snapBefore
+	if isState {
+		added := 1
+		if replaced != nil {
+			added = 0
 		}
-		if _, err := tx.Exec(`INSERT INTO rs_state (room_id, type, state_key, event_id) VALUES (?, ?, ?, ?)
-			ON CONFLICT(room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id`,
-			ev.RoomID(), k.Type, k.StateKey, id); err != nil {
+		snapAfter, err = writeSnapshot(tx, ev.RoomID(), snapBefore, []stateEntry{{ev.Type(), sk, ev.EventID()}}, added)
+		if err != nil {
 			return nil, err
 		}
 	}
-	for k := range oldCurrent {
-		if _, ok := newCurrent[k]; !ok {
-			if _, err := tx.Exec(`DELETE FROM rs_state WHERE room_id = ? AND type = ? AND state_key = ?`, ev.RoomID(), k.Type, k.StateKey); err != nil {
+	if _, err := tx.Exec(`INSERT INTO rs_events (event_id, room_id, json, snapshot) VALUES (?, ?, ?, ?)
+		ON CONFLICT(event_id) DO UPDATE SET snapshot = excluded.snapshot`,
+		ev.EventID(), ev.RoomID(), string(ev.JSON()), snapAfter); err != nil {
+		return nil, err
+	}
+	newSnap := current
+	switch {
+	case linear:
+		newSnap = snapAfter
+	case !softFailed && len(next) == 1:
+		newSnap = snapAfter
+	case !softFailed:
+		// The resolved current state, as a delta against the state after
+		// the event.
+		afterMap, err := rs.snapshotMapTx(tx, ev.RoomID(), snapAfter)
+		if err != nil {
+			return nil, err
+		}
+		changes := diffEntries(afterMap, newCurrent)
+		if len(changes) == 0 {
+			newSnap = snapAfter
+		} else {
+			added := 0
+			for _, c := range changes {
+				if _, ok := afterMap[eventauth.StateKey{Type: c.Type, StateKey: c.StateKey}]; !ok {
+					added++
+				}
+			}
+			if newSnap, err = writeSnapshot(tx, ev.RoomID(), snapAfter, changes, added); err != nil {
 				return nil, err
 			}
 		}
+	}
+	nextJSON, _ := json.Marshal(next)
+	if _, err := tx.Exec(`INSERT INTO rs_rooms (room_id, version, extremities, depth, snapshot) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT(room_id) DO UPDATE SET extremities = excluded.extremities, snapshot = excluded.snapshot,
+		depth = CASE WHEN excluded.depth > rs_rooms.depth THEN excluded.depth ELSE rs_rooms.depth END`,
+		ev.RoomID(), rules.ID, string(nextJSON), ev.Depth(), newSnap); err != nil {
+		return nil, err
+	}
+	out := &Output{RoomID: ev.RoomID(), RoomVersion: rules.ID, EventID: ev.EventID(), Event: ev.JSON()}
+	switch {
+	case softFailed:
+	case linear:
+		if isState {
+			if _, err := tx.Exec(`INSERT INTO rs_state (room_id, type, state_key, event_id) VALUES (?, ?, ?, ?)
+				ON CONFLICT(room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id`,
+				ev.RoomID(), ev.Type(), sk, ev.EventID()); err != nil {
+				return nil, err
+			}
+			out.AddsState = []string{ev.EventID()}
+			if replaced != nil {
+				out.RemovesState = []string{replaced.EventID()}
+			}
+		}
+	default:
+		for k, id := range newCurrent {
+			if oldCurrent[k] == id {
+				continue
+			}
+			if _, err := tx.Exec(`INSERT INTO rs_state (room_id, type, state_key, event_id) VALUES (?, ?, ?, ?)
+				ON CONFLICT(room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id`,
+				ev.RoomID(), k.Type, k.StateKey, id); err != nil {
+				return nil, err
+			}
+			out.AddsState = append(out.AddsState, id)
+			if old, ok := oldCurrent[k]; ok {
+				out.RemovesState = append(out.RemovesState, old)
+			}
+			if id != ev.EventID() {
+				p, err := provider{rs, ev}.one(id)
+				if err != nil {
+					return nil, err
+				}
+				out.StateEvents = append(out.StateEvents, StateEvent{EventID: id, Event: p.JSON()})
+			}
+		}
+		for k, id := range oldCurrent {
+			if _, ok := newCurrent[k]; !ok {
+				if _, err := tx.Exec(`DELETE FROM rs_state WHERE room_id = ? AND type = ? AND state_key = ?`, ev.RoomID(), k.Type, k.StateKey); err != nil {
+					return nil, err
+				}
+				out.RemovesState = append(out.RemovesState, id)
+			}
+		}
+		sort.Strings(out.AddsState)
+		sort.Strings(out.RemovesState)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, err
@@ -639,10 +819,23 @@ func (rs *RoomServer) store(ctx context.Context, rules roomversion.Rules, ev *ev
 	if softFailed {
 		return nil, nil
 	}
-	sort.Strings(adds)
-	sort.Strings(removes)
-	return &Output{RoomID: ev.RoomID(), RoomVersion: rules.ID, EventID: ev.EventID(), Event: ev.JSON(),
-		AddsState: adds, RemovesState: removes, StateEvents: stateEvents}, nil
+	return out, nil
+}
+
+// snapshotMapTx is snapshotMap inside a transaction.
+func (rs *RoomServer) snapshotMapTx(tx querier, roomID string, snap int64) (map[eventauth.StateKey]string, error) {
+	out := map[eventauth.StateKey]string{}
+	if snap == 0 {
+		return out, nil
+	}
+	entries, err := loadSnapshot(tx, roomID, snap)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		out[eventauth.StateKey{Type: e.Type, StateKey: e.StateKey}] = e.EventID
+	}
+	return out, nil
 }
 
 // currentStateIDs returns the room's current state as event IDs (empty
@@ -666,21 +859,34 @@ func (rs *RoomServer) currentStateIDs(roomID string) (map[eventauth.StateKey]str
 }
 
 // outputFor rebuilds the output entry of a stored event after a crash
-// between storing and publishing. The state delta is the event's own
-// change (a resolution's other changes were published with it, or are
-// lost with the crash; the sync reader's state comes from the events).
+// between storing and publishing: for a state event, the entry it
+// replaced comes from the snapshot before it, by key. (A resolution's
+// other changes are not rebuilt.)
 func (rs *RoomServer) outputFor(ev *event.PDU, rules roomversion.Rules, in Input) (*Output, error) {
 	out := &Output{RoomID: ev.RoomID(), RoomVersion: rules.ID, EventID: ev.EventID(), Event: ev.JSON(),
 		Send: in.Send || isLocal(ev.Sender(), rs.serverName)}
-	before, err := rs.stateBefore(context.Background(), rules, ev, in.StateBefore)
-	if err != nil {
-		return nil, err
-	}
-	out.Servers = joinedServers(before)
 	if sk, ok := ev.StateKey(); ok {
 		out.AddsState = []string{ev.EventID()}
-		if p := before[eventauth.StateKey{Type: ev.Type(), StateKey: sk}]; p != nil {
-			out.RemovesState = []string{p.EventID()}
+		if in.StateBefore != nil {
+			return out, nil
+		}
+		snap, err := rs.snapshotBefore(context.Background(), rules, ev, nil)
+		if err != nil {
+			var rej *RejectedError
+			if errors.As(err, &rej) {
+				return out, nil
+			}
+			return nil, err
+		}
+		if snap != 0 {
+			k := eventauth.StateKey{Type: ev.Type(), StateKey: sk}
+			ids, err := lookupSnapshot(rs.db, ev.RoomID(), snap, []eventauth.StateKey{k})
+			if err != nil {
+				return nil, err
+			}
+			if id, ok := ids[k]; ok && id != ev.EventID() {
+				out.RemovesState = []string{id}
+			}
 		}
 	}
 	return out, nil
@@ -718,6 +924,88 @@ func joinedServers(state eventauth.StateMap) []string {
 	return out
 }
 
+// stateKeysFor lists the state entries the room server reads for an
+// event: those its authorization needs, the create event (which room
+// version 12 events do not cite) and, for a state event, the entry it
+// replaces.
+func stateKeysFor(rules roomversion.Rules, evType, sender string, stateKey *string, content []byte) []eventauth.StateKey {
+	sk := ""
+	if stateKey != nil {
+		sk = *stateKey
+	}
+	keys := eventauth.AuthEventsNeeded(rules, evType, sk, sender, content)
+	keys = appendKey(keys, eventauth.StateKey{Type: "m.room.create"})
+	if stateKey != nil {
+		keys = appendKey(keys, eventauth.StateKey{Type: evType, StateKey: sk})
+	}
+	return keys
+}
+
+func appendKey(keys []eventauth.StateKey, k eventauth.StateKey) []eventauth.StateKey {
+	for _, have := range keys {
+		if have == k {
+			return keys
+		}
+	}
+	return append(keys, k)
+}
+
+// authStateBefore returns the part of the state before ev (snapshot snap)
+// that checking and storing it reads (stateKeysFor). When snap is the
+// room's current state, as for every event built on the latest one, the
+// entries come from rs_state by key; otherwise from the snapshot chain.
+// Either way the work does not grow with the room's state.
+func (rs *RoomServer) authStateBefore(rules roomversion.Rules, ev *event.PDU, snap int64) (eventauth.StateMap, error) {
+	state := eventauth.StateMap{}
+	if snap == 0 {
+		return state, nil
+	}
+	var sk *string
+	if s, ok := ev.StateKey(); ok {
+		sk = &s
+	}
+	keys := stateKeysFor(rules, ev.Type(), ev.Sender(), sk, ev.Content())
+	var current int64
+	if err := rs.db.QueryRow(`SELECT snapshot FROM rs_rooms WHERE room_id = ?`, ev.RoomID()).Scan(&current); err != nil {
+		return nil, fmt.Errorf("roomserver: room of %s: %w", ev.EventID(), err)
+	}
+	var ids map[eventauth.StateKey]string
+	var err error
+	if current == snap {
+		ids, err = rs.currentIDs(ev.RoomID(), keys)
+	} else {
+		ids, err = lookupSnapshot(rs.db, ev.RoomID(), snap, keys)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for k, id := range ids {
+		p, err := rs.Event(id)
+		if err != nil {
+			return nil, err
+		}
+		state[k] = p
+	}
+	return state, nil
+}
+
+// currentIDs reads keys from the room's current state table.
+func (rs *RoomServer) currentIDs(roomID string, keys []eventauth.StateKey) (map[eventauth.StateKey]string, error) {
+	out := make(map[eventauth.StateKey]string, len(keys))
+	for _, k := range keys {
+		var id string
+		err := rs.db.QueryRow(`SELECT event_id FROM rs_state WHERE room_id = ? AND type = ? AND state_key = ?`, roomID, k.Type, k.StateKey).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[k] = id
+	}
+	return out, nil
+}
+
 func (rs *RoomServer) publish(ctx context.Context, out *Output) error {
 	data, err := json.Marshal(out)
 	if err != nil {
@@ -734,19 +1022,4 @@ func (rs *RoomServer) remember(ev *event.PDU) {
 		clear(rs.cache)
 	}
 	rs.cache[ev.EventID()] = ev
-}
-
-func sortEntries(e []stateEntry) {
-	for i := 1; i < len(e); i++ {
-		for j := i; j > 0 && (e[j].Type < e[j-1].Type || (e[j].Type == e[j-1].Type && e[j].StateKey < e[j-1].StateKey)); j-- {
-			e[j], e[j-1] = e[j-1], e[j]
-		}
-	}
-}
-
-func (p provider) one(id string) (*event.PDU, error) {
-	if p.pending != nil && id == p.pending.EventID() {
-		return p.pending, nil
-	}
-	return p.rs.Event(id)
 }

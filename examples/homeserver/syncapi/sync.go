@@ -1,15 +1,18 @@
 package syncapi
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
+	"github.com/tidwall/gjson"
 )
 
 // Token is a stream position written as "s<pos>".
@@ -36,6 +39,10 @@ type Request struct {
 	Since         int64 // 0: initial sync
 	Timeout       time.Duration
 	TimelineLimit int
+	// LazyLoadMembers (the filter's room.state.lazy_load_members): the
+	// state sections carry only the member events of the timeline's
+	// senders and of the user, not every member.
+	LazyLoadMembers bool
 }
 
 // Response is the /sync response body.
@@ -112,7 +119,7 @@ func (s *SyncAPI) Sync(ctx context.Context, req Request) (*Response, error) {
 		switch m.membership {
 		case "join":
 			newlyJoined := req.Since == 0 || changed
-			room, err := s.roomSection(ctx, m.roomID, req.Since, latest, req.TimelineLimit, newlyJoined)
+			room, err := s.roomSection(ctx, req, m.roomID, req.Since, latest, newlyJoined)
 			if err != nil {
 				return nil, err
 			}
@@ -123,7 +130,8 @@ func (s *SyncAPI) Sync(ctx context.Context, req Request) (*Response, error) {
 			if !changed && req.Since > 0 {
 				continue
 			}
-			st, err := s.stateEvents(ctx, m.roomID, latest)
+			// Stripped state needs no other member than the invitee.
+			st, err := s.stateAt(ctx, m.roomID, 0, latest, []string{req.UserID})
 			if err != nil {
 				return nil, err
 			}
@@ -141,7 +149,7 @@ func (s *SyncAPI) Sync(ctx context.Context, req Request) (*Response, error) {
 			if !changed || req.Since == 0 {
 				continue
 			}
-			room, err := s.roomSection(ctx, m.roomID, req.Since, m.pos, req.TimelineLimit, false)
+			room, err := s.roomSection(ctx, req, m.roomID, req.Since, m.pos, false)
 			if err != nil {
 				return nil, err
 			}
@@ -152,8 +160,11 @@ func (s *SyncAPI) Sync(ctx context.Context, req Request) (*Response, error) {
 }
 
 // roomSection builds the timeline of events in (since, upto] (the last
-// limit of them) and, when full is set, the state before the timeline.
-func (s *SyncAPI) roomSection(ctx context.Context, roomID string, since, upto int64, limit int, full bool) (*JoinedRoom, error) {
+// req.TimelineLimit of them) and the state section: when full is set, the
+// state at the start of the timeline; for a gappy incremental timeline,
+// the state changes between since and the start of the timeline.
+func (s *SyncAPI) roomSection(ctx context.Context, req Request, roomID string, since, upto int64, full bool) (*JoinedRoom, error) {
+	limit := req.TimelineLimit
 	rows, err := s.db.QueryContext(ctx, `SELECT pos, json, event_id FROM sync_events WHERE room_id = ? AND pos > ? AND pos <= ? ORDER BY pos DESC LIMIT ?`,
 		roomID, since, upto, limit+1)
 	if err != nil {
@@ -179,58 +190,91 @@ func (s *SyncAPI) roomSection(ctx context.Context, roomID string, since, upto in
 		items = items[:limit]
 	}
 	first := upto + 1 // position of the oldest timeline event
+	var senders []string
 	for i := len(items) - 1; i >= 0; i-- {
 		room.Timeline.Events = append(room.Timeline.Events, httputil.ClientEvent([]byte(items[i].raw), roomID, items[i].id))
+		if snd := gjson.Get(items[i].raw, "sender").Str; !slices.Contains(senders, snd) {
+			senders = append(senders, snd)
+		}
 	}
 	if len(items) > 0 {
 		first = items[len(items)-1].pos
 	}
 	room.Timeline.PrevBatch = Token(first - 1)
-	if full || room.Timeline.Limited {
-		// State up to the start of the timeline.
-		st, err := s.stateEvents(ctx, roomID, first-1)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range st {
-			room.State.Events = append(room.State.Events, e)
-		}
+	var members []string // nil: every member
+	if req.LazyLoadMembers {
+		members = append(senders, req.UserID)
+	}
+	var st [][]byte
+	switch {
+	case full:
+		st, err = s.stateAt(ctx, roomID, 0, first-1, members)
+	case room.Timeline.Limited:
+		st, err = s.stateAt(ctx, roomID, since, first-1, members)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range st {
+		room.State.Events = append(room.State.Events, e)
 	}
 	return room, nil
 }
 
-// stateEvents returns the room's state as of stream position upto: the
-// newest state event per (type, state key) at or before it.
-func (s *SyncAPI) stateEvents(ctx context.Context, roomID string, upto int64) ([][]byte, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT json, event_id FROM sync_events WHERE room_id = ? AND is_state = 1 AND pos <= ? ORDER BY pos`, roomID, upto)
-	if err != nil {
-		return nil, err
+// stateAt returns, in stream order, the newest state event per (type,
+// state key) among the room's events in (after, upto]: with after 0 the
+// state at upto, else the changes since after. members, when not nil,
+// limits m.room.member events to those users, each read by key; the other
+// members are not read at all.
+func (s *SyncAPI) stateAt(ctx context.Context, roomID string, after, upto int64, members []string) ([][]byte, error) {
+	type found struct {
+		pos          int64
+		raw, eventID string
 	}
-	defer rows.Close()
-	latest := map[string][]byte{}
-	var order []string
-	for rows.Next() {
-		var raw, eventID string
-		if err := rows.Scan(&raw, &eventID); err != nil {
+	var events []found
+	// collect reads the events at the positions a "SELECT MAX(pos) ..."
+	// subquery names.
+	collect := func(newest string, args ...any) error {
+		rows, err := s.db.QueryContext(ctx, `SELECT pos, json, event_id FROM sync_events WHERE pos IN (`+newest+`)`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var f found
+			if err := rows.Scan(&f.pos, &f.raw, &f.eventID); err != nil {
+				return err
+			}
+			events = append(events, f)
+		}
+		return rows.Err()
+	}
+	const newest = `SELECT MAX(pos) FROM sync_events WHERE room_id = ? AND pos > ? AND pos <= ? AND `
+	if members == nil {
+		if err := collect(newest+`type IS NOT NULL GROUP BY type, state_key`, roomID, after, upto); err != nil {
 			return nil, err
 		}
-		raw = string(httputil.ClientEvent([]byte(raw), roomID, eventID))
-		var k struct {
-			Type     string `json:"type"`
-			StateKey string `json:"state_key"`
+	} else {
+		// Two ranges of the (room_id, type, state_key, pos) index around
+		// m.room.member, then one lookup per wanted member.
+		if err := collect(newest+`type < 'm.room.member' GROUP BY type, state_key`, roomID, after, upto); err != nil {
+			return nil, err
 		}
-		_ = json.Unmarshal([]byte(raw), &k)
-		key := k.Type + "\x00" + k.StateKey
-		if _, ok := latest[key]; !ok {
-			order = append(order, key)
+		if err := collect(newest+`type > 'm.room.member' GROUP BY type, state_key`, roomID, after, upto); err != nil {
+			return nil, err
 		}
-		latest[key] = []byte(raw)
+		for _, u := range slices.Compact(slices.Sorted(slices.Values(members))) {
+			if err := collect(newest+`type = 'm.room.member' AND state_key = ?`, roomID, after, upto, u); err != nil {
+				return nil, err
+			}
+		}
 	}
-	out := make([][]byte, 0, len(order))
-	for _, k := range order {
-		out = append(out, latest[k])
+	slices.SortFunc(events, func(a, b found) int { return cmp.Compare(a.pos, b.pos) })
+	out := make([][]byte, 0, len(events))
+	for _, f := range events {
+		out = append(out, httputil.ClientEvent([]byte(f.raw), roomID, f.eventID))
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // strip returns the stripped state an invitee sees.

@@ -28,7 +28,8 @@ import (
 const schema = `
 CREATE TABLE IF NOT EXISTS sync_events (
 	pos INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT UNIQUE NOT NULL,
-	room_id TEXT NOT NULL, json TEXT NOT NULL, is_state INTEGER NOT NULL);
+	room_id TEXT NOT NULL, json TEXT NOT NULL, is_state INTEGER NOT NULL,
+	type TEXT, state_key TEXT);
 CREATE INDEX IF NOT EXISTS sync_events_room ON sync_events(room_id, pos);
 CREATE TABLE IF NOT EXISTS sync_state (
 	room_id TEXT NOT NULL, type TEXT NOT NULL, state_key TEXT NOT NULL,
@@ -55,6 +56,14 @@ type SyncAPI struct {
 // New prepares the tables.
 func New(db *db.DB, js nats.JetStreamContext, log *slog.Logger) (*SyncAPI, error) {
 	if _, err := db.Exec(schema); err != nil {
+		return nil, fmt.Errorf("syncapi: schema: %w", err)
+	}
+	if err := addStateKeyColumns(db); err != nil {
+		return nil, fmt.Errorf("syncapi: adding the state key columns: %w", err)
+	}
+	// State at a position, by key: the newest state event per key at or
+	// before the position, found by index.
+	if _, err := db.Exec(`CREATE INDEX IF NOT EXISTS sync_events_state ON sync_events(room_id, type, state_key, pos)`); err != nil {
 		return nil, fmt.Errorf("syncapi: schema: %w", err)
 	}
 	s := &SyncAPI{db: db, js: js, log: log, wake: make(chan struct{})}
@@ -118,8 +127,12 @@ func (s *SyncAPI) apply(data []byte) error {
 		}
 	}
 	var pos int64
-	err = tx.QueryRow(`INSERT INTO sync_events (event_id, room_id, json, is_state) VALUES (?, ?, ?, ?)
-		ON CONFLICT DO NOTHING RETURNING pos`, out.EventID, out.RoomID, string(out.Event), isState).Scan(&pos)
+	var evType, stateKey any // NULL for a non-state event
+	if sk.Exists() {
+		evType, stateKey = ev.Get("type").Str, sk.Str
+	}
+	err = tx.QueryRow(`INSERT INTO sync_events (event_id, room_id, json, is_state, type, state_key) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT DO NOTHING RETURNING pos`, out.EventID, out.RoomID, string(out.Event), isState, evType, stateKey).Scan(&pos)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // already applied
 	}
@@ -189,8 +202,8 @@ func (s *SyncAPI) applyState(tx *db.Tx, roomID, eventID string, raw json.RawMess
 		return nil
 	}
 	var pos int64
-	err := tx.QueryRow(`INSERT INTO sync_events (event_id, room_id, json, is_state) VALUES (?, ?, ?, 1)
-		ON CONFLICT DO NOTHING RETURNING pos`, eventID, roomID, string(raw)).Scan(&pos)
+	err := tx.QueryRow(`INSERT INTO sync_events (event_id, room_id, json, is_state, type, state_key) VALUES (?, ?, ?, 1, ?, ?)
+		ON CONFLICT DO NOTHING RETURNING pos`, eventID, roomID, string(raw), ev.Get("type").Str, sk.Str).Scan(&pos)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
@@ -210,4 +223,58 @@ func (s *SyncAPI) applyState(tx *db.Tx, roomID, eventID string, raw json.RawMess
 		}
 	}
 	return nil
+}
+
+// addStateKeyColumns adds sync_events.type and state_key to a database made
+// before they existed and fills them in from each state event's JSON, in
+// one transaction.
+func addStateKeyColumns(d *db.DB) error {
+	var probe sql.NullString
+	if err := d.QueryRow(`SELECT type FROM sync_events WHERE 1 = 0`).Scan(&probe); errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	tx, err := d.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, q := range []string{`ALTER TABLE sync_events ADD COLUMN type TEXT`, `ALTER TABLE sync_events ADD COLUMN state_key TEXT`} {
+		if _, err := tx.Exec(q); err != nil {
+			return err
+		}
+	}
+	for after := int64(0); ; {
+		rows, err := tx.Query(`SELECT pos, json FROM sync_events WHERE is_state = 1 AND pos > ? ORDER BY pos LIMIT 500`, after)
+		if err != nil {
+			return err
+		}
+		type row struct {
+			pos int64
+			raw string
+		}
+		var page []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.pos, &r.raw); err != nil {
+				rows.Close()
+				return err
+			}
+			page = append(page, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, r := range page {
+			after = r.pos
+			ev := gjson.Parse(r.raw)
+			if _, err := tx.Exec(`UPDATE sync_events SET type = ?, state_key = ? WHERE pos = ?`, ev.Get("type").Str, ev.Get("state_key").Str, r.pos); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Commit()
 }

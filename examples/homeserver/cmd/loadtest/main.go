@@ -3,7 +3,13 @@
 // syncs and checks that every acknowledged message arrived exactly once.
 // It prints messages per second and send latency percentiles.
 //
-// By default it starts a homeserver in-process on a temporary data folder.
+// With -scale (a list of room sizes, e.g. -scale 10,1000,10000) it
+// measures instead how the room server scales with the room's size: the
+// join time of the first and last 100 members, send latency of -messages
+// messages sent one at a time, database growth per message and the time to
+// load the state after a random event.
+//
+// It starts a homeserver in-process on a temporary data folder.
 package main
 
 import (
@@ -14,6 +20,8 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,8 +31,26 @@ import (
 
 func main() {
 	clients := flag.Int("clients", 50, "concurrent clients")
-	messages := flag.Int("messages", 100, "messages per client")
+	messages := flag.Int("messages", 100, "messages per client (with -scale: messages sent)")
+	scale := flag.String("scale", "", "comma-separated room sizes to measure scaling with (e.g. 10,1000,10000)")
+	workers := flag.Int("workers", 8, "with -scale: parallel registrations and middle joins")
 	flag.Parse()
+	if *scale != "" {
+		var sizes []int
+		for _, f := range strings.Split(*scale, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 2 {
+				fmt.Fprintln(os.Stderr, "loadtest: -scale wants room sizes of at least 2")
+				os.Exit(2)
+			}
+			sizes = append(sizes, n)
+		}
+		if err := runScale(sizes, *messages, *workers); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*clients, *messages); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)

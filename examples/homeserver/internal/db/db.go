@@ -55,13 +55,14 @@ func Open(dataDir, postgresDSN string) (*DB, error) {
 }
 
 // Rebind rewrites a statement for the database: for PostgreSQL, "?"
-// placeholders become $1, $2, ... and SQLite's auto-increment key becomes
-// BIGSERIAL. Statements must not contain "?" inside string literals.
+// placeholders become $1, $2, ... , SQLite's auto-increment key becomes
+// BIGSERIAL and BLOB becomes BYTEA. Statements must not contain "?" inside string literals.
 func (d *DB) Rebind(q string) string {
 	if !d.Postgres {
 		return q
 	}
 	q = strings.ReplaceAll(q, "INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
+	q = strings.ReplaceAll(q, " BLOB", " BYTEA")
 	var b strings.Builder
 	n := 0
 	for i := 0; i < len(q); i++ {
@@ -121,3 +122,8 @@ func (t *Tx) Exec(q string, args ...any) (sql.Result, error) {
 
 // QueryRow runs a query for one row in the transaction.
 func (t *Tx) QueryRow(q string, args ...any) *sql.Row { return t.Tx.QueryRow(t.d.Rebind(q), args...) }
+
+// Query runs a query in the transaction.
+func (t *Tx) Query(q string, args ...any) (*sql.Rows, error) {
+	return t.Tx.Query(t.d.Rebind(q), args...)
+}

@@ -368,8 +368,10 @@ func TestFederationTwoServers(t *testing.T) {
 			if _, err := alice.MustOK("POST", room+"/ban", map[string]string{"user_id": bob.UserID, "reason": "test"}); err != nil {
 				t.Fatal(err)
 			}
+			attempt := 0
 			eventually(t, 10*time.Second, "the ban reaches b", func() error {
-				r, err := bob.Do("PUT", room+"/send/m.room.message/after-ban", map[string]string{"msgtype": "m.text", "body": "banned?"})
+				attempt++
+				r, err := bob.Do("PUT", room+fmt.Sprintf("/send/m.room.message/after-ban-%d", attempt), map[string]string{"msgtype": "m.text", "body": "banned?"})
 				if err != nil {
 					return err
 				}
