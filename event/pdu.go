@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unsafe"
 
 	"github.com/gomatrixlib/gomatrixlib/canonicaljson"
 	"github.com/gomatrixlib/gomatrixlib/hashing"
 	"github.com/gomatrixlib/gomatrixlib/id"
+	"github.com/gomatrixlib/gomatrixlib/internal/bytesconv"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 	"github.com/tidwall/gjson"
 )
@@ -79,35 +79,85 @@ func computedIDLen(rules roomversion.Rules) int {
 // wrap [ErrTooLarge], [ErrBadJSON] (and the canonicaljson sentinel),
 // [ErrMissingField] or [ErrBadField]. The event keeps its own copy of raw:
 // the caller may reuse raw afterwards.
+//
+// The checks run in a fixed order, one step per concern (each a function
+// of its own): the envelope (size and canonical JSON), the top-level
+// fields, the references, the identifiers whose format depends on the room
+// version, and the event ID. The first failing check gives the error.
 func Parse(rules roomversion.Rules, raw []byte) (*PDU, error) {
+	var env envelope
+	if err := env.read(rules, raw); err != nil {
+		return nil, err
+	}
+	f, err := splitFields(env.text)
+	if err != nil {
+		return nil, err
+	}
+	p := &PDU{rules: roomversion.Shared(rules), raw: stringBytes(env.text)}
+	if err := p.readTopLevel(rules, &f); err != nil {
+		return nil, err
+	}
+	if err := p.readReferences(rules, &f); err != nil {
+		return nil, err
+	}
+	if err := p.readIdentifiers(rules, &f); err != nil {
+		return nil, err
+	}
+	if err := p.setEventID(rules, &f, &env); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// envelope is the event's own copy of its JSON, with room reserved after
+// it for a computed event ID.
+//
+// One copy of the input, followed by the computed event ID, backs the
+// event: its JSON, content, unsigned, event ID and every unescaped string
+// field are views of it. The event does not change when the caller reuses
+// raw, and it takes one allocation, not one per field. The ID is computed
+// last, after the field checks, into the room reserved here: appending to
+// a strings.Builder leaves the strings it returned before unchanged.
+type envelope struct {
+	raw  []byte // the caller's input, for the reference hash
+	buf  strings.Builder
+	text string // the copy of raw
+}
+
+// read checks the size of raw and that it is canonical JSON in the room
+// version's sense, and copies it into env (which must not be copied
+// afterwards: it holds a strings.Builder).
+func (env *envelope) read(rules roomversion.Rules, raw []byte) error {
 	if len(raw) > 4*MaxSize {
-		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(raw))
+		return fmt.Errorf("%w: %d bytes", ErrTooLarge, len(raw))
 	}
 	canon, err := canonicaljson.Append(make([]byte, 0, len(raw)), raw, canonicaljson.Options{Strict: rules.StrictCanonicalJSON})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadJSON, err)
+		return fmt.Errorf("%w: %w", ErrBadJSON, err)
 	}
 	if len(canon) > MaxSize {
-		return nil, fmt.Errorf("%w: %d bytes as canonical JSON", ErrTooLarge, len(canon))
+		return fmt.Errorf("%w: %d bytes as canonical JSON", ErrTooLarge, len(canon))
 	}
-	// One copy of the input, followed by the computed event ID, backs the
-	// event: its JSON, content, unsigned, event ID and every unescaped
-	// string field are views of it. The event does not change when the
-	// caller reuses raw, and its fields sit together in memory (one
-	// allocation, not one per field). The ID is computed last, after the
-	// field checks, into room reserved now: appending to a strings.Builder
-	// leaves the strings it returned before unchanged.
-	var buf strings.Builder
-	buf.Grow(len(raw) + computedIDLen(rules))
-	buf.Write(raw)
-	text := buf.String()
+	env.raw = raw
+	env.buf.Grow(len(raw) + computedIDLen(rules))
+	env.buf.Write(raw)
+	env.text = env.buf.String()
+	return nil
+}
+
+// fields holds the top-level members of an event that Parse reads; absent
+// ones are the zero gjson.Result.
+type fields struct {
+	typ, roomID, sender, stateKey, content, prev, auth, depth, ts, redacts, eventID, hashes, signatures, unsigned, origin gjson.Result
+}
+
+// splitFields picks the top-level members Parse reads out of the JSON
+// object text (later duplicates win, as canonical JSON has none).
+func splitFields(text string) (fields, error) {
+	var f fields
 	top := gjson.Parse(text)
 	if !top.IsObject() {
-		return nil, fmt.Errorf("%w: not an object", ErrBadJSON)
-	}
-	p := &PDU{rules: roomversion.Shared(rules), raw: stringBytes(text)}
-	var f struct {
-		typ, roomID, sender, stateKey, content, prev, auth, depth, ts, redacts, eventID, hashes, signatures, unsigned, origin gjson.Result
+		return f, fmt.Errorf("%w: not an object", ErrBadJSON)
 	}
 	top.ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
@@ -144,139 +194,167 @@ func Parse(rules roomversion.Rules, raw []byte) (*PDU, error) {
 		}
 		return true
 	})
+	return f, nil
+}
 
+// readTopLevel checks the top-level fields whose format is the same in
+// every room version (type, sender, state_key, content, depth,
+// origin_server_ts, hashes, signatures, unsigned, origin) and sets them on
+// p, with the membership of m.room.member events.
+func (p *PDU) readTopLevel(rules roomversion.Rules, f *fields) error {
+	var err error
 	if p.typ, err = shortString(f.typ, "type"); err != nil {
-		return nil, err
+		return err
 	}
 	if p.sender, err = shortString(f.sender, "sender"); err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := id.ParseUserID(p.sender); err != nil {
-		return nil, fieldErr(ErrBadField, "sender", "%v", err)
+		return fieldErr(ErrBadField, "sender", "%v", err)
 	}
 	if f.stateKey.Exists() {
 		if f.stateKey.Type != gjson.String {
-			return nil, fieldErr(ErrBadField, "state_key", "not a string")
+			return fieldErr(ErrBadField, "state_key", "not a string")
 		}
 		if len(f.stateKey.Str) > MaxFieldBytes {
-			return nil, fieldErr(ErrBadField, "state_key", "longer than %d bytes", MaxFieldBytes)
+			return fieldErr(ErrBadField, "state_key", "longer than %d bytes", MaxFieldBytes)
 		}
 		p.stateKey, p.isState = f.stateKey.Str, true
 	}
 	if !f.content.Exists() {
-		return nil, fieldErr(ErrMissingField, "content", "required")
+		return fieldErr(ErrMissingField, "content", "required")
 	}
 	if !f.content.IsObject() {
-		return nil, fieldErr(ErrBadField, "content", "not an object")
+		return fieldErr(ErrBadField, "content", "not an object")
 	}
 	p.content = stringBytes(f.content.Raw)
+	if p.typ == "m.room.member" {
+		if m := f.content.Get("membership"); m.Type == gjson.String {
+			p.member = m.Str
+		}
+	}
 	if p.depth, err = integer(f.depth, "depth", 0, rules.MaxDepth); err != nil {
-		return nil, err
+		return err
 	}
 	if p.ts, err = integer(f.ts, "origin_server_ts", -1<<53+1, 1<<53-1); err != nil {
-		return nil, err
+		return err
 	}
 	if !f.hashes.Exists() {
-		return nil, fieldErr(ErrMissingField, "hashes", "required")
+		return fieldErr(ErrMissingField, "hashes", "required")
 	}
 	if !f.hashes.IsObject() || f.hashes.Get("sha256").Type != gjson.String {
-		return nil, fieldErr(ErrBadField, "hashes", "want an object with a sha256 string")
+		return fieldErr(ErrBadField, "hashes", "want an object with a sha256 string")
 	}
 	if !f.signatures.Exists() {
-		return nil, fieldErr(ErrMissingField, "signatures", "required")
+		return fieldErr(ErrMissingField, "signatures", "required")
 	}
 	if !f.signatures.IsObject() {
-		return nil, fieldErr(ErrBadField, "signatures", "not an object")
+		return fieldErr(ErrBadField, "signatures", "not an object")
 	}
 	if f.unsigned.Exists() {
 		if !f.unsigned.IsObject() {
-			return nil, fieldErr(ErrBadField, "unsigned", "not an object")
+			return fieldErr(ErrBadField, "unsigned", "not an object")
 		}
 		p.unsigned = stringBytes(f.unsigned.Raw)
 	}
 	if f.origin.Type == gjson.String {
 		p.origin = f.origin.Str
 	}
-	if p.prev, err = references(rules, f.prev, "prev_events", MaxPrevEvents, nil); err != nil {
-		return nil, err
-	}
-	if p.auth, err = references(rules, f.auth, "auth_events", MaxAuthEvents, p.authBuf[:0]); err != nil {
-		return nil, err
-	}
+	return nil
+}
 
-	isV12Create := rules.RoomIDFromCreateEvent && p.typ == "m.room.create"
-	switch {
-	case isV12Create:
+// readReferences checks prev_events and auth_events (see references) and
+// sets them on p.
+func (p *PDU) readReferences(rules roomversion.Rules, f *fields) error {
+	var err error
+	if p.prev, err = references(rules, f.prev, "prev_events", MaxPrevEvents, nil); err != nil {
+		return err
+	}
+	p.auth, err = references(rules, f.auth, "auth_events", MaxAuthEvents, p.authBuf[:0])
+	return err
+}
+
+// isV12Create reports whether p (its type read) is a create event of a
+// room version whose room ID derives from the create event.
+func (p *PDU) isV12Create(rules roomversion.Rules) bool {
+	return rules.RoomIDFromCreateEvent && p.typ == "m.room.create"
+}
+
+// readIdentifiers checks the identifiers whose presence or format depends
+// on the room version, room_id and the redacted event's ID, and sets them
+// on p. The event's own ID is setEventID's.
+func (p *PDU) readIdentifiers(rules roomversion.Rules, f *fields) error {
+	if p.isV12Create(rules) {
 		if f.roomID.Exists() {
-			return nil, fieldErr(ErrBadField, "room_id", "a room version %s create event has no room_id", rules.ID)
+			return fieldErr(ErrBadField, "room_id", "a room version %s create event has no room_id", rules.ID)
 		}
-	default:
+	} else {
+		var err error
 		if p.roomID, err = shortString(f.roomID, "room_id"); err != nil {
-			return nil, err
+			return err
 		}
 		rid, err := id.ParseRoomID(p.roomID)
 		if err != nil {
-			return nil, fieldErr(ErrBadField, "room_id", "%v", err)
+			return fieldErr(ErrBadField, "room_id", "%v", err)
 		}
 		if _, hasServer := rid.Server(); hasServer == rules.RoomIDFromCreateEvent {
-			return nil, fieldErr(ErrBadField, "room_id", "wrong room ID format for room version %s", rules.ID)
+			return fieldErr(ErrBadField, "room_id", "wrong room ID format for room version %s", rules.ID)
 		}
 	}
+	if p.typ != "m.room.redaction" {
+		return nil
+	}
+	r, field := f.redacts, "redacts"
+	if rules.RedactsInContent {
+		r, field = f.content.Get("redacts"), "content.redacts"
+	}
+	if !r.Exists() {
+		if !rules.RedactsInContent {
+			return fieldErr(ErrMissingField, field, "required for m.room.redaction")
+		}
+		return nil
+	}
+	if r.Type != gjson.String {
+		return fieldErr(ErrBadField, field, "not a string")
+	}
+	if err := checkEventIDFormat(rules, r.Str); err != nil {
+		return fieldErr(ErrBadField, field, "%v", err)
+	}
+	p.redacts = r.Str
+	return nil
+}
 
-	if p.typ == "m.room.redaction" {
-		r := f.redacts
-		field := "redacts"
-		if rules.RedactsInContent {
-			r, field = f.content.Get("redacts"), "content.redacts"
-		}
-		if r.Exists() {
-			if r.Type != gjson.String {
-				return nil, fieldErr(ErrBadField, field, "not a string")
-			}
-			if err := checkEventIDFormat(rules, r.Str); err != nil {
-				return nil, fieldErr(ErrBadField, field, "%v", err)
-			}
-			p.redacts = r.Str
-		} else if !rules.RedactsInContent {
-			return nil, fieldErr(ErrMissingField, field, "required for m.room.redaction")
-		}
-	}
-	if p.typ == "m.room.member" {
-		if m := f.content.Get("membership"); m.Type == gjson.String {
-			p.member = m.Str
-		}
-	}
-
+// setEventID sets p's event ID: event_id from the JSON in room versions
+// with server-generated IDs, otherwise the reference hash of the input,
+// written after the JSON in env's buffer. A room version 12 create event
+// also gets its room ID, derived from the event ID.
+func (p *PDU) setEventID(rules roomversion.Rules, f *fields, env *envelope) error {
 	if rules.EventIDFormat == roomversion.EventIDServerGenerated {
+		var err error
 		if p.eventID, err = shortString(f.eventID, "event_id"); err != nil {
-			return nil, err
+			return err
 		}
 		if err := checkEventIDFormat(rules, p.eventID); err != nil {
-			return nil, fieldErr(ErrBadField, "event_id", "%v", err)
+			return fieldErr(ErrBadField, "event_id", "%v", err)
 		}
-	} else {
-		computed, err := hashing.EventID(rules, raw)
-		if err != nil {
-			return nil, fmt.Errorf("%w: computing the event ID: %w", ErrBadJSON, err)
-		}
-		buf.WriteString(computed)
-		p.eventID = buf.String()[len(text):]
-		if isV12Create {
-			p.roomID = "!" + p.eventID[1:]
-		}
+		return nil
 	}
-	return p, nil
+	computed, err := hashing.EventID(rules, env.raw)
+	if err != nil {
+		return fmt.Errorf("%w: computing the event ID: %w", ErrBadJSON, err)
+	}
+	env.buf.WriteString(computed)
+	p.eventID = env.buf.String()[len(env.text):]
+	if p.isV12Create(rules) {
+		p.roomID = "!" + p.eventID[1:]
+	}
+	return nil
 }
 
-// stringBytes returns the bytes of s without copying them. Strings are
-// immutable, so the slice must never be written to; its capacity is its
-// length, so an append copies.
-func stringBytes(s string) []byte {
-	if s == "" {
-		return []byte{}
-	}
-	return unsafe.Slice(unsafe.StringData(s), len(s))
-}
+// stringBytes returns the bytes of s without copying them (the views of
+// the event's one copy of its JSON). The slice must never be written to:
+// the accessors that return it say so.
+func stringBytes(s string) []byte { return bytesconv.Bytes(s) }
 
 func shortString(v gjson.Result, field string) (string, error) {
 	if !v.Exists() {

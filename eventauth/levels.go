@@ -3,11 +3,11 @@ package eventauth
 import (
 	"fmt"
 	"strings"
-	"unsafe"
 
 	"github.com/tidwall/gjson"
 
 	"github.com/gomatrixlib/gomatrixlib/event"
+	"github.com/gomatrixlib/gomatrixlib/internal/bytesconv"
 )
 
 // levels answers power level questions against the checked state.
@@ -114,7 +114,7 @@ func topLevel(content []byte, key string) gjson.Result {
 	if len(content) == 0 {
 		return out
 	}
-	js := unsafe.String(unsafe.SliceData(content), len(content))
+	js := bytesconv.String(content)
 	// Fast path: a key that appears nowhere, in a content without escape
 	// sequences (which could spell it differently), is absent.
 	if !strings.Contains(js, key) && strings.IndexByte(js, '\\') < 0 {

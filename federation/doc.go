@@ -19,5 +19,12 @@
 //
 // Security: a request is processed only after its signature verified; the
 // destination must be us when given; request signatures are checked with
-// keys valid now.
+// keys valid now, and never with old keys (old_verify_keys), whatever
+// their expired_ts, when the lookup says which keys are old
+// ([signing.KeyStatusLookup], as keys.Ring does). Choices: when a request
+// carries several X-Matrix headers, every one made with a known current
+// key must verify, not just one (the rule events follow); and the
+// middleware checks the body with the canonicaljson parser before any
+// signature work, so a body with invalid UTF-8 or duplicate keys gets 400
+// M_NOT_JSON rather than 401.
 package federation

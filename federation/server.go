@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gomatrixlib/gomatrixlib/canonicaljson"
 	"github.com/gomatrixlib/gomatrixlib/signing"
 )
 
@@ -33,7 +34,9 @@ func OriginFromContext(ctx context.Context) (string, bool) {
 type Authenticator struct {
 	// ServerName is our server name: requests must be for it.
 	ServerName string
-	// Keys looks up origin servers' keys (keys.Ring in production).
+	// Keys looks up origin servers' keys (keys.Ring in production). A
+	// lookup that can return old keys must implement
+	// signing.KeyStatusLookup, so that they are refused.
 	Keys signing.KeyLookup
 	// MaxBodyBytes bounds request bodies. Zero: DefaultMaxBodyBytes.
 	MaxBodyBytes int64
@@ -48,9 +51,11 @@ type Authenticator struct {
 
 // Wrap returns a handler that authenticates each request before next sees
 // it. Rejections: 401 M_UNAUTHORIZED for missing, malformed or bad
-// authorization, unknown keys and a destination that is not us; 413
-// M_TOO_LARGE for oversized bodies; 400 M_NOT_JSON for a body that is not
-// JSON; 408 for a body not read in time. next receives the body (re-read
+// authorization, unknown or old keys and a destination that is not us; 413
+// M_TOO_LARGE for oversized bodies; 400 M_NOT_JSON, before any signature
+// check, for a body that the canonicaljson parser rejects (not JSON,
+// invalid UTF-8, lone surrogate escapes, duplicate keys, nesting deeper
+// than canonicaljson.MaxDepth); 408 for a body not read in time. next receives the body (re-read
 // from memory) and the origin in the context.
 func (a *Authenticator) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -92,8 +97,11 @@ func (a *Authenticator) Wrap(next http.Handler) http.Handler {
 		}
 		var content []byte
 		if len(bytes.TrimSpace(body)) > 0 {
-			if !json.Valid(body) {
-				writeError(w, http.StatusBadRequest, "M_NOT_JSON", "request body is not JSON")
+			// The canonical JSON parser, not encoding/json.Valid: it
+			// also refuses invalid UTF-8, lone surrogate escapes and
+			// duplicate keys, which no signature can cover.
+			if _, err := canonicaljson.Append(nil, body, canonicaljson.Options{}); err != nil {
+				writeError(w, http.StatusBadRequest, "M_NOT_JSON", "request body is not JSON: "+err.Error())
 				return
 			}
 			content = body

@@ -29,6 +29,9 @@ var (
 	ErrBadRequestSignature = errors.New("federation: request signature does not verify")
 	// ErrUnknownOriginKey: the origin's key could not be found.
 	ErrUnknownOriginKey = errors.New("federation: origin key not found")
+	// ErrOldOriginKey: the key is one of the origin's old keys
+	// (old_verify_keys), which never authenticate requests.
+	ErrOldOriginKey = errors.New("federation: request signed with an old key")
 )
 
 // Authorization holds the parameters of one X-Matrix header.
@@ -243,12 +246,19 @@ func isTchar(c byte) bool {
 
 // VerifyRequest checks the X-Matrix authorization of a request received by
 // ourName and returns the verified origin. headers are the request's
-// Authorization header values (a sender may send one per key; one good one
-// suffices), uri the request target, content the body (nil if none). Keys
-// must be valid at now. Errors wrap the package's sentinels.
+// Authorization header values (a sender may send one per key), uri the
+// request target, content the body (nil if none). Keys must be valid at
+// now and current: when keys is a [signing.KeyStatusLookup] (keys.Ring
+// is), a key it reports as old fails with [ErrOldOriginKey]; a plain
+// [signing.KeyLookup] is trusted to return current keys only. At least one
+// header must verify, and every header whose key keys returns as valid and
+// current must verify too; headers that cannot be parsed, name another
+// destination, or use keys that are unknown, not valid at now or old are
+// skipped. Errors wrap the package's sentinels.
 func VerifyRequest(ctx context.Context, keys signing.KeyLookup, ourName string, now time.Time, method, uri string, headers []string, content []byte) (string, error) {
 	var firstErr error
 	tried := false
+	origin := ""
 	for _, h := range headers {
 		a, err := ParseAuthorization(h)
 		if errors.Is(err, ErrNoAuthorization) {
@@ -258,12 +268,21 @@ func VerifyRequest(ctx context.Context, keys signing.KeyLookup, ourName string, 
 		if err == nil {
 			err = verifyOne(ctx, keys, ourName, now, method, uri, a, content)
 		}
+		if errors.Is(err, ErrBadRequestSignature) {
+			return "", err
+		}
 		if err == nil {
-			return a.Origin, nil
+			if origin == "" {
+				origin = a.Origin
+			}
+			continue
 		}
 		if firstErr == nil {
 			firstErr = err
 		}
+	}
+	if origin != "" {
+		return origin, nil
 	}
 	if !tried {
 		return "", ErrNoAuthorization
@@ -279,7 +298,17 @@ func verifyOne(ctx context.Context, keys signing.KeyLookup, ourName string, now 
 	if dest == "" {
 		dest = ourName
 	}
-	pub, err := keys.VerifyKey(ctx, a.Origin, a.KeyID, now)
+	var pub ed25519.PublicKey
+	var err error
+	if sl, ok := keys.(signing.KeyStatusLookup); ok {
+		var status signing.KeyStatus
+		pub, status, err = sl.LookupKey(ctx, a.Origin, a.KeyID, now)
+		if err == nil && status != signing.KeyCurrent {
+			return fmt.Errorf("%w: %s %s is %s", ErrOldOriginKey, a.Origin, a.KeyID, status)
+		}
+	} else {
+		pub, err = keys.VerifyKey(ctx, a.Origin, a.KeyID, now)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %s %s: %w", ErrUnknownOriginKey, a.Origin, a.KeyID, err)
 	}

@@ -3,9 +3,9 @@ package hashing
 import (
 	"crypto/sha256"
 	"fmt"
-	"unsafe"
 
 	"github.com/gomatrixlib/gomatrixlib/canonicaljson"
+	"github.com/gomatrixlib/gomatrixlib/internal/bytesconv"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 	"github.com/tidwall/gjson"
 )
@@ -168,7 +168,7 @@ func SigningFormAndContentHash(rules roomversion.Rules, event []byte) (signingFo
 	}
 	// canon is ours and never changes, and nothing parsed from it
 	// outlives this call except copies, so gjson may read it in place.
-	top := gjson.Parse(unsafe.String(unsafe.SliceData(canon), len(canon)))
+	top := gjson.Parse(bytesconv.String(canon))
 	if !top.IsObject() {
 		return nil, nil, ErrNotObject
 	}

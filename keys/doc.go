@@ -32,8 +32,12 @@
 // an offline server) and their keys are only valid up to their
 // valid_until_ts. Fetches of one server are rate-limited (Ring.MinRefetch).
 // Every HTTP body read is size-limited and every fetch time-limited.
-// old_verify_keys are for events only; a Ring lookup for a request made now
-// refuses them because their expired_ts has passed.
+// old_verify_keys are for events only: [Ring.VerifyKey] returns an old key
+// for an event made up to its expired_ts, and [Ring.LookupKey] reports it
+// as signing.KeyOld, so that request authentication (package federation)
+// refuses it whatever its expired_ts. A key stays old once any verified
+// response lists it as old (a choice: a stale notary answer that still
+// lists it as current does not bring it back).
 //
 // Out of scope: persistence of the ring (use Ring.Add to seed it), and
 // comparing answers of several notaries.

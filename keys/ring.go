@@ -27,10 +27,20 @@ type keyRef struct{ server, keyID string }
 
 // keyEntry is one cached key and the last POSIX millisecond at which it may
 // verify a signature: min(valid_until_ts, fetch time + 7 days) for current
-// keys, expired_ts for old keys.
+// keys, expired_ts for old keys. old is set once any verified response
+// lists the key under old_verify_keys and stays set: a retired key never
+// becomes current again, whatever older responses still say.
 type keyEntry struct {
 	pub   ed25519.PublicKey
 	until int64
+	old   bool
+}
+
+func (e keyEntry) status() signing.KeyStatus {
+	if e.old {
+		return signing.KeyOld
+	}
+	return signing.KeyCurrent
 }
 
 type serverState struct {
@@ -70,7 +80,7 @@ type Ring struct {
 	servers map[string]*serverState
 }
 
-var _ signing.KeyLookup = (*Ring)(nil)
+var _ signing.KeyStatusLookup = (*Ring)(nil)
 
 func (r *Ring) now() time.Time { return nowOr(r.Now) }
 
@@ -86,36 +96,46 @@ func (r *Ring) logger() *slog.Logger {
 // cache hit takes a read lock and allocates nothing. On a miss, or when the
 // cached key is not valid at validAt, the ring fetches the server's keys
 // (asking for keys valid until at least validAt) unless it fetched them
-// less than MinRefetch ago.
+// less than MinRefetch ago. Old keys (old_verify_keys) are returned up to
+// their expired_ts, as event verification needs; use [Ring.LookupKey] to
+// tell them from current keys.
 //
 // Errors wrap [signing.ErrUnknownKey] (not found; the fetch error, if any,
 // is joined), [signing.ErrKeyExpired] (found but not valid at validAt), or
 // are ctx.Err().
 func (r *Ring) VerifyKey(ctx context.Context, server, keyID string, validAt time.Time) (ed25519.PublicKey, error) {
+	pub, _, err := r.LookupKey(ctx, server, keyID, validAt)
+	return pub, err
+}
+
+// LookupKey implements [signing.KeyStatusLookup]: it is [Ring.VerifyKey]
+// that also says whether the key is current or old. A key is old once a
+// verified response listed it under old_verify_keys.
+func (r *Ring) LookupKey(ctx context.Context, server, keyID string, validAt time.Time) (ed25519.PublicKey, signing.KeyStatus, error) {
 	r.mu.RLock()
 	e, ok := r.keys[keyRef{server, keyID}]
 	r.mu.RUnlock()
 	if ok && (validAt.IsZero() || validAt.UnixMilli() <= e.until) {
-		return e.pub, nil
+		return e.pub, e.status(), nil
 	}
-	return r.verifyKeySlow(ctx, server, keyID, validAt)
+	return r.lookupSlow(ctx, server, keyID, validAt)
 }
 
-func (r *Ring) verifyKeySlow(ctx context.Context, server, keyID string, validAt time.Time) (ed25519.PublicKey, error) {
+func (r *Ring) lookupSlow(ctx context.Context, server, keyID string, validAt time.Time) (ed25519.PublicKey, signing.KeyStatus, error) {
 	ref := keyRef{server, keyID}
 	for attempt := 0; ; attempt++ {
 		r.mu.Lock()
 		e, ok := r.keys[ref]
 		if ok && (validAt.IsZero() || validAt.UnixMilli() <= e.until) {
 			r.mu.Unlock()
-			return e.pub, nil
+			return e.pub, e.status(), nil
 		}
 		st := r.stateLocked(server)
 		if st.fetching == nil {
 			if attempt > 0 || !r.mayFetchLocked(st) {
 				err := r.missErr(ref, ok, e, validAt, st.lastErr)
 				r.mu.Unlock()
-				return nil, err
+				return nil, 0, err
 			}
 			r.startFetchLocked(ctx, st, server, []string{keyID}, validAt)
 		}
@@ -124,7 +144,7 @@ func (r *Ring) verifyKeySlow(ctx context.Context, server, keyID string, validAt 
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, 0, ctx.Err()
 		}
 	}
 }
@@ -275,18 +295,19 @@ func (r *Ring) Add(sk *ServerKeys) error {
 		id    string
 		pub   ed25519.PublicKey
 		until int64
+		old   bool
 	}
 	items := make([]item, 0, len(sk.VerifyKeys)+len(sk.OldVerifyKeys))
 	for id := range sk.VerifyKeys {
 		pub, until, _ := sk.KeyValidUntil(id, fetched)
-		items = append(items, item{id, pub, until})
+		items = append(items, item{id, pub, until, false})
 	}
 	for id := range sk.OldVerifyKeys {
 		if _, dup := sk.VerifyKeys[id]; dup {
 			continue
 		}
 		pub, until, _ := sk.KeyValidUntil(id, fetched)
-		items = append(items, item{id, pub, until})
+		items = append(items, item{id, pub, until, true})
 	}
 	for _, it := range items {
 		if e, ok := r.keys[keyRef{sk.ServerName, it.id}]; ok && !e.pub.Equal(it.pub) {
@@ -297,9 +318,10 @@ func (r *Ring) Add(sk *ServerKeys) error {
 		ref := keyRef{sk.ServerName, it.id}
 		if e, ok := r.keys[ref]; ok {
 			e.until = max(e.until, it.until)
+			e.old = e.old || it.old
 			r.keys[ref] = e
 		} else {
-			r.keys[ref] = keyEntry{pub: it.pub, until: it.until}
+			r.keys[ref] = keyEntry{pub: it.pub, until: it.until, old: it.old}
 			st.keyIDs = append(st.keyIDs, it.id)
 		}
 	}

@@ -46,3 +46,53 @@ func TestRingWithVerifyEvent(t *testing.T) {
 		}
 	}
 }
+
+// TestRingTellsOldKeysFromCurrent: the ring reports keys from
+// old_verify_keys as signing.KeyOld (also after a stale response lists
+// them as current again) and current ones as signing.KeyCurrent, while
+// VerifyKey, and so event verification, still accepts an old key for
+// events made up to its expired_ts.
+func TestRingTellsOldKeysFromCurrent(t *testing.T) {
+	c := newClock()
+	now := c.Now().UnixMilli()
+	cur, old := genKey(t, "ed25519:cur"), genKey(t, "ed25519:old")
+	expired := now + 86_400_000 // in the future
+	ring := &Ring{Now: c.Now}
+	// A stale response that still lists the old key as current, then
+	// the newer one that retired it, then the stale one again.
+	stale := serverKeys(t, "a.example", now+1000, []*signing.Key{old})
+	newer := serverKeys(t, "a.example", now+3_600_000, []*signing.Key{cur}, OldKey{KeyID: old.KeyID(), Public: old.Public(), ExpiredTS: expired})
+	for _, sk := range []*ServerKeys{stale, newer, stale} {
+		if err := ring.Add(sk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		key  *signing.Key
+		want signing.KeyStatus
+	}{{cur, signing.KeyCurrent}, {old, signing.KeyOld}} {
+		pub, status, err := ring.LookupKey(ctx, "a.example", tc.key.KeyID(), c.Now())
+		if err != nil || !pub.Equal(tc.key.Public()) || status != tc.want {
+			t.Errorf("%s: %v %v, want %v", tc.key.KeyID(), status, err, tc.want)
+		}
+	}
+	rules, err := roomversion.Get("10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ts   int64
+		want error
+	}{{expired, nil}, {expired + 1, signing.ErrKeyExpired}} {
+		ev := []byte(`{"auth_events":[],"content":{"body":"hi"},"depth":1,"origin_server_ts":` + strconv.FormatInt(tc.ts, 10) +
+			`,"prev_events":[],"room_id":"!r:a.example","sender":"@u:a.example","type":"m.room.message"}`)
+		signed, err := signing.SignEvent(rules, "a.example", old.KeyID(), old.PrivateKey(), ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := signing.VerifyEvent(ctx, rules, signed, ring); !errors.Is(err, tc.want) {
+			t.Errorf("event at %d signed with the old key: %v, want %v", tc.ts, err, tc.want)
+		}
+	}
+}

@@ -1,5 +1,7 @@
 package roomversion
 
+import "slices"
+
 // Redaction is a room version's redaction algorithm, as keep-lists: the
 // top-level keys that survive redaction and, per event type, the content
 // keys that survive. Content of other event types becomes {}.
@@ -96,4 +98,13 @@ func keys(k ...string) [][]string {
 		out[i] = []string{s}
 	}
 	return out
+}
+
+// equal reports whether r and o keep the same keys, list by list.
+func (r Redaction) equal(o Redaction) bool {
+	return slices.Equal(r.topLevel, o.topLevel) &&
+		slices.EqualFunc(r.content, o.content, func(a, b contentKeep) bool {
+			return a.eventType == b.eventType && a.all == b.all &&
+				slices.EqualFunc(a.paths, b.paths, slices.Equal[[]string])
+		})
 }

@@ -3,7 +3,6 @@ package roomversion
 import (
 	"errors"
 	"fmt"
-	"unsafe"
 )
 
 // ErrUnknown is wrapped by the error [Get] returns for a room version that is
@@ -203,9 +202,8 @@ func Shared(r Rules) *Rules {
 	return &r
 }
 
-// sameRules reports whether a and b are equal field by field; the
-// redaction keep-lists count as equal only when they share their backing
-// arrays (rules from [Get] or [All] do; others get their own copy).
+// sameRules reports whether a and b are equal field by field, the
+// redaction keep-lists compared entry by entry.
 func sameRules(a, b *Rules) bool {
 	return a.ID == b.ID && a.Stable == b.Stable &&
 		a.EventIDFormat == b.EventIDFormat &&
@@ -228,10 +226,5 @@ func sameRules(a, b *Rules) bool {
 		a.CreateEventInAuthEvents == b.CreateEventInAuthEvents &&
 		a.PrivilegedCreators == b.PrivilegedCreators &&
 		a.ExplicitTombstonePowerLevel == b.ExplicitTombstonePowerLevel &&
-		sameBacking(a.Redaction.topLevel, b.Redaction.topLevel) &&
-		sameBacking(a.Redaction.content, b.Redaction.content)
-}
-
-func sameBacking[T any](a, b []T) bool {
-	return len(a) == len(b) && unsafe.SliceData(a) == unsafe.SliceData(b)
+		a.Redaction.equal(b.Redaction)
 }

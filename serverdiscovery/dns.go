@@ -3,8 +3,10 @@ package serverdiscovery
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -80,6 +82,9 @@ func noteTTL(ttl *uint32, rrs []dns.RR) {
 // following CNAME chains. It lowers *ttl to the smallest TTL of the records
 // used (ttl may be nil).
 func (r *Resolver) lookupHost(ctx context.Context, host string, ttl *uint32) ([]netip.Addr, error) {
+	if r.LookupNetIP != nil {
+		return r.lookupNetIP(ctx, host)
+	}
 	var out []netip.Addr
 	var firstErr error
 	for _, qt := range [...]uint16{dns.TypeA, dns.TypeAAAA} {
@@ -96,6 +101,33 @@ func (r *Resolver) lookupHost(ctx context.Context, host string, ttl *uint32) ([]
 		return nil, fmt.Errorf("%w: %s", ErrNoAddress, host)
 	}
 	return out, nil
+}
+
+// lookupNetIP resolves host through r.LookupNetIP: at most maxRecords
+// addresses of each family, IPv4 first, within the resolver's timeout.
+func (r *Resolver) lookupNetIP(ctx context.Context, host string) ([]netip.Addr, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout())
+	defer cancel()
+	addrs, err := r.LookupNetIP(ctx, "ip", strings.TrimSuffix(host, "."))
+	var v4, v6 []netip.Addr
+	for _, a := range addrs {
+		a = a.Unmap()
+		switch {
+		case a.Is4() && len(v4) < maxRecords:
+			v4 = append(v4, a)
+		case a.Is6() && len(v6) < maxRecords:
+			v6 = append(v6, a)
+		}
+	}
+	out := append(v4, v6...)
+	if len(out) > 0 {
+		return out, nil
+	}
+	var dnsErr *net.DNSError
+	if err == nil || (errors.As(err, &dnsErr) && dnsErr.IsNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrNoAddress, host)
+	}
+	return nil, fmt.Errorf("%w: %s: %v", ErrDNS, host, err)
 }
 
 func (r *Resolver) lookupType(ctx context.Context, host string, qt uint16, ttl *uint32) ([]netip.Addr, error) {

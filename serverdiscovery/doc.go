@@ -33,8 +33,10 @@
 //
 // A [Guard], on by default, refuses private, loopback, link-local,
 // multicast, unspecified and other non-global addresses after DNS
-// resolution, so a public name pointing inward is caught; its Allow list
-// opens prefixes for tests and private deployments. [Guard.Control] and
+// resolution, so a public name pointing inward is caught, and judges IPv6
+// addresses that embed an IPv4 address (mapped, compatible, 6to4, NAT64,
+// Teredo) by that address (see [Guard] for which forms and why); its
+// Allow list opens prefixes for tests and private deployments. [Guard.Control] and
 // [Resolver.DialContext] enforce the same rule at connect time for other
 // HTTP clients. .well-known bodies are limited to 64 KiB, redirects to 5
 // (loops and non-HTTPS targets refused), each fetch and DNS exchange to

@@ -100,6 +100,14 @@ type Resolver struct {
 	// DNSServer is the "host:port" of the recursive DNS resolver to ask.
 	// Empty: the first nameserver of /etc/resolv.conf.
 	DNSServer string
+	// LookupNetIP, when set, finds the addresses (A and AAAA) of host
+	// names instead of the resolver's own DNS client; SRV records still
+	// come from DNSServer. Set it to net.DefaultResolver.LookupNetIP to
+	// resolve names as the rest of the system does (/etc/hosts, so
+	// "localhost" too). It is called with network "ip"; its addresses
+	// still pass the Guard, IPv4 first, and, having no DNS TTL, a Result
+	// that used them is reused for ResultTTL. Nil: the DNS client.
+	LookupNetIP func(ctx context.Context, network, host string) ([]netip.Addr, error)
 	// HTTPClient fetches .well-known. Nil: a client dialling through
 	// [Resolver.DialContext]. A non-nil client is copied and its
 	// CheckRedirect replaced by the resolver's redirect bound; its

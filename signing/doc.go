@@ -10,6 +10,15 @@
 // enforces key validity (5 and later). [VerifyEvents] checks many events at
 // once on all cores.
 //
+// Every signature of a required server made with a key the lookup returns
+// must verify, not just one of them: a server that also signed with a
+// second known key whose signature is bad fails the event, as the spec's
+// "Validating hashes and signatures" and Synapse's key ring have it.
+// Signatures under unknown algorithms or key IDs, and under keys not valid
+// at the event's time, are ignored. Old keys (old_verify_keys) verify
+// events up to their expired_ts; a [KeyStatusLookup] also tells them from
+// current keys, which request authentication needs.
+//
 // A failed content hash is not a failed signature: [VerifyEvent] returns
 // an error wrapping hashing.ErrContentHashMismatch only after the
 // signatures have verified, and the spec says to keep such an event in its

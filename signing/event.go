@@ -146,9 +146,10 @@ func requiredSigners(rules roomversion.Rules, f fields) ([]string, error) {
 // VerifyEvent checks that every server in [RequiredSigners] signed the
 // event with a key that keys returns (valid at the event's
 // origin_server_ts when rules.EnforceKeyValidity), then checks the content
-// hash. Signatures with unknown algorithms, unknown keys or keys not valid
-// at the time are skipped, as the spec says; a server none of whose
-// signatures verifies fails the event.
+// hash. Every signature of a required server made with a key that keys
+// returns must verify, and each required server needs at least one;
+// signatures with unknown algorithms, unknown keys or keys not valid at
+// the time are skipped, as the spec says.
 //
 // Errors wrap [ErrMissingSignature], [ErrUnknownKey], [ErrKeyExpired],
 // [ErrBadSignature], [ErrBadBase64] for signature problems; after good
@@ -241,13 +242,16 @@ func serverSignatures(sigs gjson.Result, server string) gjson.Result {
 	return out
 }
 
-// verifyServer passes if at least one ed25519 signature of server verifies.
+// verifyServer passes if at least one ed25519 signature of server
+// verifies and every signature under a key that keys returns verifies.
+// Signatures under other algorithms, and under key IDs keys does not
+// return (unknown, not valid at validAt, lookup failed), are skipped.
 func verifyServer(ctx context.Context, keys KeyLookup, sigs gjson.Result, server string, signed []byte, validAt time.Time) error {
 	serverSigs := serverSignatures(sigs, server)
 	if !serverSigs.IsObject() {
 		return fmt.Errorf("%w: no signatures by %s", ErrMissingSignature, server)
 	}
-	var firstErr error
+	var lookupErr, badErr error
 	tried := false
 	ok := false
 	serverSigs.ForEach(func(k, v gjson.Result) bool {
@@ -255,31 +259,31 @@ func verifyServer(ctx context.Context, keys KeyLookup, sigs gjson.Result, server
 			return true // unknown algorithm: ignored
 		}
 		tried = true
-		if v.Type != gjson.String {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("%w: signature %s of %s is not a string", ErrBadSignature, k.Str, server)
-			}
-			return true
-		}
 		pub, err := keys.VerifyKey(ctx, server, k.Str, validAt)
 		if err != nil {
-			if firstErr == nil || (errors.Is(firstErr, ErrUnknownKey) && !errors.Is(err, ErrUnknownKey)) {
-				firstErr = fmt.Errorf("signing: key %s of %s: %w", k.Str, server, err)
+			if lookupErr == nil || (errors.Is(lookupErr, ErrUnknownKey) && !errors.Is(err, ErrUnknownKey)) {
+				lookupErr = fmt.Errorf("signing: key %s of %s: %w", k.Str, server, err)
 			}
 			return true
 		}
+		if v.Type != gjson.String {
+			badErr = fmt.Errorf("%w: signature %s of %s is not a string", ErrBadSignature, k.Str, server)
+			return false
+		}
 		if err := verifyB64(pub, signed, v.Str, server, k.Str); err != nil {
-			firstErr = err
-			return true
+			badErr = err
+			return false
 		}
 		ok = true
-		return false
+		return true
 	})
-	if ok {
+	switch {
+	case badErr != nil:
+		return badErr
+	case ok:
 		return nil
-	}
-	if !tried {
+	case !tried:
 		return fmt.Errorf("%w: no ed25519 signature by %s", ErrMissingSignature, server)
 	}
-	return firstErr
+	return lookupErr
 }

@@ -137,34 +137,39 @@ func verifyBatch(ctx context.Context, rules roomversion.Rules, events [][]byte, 
 	}
 }
 
-// batchEntries appends, for each server that must sign ev, its first
-// ed25519 signature made with a key that keys knows. ok is false when a
-// server has no such signature, the content hash does not match or the
-// event is malformed; VerifyEvent then gives the error.
+// batchEntries appends, for each server that must sign ev, every ed25519
+// signature made with a key that keys returns. ok is false when a server
+// has no such signature, one of them cannot be decoded, the content hash
+// does not match or the event is malformed; VerifyEvent then gives the
+// error.
 func batchEntries(ctx context.Context, rules roomversion.Rules, ev []byte, keys KeyLookup, entries []ed25519batch.Entry) (_ []ed25519batch.Entry, ok bool) {
 	p, contentHash, err := prepareFast(rules, ev)
 	if err != nil || hashing.MatchContentHash(ev, contentHash) != nil {
 		return entries, false
 	}
 	for _, server := range p.signers {
-		found := false
+		found, bad := false, false
 		serverSignatures(p.sigs, server).ForEach(func(k, v gjson.Result) bool {
-			if !strings.HasPrefix(k.Str, "ed25519:") || v.Type != gjson.String {
+			if !strings.HasPrefix(k.Str, "ed25519:") {
 				return true
 			}
 			pub, err := keys.VerifyKey(ctx, server, k.Str, p.validAt)
 			if err != nil {
 				return true
 			}
-			sig, err := DecodeBase64(v.Str)
-			if err != nil {
-				return true
+			var sig []byte
+			if v.Type == gjson.String {
+				sig, err = DecodeBase64(v.Str)
+			}
+			if v.Type != gjson.String || err != nil {
+				bad = true
+				return false
 			}
 			entries = append(entries, ed25519batch.Entry{Pub: pub, Msg: p.signed, Sig: sig})
 			found = true
-			return false
+			return true
 		})
-		if !found {
+		if !found || bad {
 			return entries, false
 		}
 	}

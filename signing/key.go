@@ -3,6 +3,7 @@ package signing
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
@@ -64,18 +65,40 @@ func GenerateKey(keyID string) (*Key, error) {
 	return &Key{keyID: keyID, priv: priv}, nil
 }
 
-// ParseKey reads a key in the common key file form
-// "ed25519 <version> <unpadded base64 seed>", as Synapse and Dendrite
-// write it (the key ID is "ed25519:<version>"). A trailing newline is
-// allowed. Errors wrap [ErrBadKey] or [ErrBadBase64].
-func ParseKey(line string) (*Key, error) {
-	line = strings.TrimRight(line, "\r\n")
+// MaxKeyFileBytes bounds the input of [ParseKey].
+const MaxKeyFileBytes = 64 << 10
+
+// pemType is the PEM block type of Dendrite's key files.
+const pemType = "MATRIX PRIVATE KEY"
+
+// ParseKey reads a signing key file in either of the forms homeservers
+// write:
+//
+//   - Synapse's one line "ed25519 <version> <unpadded base64 seed>" (the
+//     key ID is "ed25519:<version>"); a trailing newline is allowed. This
+//     is the form [Key.MarshalText] writes.
+//   - Dendrite's PEM block "MATRIX PRIVATE KEY" with a "Key-ID:
+//     ed25519:<version>" header and the 32-byte seed as its data, as
+//     Dendrite 0.13 writes it (generate-keys). Text around the block and
+//     other PEM blocks are ignored; the first MATRIX PRIVATE KEY block is
+//     used, as Dendrite does. This is the form [Key.MarshalPEM] writes.
+//
+// Input longer than [MaxKeyFileBytes] is refused. Errors wrap
+// [ErrBadKey] or [ErrBadBase64].
+func ParseKey(text string) (*Key, error) {
+	if len(text) > MaxKeyFileBytes {
+		return nil, fmt.Errorf("%w: key file of %d bytes", ErrBadKey, len(text))
+	}
+	if strings.Contains(text, "-----BEGIN ") {
+		return parsePEM([]byte(text))
+	}
+	line := strings.TrimRight(text, "\r\n")
 	if len(line) > 512 {
 		return nil, fmt.Errorf("%w: key line of %d bytes", ErrBadKey, len(line))
 	}
 	f := strings.Split(line, " ")
 	if len(f) != 3 {
-		return nil, fmt.Errorf("%w: want \"ed25519 <version> <seed>\"", ErrBadKey)
+		return nil, fmt.Errorf("%w: want \"ed25519 <version> <seed>\" or a MATRIX PRIVATE KEY PEM block", ErrBadKey)
 	}
 	if f[0] != "ed25519" {
 		return nil, fmt.Errorf("%w: algorithm %q, want ed25519", ErrBadKey, f[0])
@@ -88,10 +111,42 @@ func ParseKey(line string) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
+	return keyFromSeed(keyID, seed)
+}
+
+func keyFromSeed(keyID string, seed []byte) (*Key, error) {
 	if len(seed) != ed25519.SeedSize {
 		return nil, fmt.Errorf("%w: seed of %d bytes, want 32", ErrBadKey, len(seed))
 	}
 	return &Key{keyID: keyID, priv: ed25519.NewKeyFromSeed(seed)}, nil
+}
+
+// parsePEM reads the first MATRIX PRIVATE KEY block of data.
+func parsePEM(data []byte) (*Key, error) {
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return nil, fmt.Errorf("%w: no %s PEM block", ErrBadKey, pemType)
+		}
+		if b.Type != pemType {
+			continue
+		}
+		keyID, ok := b.Headers["Key-ID"]
+		if !ok {
+			return nil, fmt.Errorf("%w: %s block without a Key-ID header", ErrBadKey, pemType)
+		}
+		if err := checkKeyID(keyID); err != nil {
+			return nil, err
+		}
+		return keyFromSeed(keyID, b.Bytes)
+	}
+}
+
+// MarshalPEM returns the key in Dendrite's key file form: a PEM block
+// "MATRIX PRIVATE KEY" with a Key-ID header and the seed as its data.
+func (k *Key) MarshalPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: pemType, Headers: map[string]string{"Key-ID": k.keyID}, Bytes: k.priv.Seed()})
 }
 
 // MarshalText returns the key file form "ed25519 <version> <seed>".

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gomatrixlib/gomatrixlib/event"
 	"github.com/gomatrixlib/gomatrixlib/eventauth"
+	"github.com/gomatrixlib/gomatrixlib/roomtest"
 	"github.com/gomatrixlib/gomatrixlib/stateres"
 	"github.com/gomatrixlib/gomatrixlib/stateres/roomgen"
 )
@@ -116,22 +117,19 @@ func TestBadInput(t *testing.T) {
 			_, err = stateres.Resolve(cctx, rules, sets2, room2)
 			check("cancelled", err, context.Canceled)
 			// Events of another room.
-			other, ob, err := roomgen.NewTagged(rules, roomgen.Creator, "other")
-			if err != nil {
-				t.Fatal(err)
-			}
-			empty := ""
-			if _, err := ob.Send("m.room.topic", &empty, roomgen.Creator, map[string]any{"topic": "x"}); err != nil {
-				t.Fatal(err)
-			}
-			mixedSets := []map[eventauth.StateKey]string{sets2[0], ob.State()}
+			other := roomtest.New(t, roomtest.Options{Version: rules.ID, Creator: roomgen.Creator})
+			other.SetState(roomgen.Creator, "m.room.topic", "", map[string]any{"topic": "x"})
+			mixedSets := []map[eventauth.StateKey]string{sets2[0], other.StateIDs()}
 			_, err = stateres.Resolve(ctx, rules, mixedSets, mixProvider{room2, other})
 			check("events of two rooms", err, stateres.ErrBadInput)
 		})
 	}
 }
 
-type mixProvider struct{ a, b *roomgen.Room }
+// mixProvider serves the events of two rooms.
+type mixProvider struct {
+	a, b interface{ Event(id string) *event.PDU }
+}
 
 func (p mixProvider) Events(_ context.Context, ids []string) ([]*event.PDU, error) {
 	out := make([]*event.PDU, len(ids))

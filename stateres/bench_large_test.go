@@ -7,16 +7,16 @@ import (
 	"testing"
 
 	"github.com/gomatrixlib/gomatrixlib/event"
+	"github.com/gomatrixlib/gomatrixlib/roomtest"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 	"github.com/gomatrixlib/gomatrixlib/stateres"
-	"github.com/gomatrixlib/gomatrixlib/stateres/roomgen"
 )
 
 // answeredIndex is an AuthChainIndex whose answers for one resolution were
 // worked out in advance, as a database with a chain index would look them
 // up: the benchmark then measures the resolution, not the index.
 type answeredIndex struct {
-	room               *roomgen.Room
+	room               *roomtest.Room
 	diff, sub, inChain []string
 }
 

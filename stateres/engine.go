@@ -184,15 +184,11 @@ func (e *engine) baseEvent(ctx context.Context, kid int32, typ, sk string) (int3
 // iterate runs the iterative auth checks over list, updating st.
 func (e *engine) iterate(ctx context.Context, st *resolvedState, list []int32, noFallback bool) error {
 	v := &authView{e: e, st: st, noFallback: noFallback}
-	pf, _ := e.check.(interface{ ahead([]int32, int) })
 	for i, ev := range list {
 		if i&1023 == 1023 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-		}
-		if pf != nil {
-			pf.ahead(list, i)
 		}
 		n := &e.g.nodes[ev]
 		if !n.isState {

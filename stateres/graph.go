@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"unsafe"
 
 	"github.com/gomatrixlib/gomatrixlib/eventauth"
 )
@@ -40,8 +39,7 @@ type fetched struct {
 }
 
 // node is one event, integer-indexed inside a graph: what the algorithm's
-// loops read, in one cache line (on a large room the nodes do not fit in
-// the CPU's nearer caches; the rest is in the graph's info).
+// loops read (the rest is in the graph's info).
 type node struct {
 	ts    int64
 	depth int64
@@ -67,6 +65,10 @@ type nodeInfo struct {
 	roomID  string
 	typ     string
 	authIDs []string
+	// refs[j] is the byID entry of authIDs[j], entered when the node is
+	// added (while its event is being read anyway), so that linking the
+	// node later reads integers, not the ID strings again.
+	refs []int32
 }
 
 // isPower reports whether n is a power event (spec: "Power events").
@@ -99,6 +101,9 @@ type graph struct {
 	byID  *idTable
 	keys  *keyTable
 	fetch fetchFunc
+	// refBuf is the unused part of the current chunk that nodeInfo.refs
+	// and node.auth slices are cut from.
+	refBuf []int32
 	// batch[k] is the byID entry of batchIDs[k], the IDs of the current
 	// fetch.
 	batch    []int32
@@ -141,14 +146,30 @@ func (g *graph) keyID(typ, sk string) int32 {
 	return g.keys.find(typ, sk)
 }
 
-// place appends f as the next node, interning its key.
+// place appends f as the next node, interning its key and entering its
+// auth event IDs in byID (as wanted when they are not loaded yet).
 func (g *graph) place(f fetched) {
 	n := node{ts: f.ts, depth: f.depth, ext: f.ext, key: -1, isState: f.isState, rejected: f.rejected, power: f.isPower()}
 	if f.isState {
 		n.key = g.intern(stateKey{Type: f.typ, StateKey: f.stateKey})
 	}
+	refs := g.cut(len(f.authIDs))
+	for j, id := range f.authIDs {
+		refs[j], _ = g.byID.insert(id, wanted)
+	}
 	g.nodes = append(g.nodes, n)
-	g.info = append(g.info, nodeInfo{id: f.id, roomID: f.roomID, typ: f.typ, authIDs: f.authIDs})
+	g.info = append(g.info, nodeInfo{id: f.id, roomID: f.roomID, typ: f.typ, authIDs: f.authIDs, refs: refs})
+}
+
+// cut returns a slice of n int32s (its capacity n) from the graph's
+// chunks, so that nodes do not need an allocation each.
+func (g *graph) cut(n int) []int32 {
+	if n > len(g.refBuf) {
+		g.refBuf = make([]int32, max(n, 4096))
+	}
+	out := g.refBuf[:n:n]
+	g.refBuf = g.refBuf[n:]
+	return out
 }
 
 // byID values of events not loaded yet: pending while a fetch is asked
@@ -166,9 +187,7 @@ func (g *graph) addFetched(k int, n fetched) (int32, error) {
 		return -1, fmt.Errorf("%w: provider returned %s, which was not asked for", ErrBadInput, n.id)
 	}
 	e := g.batch[k]
-	// The same string as the one asked for (a caller whose state maps hold
-	// the events' own ID strings) needs no comparison.
-	if !sameString(n.id, g.batchIDs[k]) && !g.byID.holds(uint32(e), n.id) {
+	if n.id != g.batchIDs[k] {
 		return -1, fmt.Errorf("%w: provider returned %s for %s", ErrBadInput, n.id, g.byID.key(e))
 	}
 	if v := g.byID.vals[e]; v >= 0 {
@@ -212,14 +231,8 @@ func (g *graph) loadEntries(ctx context.Context, ids []string, entries []int32) 
 			at = append(at, int32(i))
 		}
 	}
-	// Ask in the memory order of the ID strings: a provider that looks
-	// the IDs up reads them in that order, and they lie in the events
-	// when the state maps hold the events' own ID strings.
-	ord := stringOrder(missing)
 	g.batch = g.batch[:0]
-	for j, o := range ord {
-		i := at[o]
-		missing[j] = ids[i]
+	for _, i := range at {
 		g.batch = append(g.batch, entries[i])
 	}
 	if err := g.fetchBatch(ctx, missing); err != nil {
@@ -270,36 +283,64 @@ func (g *graph) authOf(ctx context.Context, i int32) ([]int32, error) {
 	if g.nodes[i].authLoaded {
 		return g.nodes[i].auth, nil
 	}
-	if err := g.ensure(ctx, g.info[i].authIDs); err != nil {
+	if err := g.loadAuth(ctx, []int32{i}); err != nil {
 		return nil, err
 	}
-	g.link(i)
 	return g.nodes[i].auth, nil
 }
 
-// link resolves the auth IDs of node i to indices; all must be loaded.
-func (g *graph) link(i int32) {
-	n := &g.nodes[i]
-	if n.authLoaded {
-		return
-	}
-	ids := g.info[i].authIDs
-	auth := make([]int32, 0, len(ids))
-	for _, id := range ids {
-		j, _ := g.index(id)
-		dup := false
-		for _, k := range auth {
-			if k == j {
-				dup = true
-				break
+// loadAuth fetches the auth events of the nodes xs that are not loaded
+// yet, in one batch, and links the nodes.
+func (g *graph) loadAuth(ctx context.Context, xs []int32) error {
+	var want []string
+	g.batch = g.batch[:0]
+	for _, i := range xs {
+		if g.nodes[i].authLoaded {
+			continue
+		}
+		in := &g.info[i]
+		for j, e := range in.refs {
+			// An event to fetch is marked pending, so that another
+			// reference to it is not fetched twice.
+			if g.byID.vals[e] == wanted {
+				g.byID.vals[e] = pending
+				want = append(want, in.authIDs[j])
+				g.batch = append(g.batch, e)
 			}
 		}
-		if !dup {
-			auth = append(auth, j)
+	}
+	if err := g.fetchBatch(ctx, want); err != nil {
+		return err
+	}
+	for _, i := range xs {
+		if err := g.link(i); err != nil {
+			return err
 		}
 	}
-	g.nodes[i].auth = auth
-	g.nodes[i].authLoaded = true
+	return nil
+}
+
+// link resolves the auth references of node i to node indices, dropping
+// repeats; all must be loaded.
+func (g *graph) link(i int32) error {
+	n := &g.nodes[i]
+	if n.authLoaded {
+		return nil
+	}
+	in := &g.info[i]
+	auth := g.cut(len(in.refs))[:0]
+	for j, e := range in.refs {
+		a := g.byID.vals[e]
+		if a < 0 {
+			return fmt.Errorf("%w: %s", ErrMissingEvent, in.authIDs[j])
+		}
+		if !slices.Contains(auth, a) {
+			auth = append(auth, a)
+		}
+	}
+	n.auth = auth
+	n.authLoaded = true
+	return nil
 }
 
 // loadClosure loads the full auth chains of roots, level by level in
@@ -312,93 +353,23 @@ func (g *graph) loadClosure(ctx context.Context, roots []int32) error {
 			frontier = append(frontier, i)
 		}
 	}
+	var next []int32
 	for len(frontier) > 0 {
-		// Nodes are numbered in the memory order of their events (see
-		// memoryOrder): reading their auth IDs in that order is faster.
-		frontier = g.sorted(frontier)
-		// Resolve the auth IDs already loaded, and fetch the others.
-		var want []string
-		total := 0
-		for _, i := range frontier {
-			total += len(g.info[i].authIDs)
-		}
-		arena := make([]int32, total)
-		for f, i := range frontier {
-			g.prefetchAuthIDs(frontier, f)
-			n := &g.nodes[i]
-			if n.authLoaded {
-				continue
-			}
-			ids := g.info[i].authIDs
-			auth := arena[:len(ids):len(ids)]
-			arena = arena[len(ids):]
-			for j, id := range ids {
-				// An event not loaded yet is entered as wanted and
-				// recorded by its entry, -2-entry, to resolve after the
-				// fetch without a second lookup.
-				e, added := g.byID.insert(id, wanted)
-				if v := g.byID.vals[e]; v >= 0 {
-					auth[j] = v
-				} else {
-					auth[j] = -2 - e
-					if added {
-						want = append(want, id)
-					}
-				}
-			}
-			n.auth = auth
-		}
-		if err := g.ensure(ctx, want); err != nil {
+		if err := g.loadAuth(ctx, frontier); err != nil {
 			return err
 		}
-		var next []int32
+		next = next[:0]
 		for _, i := range frontier {
-			n := &g.nodes[i]
-			if !n.authLoaded {
-				auth := n.auth[:0]
-				for j, a := range n.auth {
-					if a < 0 {
-						if a = g.byID.vals[-2-a]; a < 0 {
-							return fmt.Errorf("%w: %s", ErrMissingEvent, g.info[i].authIDs[j])
-						}
-					}
-					if !slices.Contains(auth, a) {
-						auth = append(auth, a)
-					}
-				}
-				n.auth = auth
-				n.authLoaded = true
-			}
-			for _, a := range n.auth {
+			for _, a := range g.nodes[i].auth {
 				if !g.nodes[a].closed {
 					g.nodes[a].closed = true
 					next = append(next, a)
 				}
 			}
 		}
-		frontier = next
+		frontier, next = next, frontier
 	}
 	return nil
-}
-
-// sorted returns the node indices xs (distinct) in ascending order.
-func (g *graph) sorted(xs []int32) []int32 {
-	if len(xs) < 64 || len(xs) < len(g.nodes)/16 {
-		slices.Sort(xs)
-		return xs
-	}
-	// Many of the nodes: mark them and collect them in index order.
-	in := make([]bool, len(g.nodes))
-	for _, i := range xs {
-		in[i] = true
-	}
-	xs = xs[:0]
-	for i, ok := range in {
-		if ok {
-			xs = append(xs, int32(i))
-		}
-	}
-	return xs
 }
 
 // authByKey returns the first non-rejected auth event of node i with key
@@ -430,10 +401,4 @@ func (g *graph) plAuth(ctx context.Context, i int32) (int32, error) {
 		}
 	}
 	return -1, nil
-}
-
-// sameString reports whether a and b are the same bytes in memory (and so
-// equal) without reading them.
-func sameString(a, b string) bool {
-	return len(a) == len(b) && unsafe.StringData(a) == unsafe.StringData(b)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gomatrixlib/gomatrixlib/event"
 	"github.com/gomatrixlib/gomatrixlib/eventauth"
+	"github.com/gomatrixlib/gomatrixlib/roomtest"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 	"github.com/gomatrixlib/gomatrixlib/stateres"
 	"github.com/gomatrixlib/gomatrixlib/stateres/roomgen"
@@ -73,30 +74,15 @@ func TestIndexLoadsOnlyTheConflict(t *testing.T) {
 // power levels) that forks, then sets a different topic on each branch: a
 // large state with one conflicted key whose events share their auth chain.
 // It returns the room and the two branches' states.
-func topicFork(tb testing.TB, rules roomversion.Rules, members int) (*roomgen.Room, []map[eventauth.StateKey]string) {
+func topicFork(tb testing.TB, rules roomversion.Rules, members int) (*roomtest.Room, []map[eventauth.StateKey]string) {
 	tb.Helper()
-	room, b, err := roomgen.New(rules, roomgen.Creator)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	empty := ""
-	if _, err := b.Send("m.room.power_levels", &empty, roomgen.Creator, roomgen.PowerLevels(rules, nil, nil)); err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := b.Send("m.room.join_rules", &empty, roomgen.Creator, map[string]any{"join_rule": "public"}); err != nil {
-		tb.Fatal(err)
-	}
+	room := roomtest.New(tb, roomtest.Options{Version: rules.ID, Creator: roomgen.Creator})
 	for i := range members {
-		u := roomgen.User(i)
-		if _, err := b.Send("m.room.member", &u, u, map[string]any{"membership": "join"}); err != nil {
-			tb.Fatal(err)
-		}
+		room.Join(roomgen.User(i))
 	}
-	other := b.Fork()
-	for i, br := range []*roomgen.Branch{b, other} {
-		if _, err := br.Send("m.room.topic", &empty, roomgen.Creator, map[string]any{"topic": fmt.Sprint(i)}); err != nil {
-			tb.Fatal(err)
-		}
+	other := room.Fork()
+	for i, br := range []*roomtest.Branch{room.Branch, other} {
+		br.SetState(room.Creator(), "m.room.topic", "", map[string]any{"topic": fmt.Sprint(i)})
 	}
-	return room, []map[eventauth.StateKey]string{b.State(), other.State()}
+	return room, []map[eventauth.StateKey]string{room.StateIDs(), other.StateIDs()}
 }

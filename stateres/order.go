@@ -70,9 +70,17 @@ func (h *powerHeap) pop() int32 {
 // ready event. It fails with ErrAuthCycle if the auth events form a cycle.
 func (e *engine) powerSort(ctx context.Context, xs []int32) ([]int32, error) {
 	g := e.g
-	local := make(map[int32]int32, len(xs))
+	// pos[x] is the position of node x in xs plus one, 0 if x is not in
+	// xs; nodes loaded below (by senderPower) are not in xs.
+	pos := make([]int32, len(g.nodes))
 	for i, x := range xs {
-		local[x] = int32(i)
+		pos[x] = int32(i) + 1
+	}
+	local := func(a int32) int32 {
+		if int(a) < len(pos) {
+			return pos[a]
+		}
+		return 0
 	}
 	h := &powerHeap{
 		power: make([]int64, len(xs)),
@@ -93,9 +101,9 @@ func (e *engine) powerSort(ctx context.Context, xs []int32) ([]int32, error) {
 		h.ts[i] = g.nodes[x].ts
 		h.ids[i] = g.info[x].id
 		for _, a := range g.nodes[x].auth {
-			if la, ok := local[a]; ok {
+			if la := local(a); la > 0 {
 				pending[i]++
-				start[la+1]++
+				start[la]++
 			}
 		}
 	}
@@ -106,7 +114,7 @@ func (e *engine) powerSort(ctx context.Context, xs []int32) ([]int32, error) {
 	fill := slices.Clone(start[:len(xs)])
 	for i, x := range xs {
 		for _, a := range g.nodes[x].auth {
-			if la, ok := local[a]; ok {
+			if la := local(a) - 1; la >= 0 {
 				children[fill[la]] = int32(i)
 				fill[la]++
 			}

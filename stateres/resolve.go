@@ -2,7 +2,6 @@ package stateres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 
@@ -160,10 +159,7 @@ func (a *adapter) fetch(ctx context.Context, g *graph, ids []string) error {
 			return fmt.Errorf("%w: %s", ErrMissingEvent, ids[i])
 		}
 	}
-	order := memoryOrder(evs)
-	for j, i := range order {
-		prefetchFetch(evs, order, j)
-		p := evs[i]
+	for i, p := range evs {
 		room := p.RoomID()
 		switch {
 		case room == "" && p.Type() == typeCreate && a.rules.RoomIDFromCreateEvent:
@@ -174,7 +170,7 @@ func (a *adapter) fetch(ctx context.Context, g *graph, ids []string) error {
 			return fmt.Errorf("%w: event %s is in room %q, not %q", ErrBadInput, p.EventID(), room, a.roomID)
 		}
 		sk, isState := p.StateKey()
-		if _, err := g.addFetched(int(i), fetched{
+		if _, err := g.addFetched(i, fetched{
 			id: p.EventID(), roomID: room, typ: p.Type(), stateKey: sk, isState: isState,
 			sender: p.Sender(), membership: p.Membership(), ts: p.OriginServerTS(),
 			depth: p.Depth(), authIDs: p.AuthEventIDs(),
@@ -221,15 +217,9 @@ func (a *adapter) allowed(ctx context.Context, v *authView) (bool, error) {
 	if v.err != nil {
 		return false, v.err
 	}
-	if err == nil {
-		return true, nil
-	}
-	var ae *eventauth.Error
-	if errors.As(err, &ae) || errors.Is(err, eventauth.ErrRejected) {
-		return false, nil
-	}
-	// Any other failure (malformed content) also means not allowed.
-	return false, nil
+	// A rejection, or any other failure (malformed content), means not
+	// allowed.
+	return err == nil, nil
 }
 
 // creatorPower is the power level of a room creator from room version 12:

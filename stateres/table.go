@@ -4,7 +4,8 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"slices"
-	"unsafe"
+
+	"github.com/gomatrixlib/gomatrixlib/internal/bytesconv"
 )
 
 // idTable maps strings (event IDs) to int32 values for one resolution. It
@@ -174,7 +175,7 @@ func (k *keyTable) encode(typ, sk string) string {
 	b = append(b, typ...)
 	b = append(b, sk...)
 	k.scratch = b
-	return unsafe.String(unsafe.SliceData(b), len(b))
+	return bytesconv.String(b)
 }
 
 // reserve makes room for n more keys.

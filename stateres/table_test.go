@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
-	"unsafe"
 )
 
 func TestIDTable(t *testing.T) {
@@ -94,13 +93,5 @@ func TestKeyTable(t *testing.T) {
 	create, _ := k.intern(stateKey{Type: typeCreate})
 	if k.plKey != pl || k.createKey != create || k.joinRulesKey != -1 {
 		t.Fatalf("constant keys %d %d %d, want %d %d -1", k.createKey, k.plKey, k.joinRulesKey, create, pl)
-	}
-}
-
-// TestNodeSize: the node struct the algorithm's loops read stays within
-// one cache line; what they do not need goes to nodeInfo.
-func TestNodeSize(t *testing.T) {
-	if s := unsafe.Sizeof(node{}); s > 64 {
-		t.Fatalf("node is %d bytes, more than a 64-byte cache line", s)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gomatrixlib/gomatrixlib/internal/prefetch"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 )
 
@@ -108,36 +107,10 @@ func partition(keys *keyTable, ids *idTable, sets []map[stateKey]string) partiti
 		count[kid]++
 		entries = append(entries, entry{kid, int32(j), ev, id})
 	}
-	// An entry's strings are prefetched when the map walk reaches it and
-	// read 16 to 32 entries later, so that their cache misses overlap (on
-	// a large room they lie in events out of the cache, in map order).
-	// Asking for the type and the ID is enough when the maps hold the
-	// strings of events from event.Parse: the state key sits just before
-	// the type in the canonical JSON, and the ID just after the JSON.
-	// (Asking for the state key too was slower.)
-	type kv struct {
-		k  stateKey
-		id string
-	}
-	var buf [2][16]kv
 	for j, s := range sets {
-		cur, n, waiting := 0, 0, 0
-		flush := func(b []kv) {
-			for _, e := range b {
-				add(j, e.k, e.id)
-			}
-		}
 		for k, id := range s {
-			prefetch.String(k.Type)
-			prefetch.String(id)
-			buf[cur][n] = kv{k, id}
-			if n++; n == len(buf[cur]) {
-				flush(buf[1-cur][:waiting])
-				cur, n, waiting = 1-cur, 0, n
-			}
+			add(j, k, id)
 		}
-		flush(buf[1-cur][:waiting])
-		flush(buf[cur][:n])
 	}
 	p.uAt = make([]int32, len(count))
 	for kid := range count {

@@ -3,14 +3,18 @@
 //
 //	matrixfed check [flags] <server name>     discovery, TLS, keys and version
 //	matrixfed canonicalize [file]              canonical JSON of a JSON text
-//	matrixfed genkey [-id ed25519:a_xyz]       a new signing key in key file form
+//	matrixfed genkey [-id ed25519:a_xyz] [-pem] [key file]
+//	                                           a new signing key; prints its key ID and public key
+//	matrixfed pubkey [key file]                key ID and public key of a key file
 //	matrixfed sign-json -key F -server S [file]
 //	matrixfed verify-json -server S -key-id K -public-key B64 [file]
 //	matrixfed sign-event -key F -server S -room-version V [file]
 //	matrixfed verify-event -server S -key-id K -public-key B64 -room-version V [file]
 //
-// Input is read from the file, or standard input when the file is absent or
-// "-". Exit status: 0 success, 1 a check or verification failed, 2 usage.
+// Key files are read in Synapse's form ("ed25519 <version> <seed>") or
+// Dendrite's (a MATRIX PRIVATE KEY PEM block). Input is read from the
+// file, or standard input when the file is absent or "-". Exit status: 0
+// success, 1 a check or verification failed, 2 usage.
 package main
 
 import (
@@ -44,8 +48,15 @@ const usage = `matrixfed: Matrix federation checker and signing tool
 
 Usage:
   matrixfed check [-json] [-dns host:port] [-insecure] [-allow-private] <server name>
+      resolve a server name, check its TLS certificate, keys and version
   matrixfed canonicalize [-strict] [file]
-  matrixfed genkey [-id ed25519:a_xyz]
+      print the canonical JSON of a JSON text
+  matrixfed genkey [-id ed25519:a_xyz] [-pem] [key file]
+      make a signing key (Synapse's one-line form, or Dendrite's PEM with
+      -pem); write it to the key file, or to standard output without one;
+      print its key ID and public key
+  matrixfed pubkey [key file]
+      print the key ID and public key of a key file (either form)
   matrixfed sign-json -key keyfile -server name [file]
   matrixfed verify-json -server name -key-id ed25519:x -public-key base64 [file]
   matrixfed sign-event -key keyfile -server name -room-version N [file]
@@ -67,7 +78,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 0
 	}
 	cmds := map[string]func([]string, io.Reader, io.Writer) error{
-		"check": cmdCheck, "canonicalize": cmdCanonicalize, "genkey": cmdGenkey,
+		"check": cmdCheck, "canonicalize": cmdCanonicalize, "genkey": cmdGenkey, "pubkey": cmdPubkey,
 		"sign-json": cmdSignJSON, "verify-json": cmdVerifyJSON, "sign-event": cmdSignEvent, "verify-event": cmdVerifyEvent,
 	}
 	f, ok := cmds[args[0]]
@@ -146,15 +157,67 @@ func cmdCanonicalize(args []string, stdin io.Reader, stdout io.Writer) error {
 func cmdGenkey(args []string, _ io.Reader, stdout io.Writer) error {
 	fs := newFlags("genkey")
 	keyID := fs.String("id", "ed25519:a_"+fmt.Sprint(time.Now().Unix()%100000), "key ID")
+	asPEM := fs.Bool("pem", false, "write Dendrite's PEM form instead of Synapse's one-line form")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 1 {
+		return usageError{"at most one key file"}
 	}
 	k, err := signing.GenerateKey(*keyID)
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	text, _ := k.MarshalText()
-	_, err = fmt.Fprintf(stdout, "%s\n", text)
+	var text []byte
+	if *asPEM {
+		text = k.MarshalPEM()
+	} else {
+		line, _ := k.MarshalText()
+		text = append(line, '\n')
+	}
+	path := fs.Arg(0)
+	if path == "" || path == "-" {
+		// The key goes to standard output (for "genkey > file"), its
+		// public half to standard error.
+		if _, err := stdout.Write(text); err != nil {
+			return err
+		}
+		return printPublic(os.Stderr, k)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err // an existing key file is never overwritten
+	}
+	if _, err := f.Write(text); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return printPublic(stdout, k)
+}
+
+func cmdPubkey(args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := newFlags("pubkey")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	in, err := input(fs, stdin)
+	if err != nil {
+		return err
+	}
+	k, err := signing.ParseKey(strings.TrimSpace(string(in)))
+	if err != nil {
+		return err
+	}
+	return printPublic(stdout, k)
+}
+
+// printPublic prints what other servers and verify-* commands need to
+// know of a key.
+func printPublic(w io.Writer, k *signing.Key) error {
+	_, err := fmt.Fprintf(w, "Key ID           %s\nPublic key       %s\n", k.KeyID(), k.PublicBase64())
 	return err
 }
 
@@ -171,7 +234,7 @@ func loadKey(path string) (*signing.Key, error) {
 
 func cmdSignJSON(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := newFlags("sign-json")
-	keyFile := fs.String("key", "", "key file (ed25519 <version> <seed>)")
+	keyFile := fs.String("key", "", "key file (Synapse's \"ed25519 <version> <seed>\" or Dendrite's PEM)")
 	server := fs.String("server", "", "signing server name")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -237,7 +300,7 @@ func rulesFlag(fs *flag.FlagSet) *string {
 
 func cmdSignEvent(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := newFlags("sign-event")
-	keyFile := fs.String("key", "", "key file (ed25519 <version> <seed>)")
+	keyFile := fs.String("key", "", "key file (Synapse's \"ed25519 <version> <seed>\" or Dendrite's PEM)")
 	server := fs.String("server", "", "signing server name")
 	version := rulesFlag(fs)
 	if err := fs.Parse(args); err != nil {
@@ -366,7 +429,7 @@ type VersionInfo struct {
 func cmdCheck(args []string, _ io.Reader, stdout io.Writer) error {
 	fs := newFlags("check")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	dnsServer := fs.String("dns", "", "DNS resolver host:port (default: /etc/resolv.conf)")
+	dnsServer := fs.String("dns", "", "DNS resolver host:port for every lookup (default: the system resolver for addresses, /etc/resolv.conf for SRV)")
 	insecure := fs.Bool("insecure", false, "do not verify TLS certificates (self-signed test servers); facts are still reported")
 	allowPrivate := fs.Bool("allow-private", false, "allow loopback and private addresses (local test servers)")
 	timeout := fs.Duration("timeout", 20*time.Second, "overall time limit")
@@ -402,6 +465,11 @@ func check(ctx context.Context, serverName, dnsServer string, insecure, allowPri
 		guard.Allow = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
 	}
 	res := &serverdiscovery.Resolver{DNSServer: dnsServer, Guard: guard}
+	if dnsServer == "" {
+		// Host names resolve as for any other program (/etc/hosts, so
+		// localhost too); SRV records come from /etc/resolv.conf.
+		res.LookupNetIP = net.DefaultResolver.LookupNetIP
+	}
 	if insecure {
 		res.HTTPClient = &http.Client{Transport: &http.Transport{DialContext: res.DialContext, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -90,5 +92,93 @@ func TestCheck(t *testing.T) {
 	// Without -allow-private the guard refuses 127.0.0.1.
 	if code, out := runCmd(t, "", "check", "-insecure", name); code != 1 || !strings.Contains(out, "FAILED") {
 		t.Fatalf("guard: %d %s", code, out)
+	}
+}
+
+// TestKeyCommands: genkey writes the key file and prints its key ID and
+// public key; pubkey derives them from either key file form; -h lists
+// every subcommand.
+func TestKeyCommands(t *testing.T) {
+	dir := t.TempDir()
+	for _, pem := range []bool{false, true} {
+		path := filepath.Join(dir, fmt.Sprintf("key-%v", pem))
+		args := []string{"genkey", "-id", "ed25519:t1", path}
+		if pem {
+			args = []string{"genkey", "-pem", "-id", "ed25519:t1", path}
+		}
+		code, out := runCmd(t, "", args...)
+		if code != 0 {
+			t.Fatalf("genkey pem=%v: %d %s", pem, code, out)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := signing.ParseKey(string(data))
+		if err != nil {
+			t.Fatalf("pem=%v: the written key file does not parse: %v", pem, err)
+		}
+		if pem != strings.HasPrefix(string(data), "-----BEGIN MATRIX PRIVATE KEY-----") {
+			t.Fatalf("pem=%v: key file %q", pem, data)
+		}
+		want := "Key ID           ed25519:t1\nPublic key       " + k.PublicBase64() + "\n"
+		if out != want {
+			t.Fatalf("genkey pem=%v printed %q, want %q", pem, out, want)
+		}
+		if code, out := runCmd(t, "", "pubkey", path); code != 0 || out != want {
+			t.Fatalf("pubkey pem=%v: %d %q, want %q", pem, code, out, want)
+		}
+		if code, _ := runCmd(t, "", args...); code != 1 {
+			t.Fatalf("genkey over an existing file: %d", code)
+		}
+	}
+	// The spec key in both forms gives its known public key.
+	want := "Key ID           ed25519:1\nPublic key       XGX0JRS2Af3be3knz2fBiRbApjm2Dh61gXDJA8kcJNI\n"
+	spec, _ := signing.ParseKey("ed25519 1 YJDBA9Xnr2sVqXD9Vj7XVUnmFZcZrlw8Md7kMW+3XA1")
+	for _, text := range []string{"ed25519 1 YJDBA9Xnr2sVqXD9Vj7XVUnmFZcZrlw8Md7kMW+3XA1\n", string(spec.MarshalPEM())} {
+		if code, out := runCmd(t, text, "pubkey"); code != 0 || out != want {
+			t.Fatalf("pubkey of %q: %d %q", text, code, out)
+		}
+	}
+	if code, _ := runCmd(t, "garbage", "pubkey"); code != 1 {
+		t.Fatalf("pubkey of garbage: %d", code)
+	}
+	code, out := runCmd(t, "", "-h")
+	if code != 0 {
+		t.Fatalf("-h: %d", code)
+	}
+	for _, cmd := range []string{"check", "canonicalize", "genkey", "pubkey", "sign-json", "verify-json", "sign-event", "verify-event"} {
+		if !strings.Contains(out, "matrixfed "+cmd+" ") {
+			t.Errorf("-h does not list %s", cmd)
+		}
+	}
+}
+
+// TestCheckLocalhost: without -dns, check resolves "localhost" through the
+// system resolver like any other name.
+func TestCheckLocalhost(t *testing.T) {
+	if addrs, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip4", "localhost"); err != nil || len(addrs) == 0 || !addrs[0].IsLoopback() {
+		t.Skipf("the system resolver does not know localhost here: %v %v", addrs, err)
+	}
+	key, _ := signing.GenerateKey("ed25519:t")
+	mux := http.NewServeMux()
+	srv := httptest.NewUnstartedServer(mux)
+	srv.StartTLS()
+	defer srv.Close()
+	name := "localhost:" + srv.URL[strings.LastIndex(srv.URL, ":")+1:]
+	mux.Handle("/_matrix/key/", &keys.Handler{ServerName: name, Keys: []*signing.Key{key}})
+	mux.HandleFunc("/_matrix/federation/v1/version", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, `{"server":{"name":"TestServer","version":"9.9"}}`)
+	})
+	code, out := runCmd(t, "", "check", "-json", "-insecure", "-allow-private", name)
+	if code != 0 {
+		t.Fatalf("check %s: %d %s", name, code, out)
+	}
+	var rep Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK || rep.Discovery.Step != "2" || rep.Keys.VerifyKeys["ed25519:t"] != key.PublicBase64() {
+		t.Fatalf("report %+v", rep)
 	}
 }

@@ -262,3 +262,27 @@ func CheckOrigin(ev *event.PDU, origin, roomID string) error {
 	}
 	return nil
 }
+
+// Response builds the "pdus" object of a /send answer from results: {}
+// for an accepted or soft-failed PDU (the spec does not tell the sender
+// about soft failure), {"error": reason} for the others. PDUs without an
+// event ID (unparseable) are left out.
+func Response(results []Result) map[string]map[string]string {
+	out := make(map[string]map[string]string, len(results))
+	for _, r := range results {
+		if r.EventID == "" {
+			continue
+		}
+		switch r.Outcome {
+		case Accepted, SoftFailed:
+			out[r.EventID] = map[string]string{}
+		default:
+			msg := r.Outcome.String()
+			if r.Err != nil {
+				msg = r.Err.Error()
+			}
+			out[r.EventID] = map[string]string{"error": msg}
+		}
+	}
+	return out
+}

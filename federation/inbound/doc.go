@@ -23,6 +23,7 @@
 // (event.ErrBadField, signing.ErrBadSignature, an *eventauth.Error naming
 // the rule...).
 //
+// [CheckEDUOrigin] checks that an EDU speaks only for the origin's users.
 // [ServerAllowed] evaluates an m.room.server_acl content for a server
 // name, as the spec's "Server Access Control Lists" section says.
 //

@@ -21,8 +21,11 @@ func FuzzParseTransaction(f *testing.F) {
 			t.Fatalf("limits exceeded: %d PDUs, %d EDUs", len(txn.PDUs), len(txn.EDUs))
 		}
 		for _, e := range txn.EDUs {
-			if e.Type == "" && len(e.Content) == 0 {
-				t.Fatal("empty EDU accepted")
+			if len(e.Content) == 0 {
+				t.Fatal("EDU without content accepted")
+			}
+			if err := CheckEDUOrigin(e, txn.Origin); err != nil && !errors.Is(err, ErrEDUOrigin) {
+				t.Fatalf("untyped error %v", err)
 			}
 		}
 		_, _ = RoomIDOf(body)

@@ -295,3 +295,67 @@ func TestOutcomeString(t *testing.T) {
 		}
 	}
 }
+
+func TestResponse(t *testing.T) {
+	t.Parallel()
+	got := Response([]Result{
+		{EventID: "$a", Outcome: Accepted},
+		{EventID: "$b", Outcome: SoftFailed, Err: ErrCurrentState},
+		{EventID: "$c", Outcome: Rejected, Err: ErrAuthEvents},
+		{EventID: "$d", Outcome: Undecided},
+		{Outcome: Dropped, Err: ErrFormat},
+	})
+	if len(got) != 4 || len(got["$a"]) != 0 || len(got["$b"]) != 0 || got["$c"]["error"] != ErrAuthEvents.Error() || got["$d"]["error"] != "undecided" {
+		t.Fatalf("%v", got)
+	}
+}
+
+func BenchmarkCheck(b *testing.B) {
+	r, err := roomfix.New("10", "@alice:a.example")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev, err := r.Build("m.room.message", "@alice:a.example", "-", `{"body":"`+strings.Repeat("x", 800)+`"}`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	room := &testRoom{r: r}
+	c := &Checker{Keys: roomfix.Keys{"a.example": true}}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(ev.JSON())))
+	for b.Loop() {
+		if res := c.Check(context.Background(), r.Rules, room, ev.JSON()); res.Outcome != Accepted {
+			b.Fatal(res.Err)
+		}
+	}
+}
+
+func TestCheckEDUOrigin(t *testing.T) {
+	t.Parallel()
+	ok := []EDU{
+		{"m.typing", []byte(`{"room_id":"!r:x","user_id":"@a:o.example","typing":true}`)},
+		{"m.receipt", []byte(`{"!r:x":{"m.read":{"@a:o.example":{"event_ids":["$e"],"data":{"ts":1}},"@b:o.example":{}}}}`)},
+		{"m.presence", []byte(`{"push":[{"user_id":"@a:o.example","presence":"online"}]}`)},
+		{"m.direct_to_device", []byte(`{"sender":"@a:o.example","type":"x","message_id":"1","messages":{}}`)},
+		{"m.device_list_update", []byte(`{"user_id":"@a:o.example","device_id":"D","stream_id":1}`)},
+		{"m.unknown", []byte(`{"user_id":"@a:elsewhere"}`)},
+	}
+	for _, e := range ok {
+		if err := CheckEDUOrigin(e, "o.example"); err != nil {
+			t.Errorf("%s: %v", e.Type, err)
+		}
+	}
+	bad := []EDU{
+		{"m.typing", []byte(`{"room_id":"!r:x","user_id":"@a:other.example","typing":true}`)},
+		{"m.typing", []byte(`{"user_id":5}`)},
+		{"m.receipt", []byte(`{"!r:x":{"m.read":{"@a:o.example":{},"@b:other.example":{}}}}`)},
+		{"m.presence", []byte(`{"push":[{"user_id":"@a:o.example"},{"user_id":"@b:other.example"}]}`)},
+		{"m.direct_to_device", []byte(`{"sender":"@a:other.example"}`)},
+		{"m.signing_key_update", []byte(`{}`)},
+	}
+	for _, e := range bad {
+		if err := CheckEDUOrigin(e, "o.example"); !errors.Is(err, ErrEDUOrigin) {
+			t.Errorf("%s %s: %v", e.Type, e.Content, err)
+		}
+	}
+}

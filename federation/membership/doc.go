@@ -29,6 +29,9 @@
 //     room version, every event against its auth events in dependency
 //     order, no duplicate state entries, and our join against the
 //     returned state; it returns the checked state.
+//   - [PerformJoin] and [PerformLeave] run the joining side's handshake
+//     over a [Client] (*federation.Client): make_*, build and sign, send_*
+//     v2, check the answer, trying residents in order.
 //
 // Every refusal is an [*Error] carrying the HTTP status and Matrix
 // errcode to answer with, and wraps a sentinel of this package (and the
@@ -36,7 +39,8 @@
 //
 // # Out of scope
 //
-// Choosing the servers to try, fetching auth events the answer lacks
+// Choosing the servers to try (PerformJoin takes them in order), the v1
+// fallback of send_join/send_leave, fetching auth events the answer lacks
 // (they count as missing: the events needing them are dropped), deciding
 // restricted-join conditions (the caller passes
 // join_authorised_via_users_server in the template content), storing and

@@ -88,3 +88,25 @@ func FuzzCheckInviteRoomState(f *testing.F) {
 		}
 	})
 }
+
+func FuzzCheckSignRequest(f *testing.F) {
+	r, _, join := fuzzRoom(f)
+	f.Add(join.JSON(), "join")
+	f.Add([]byte(`{"type":"m.room.member"}`), "invite")
+	f.Fuzz(func(t *testing.T, body []byte, membership string) {
+		req := SignRequest{Rules: r.Rules, Origin: "b.example", OurServer: "a.example", RoomID: r.ID, Membership: membership, Event: body, Keys: keys}
+		ev, err := CheckSignRequest(context.Background(), req)
+		if err != nil {
+			var me *Error
+			if !errors.As(err, &me) || me.Status == 0 || me.Errcode == "" {
+				t.Fatalf("untyped error %v", err)
+			}
+		} else if sk, _ := ev.StateKey(); ev.Type() != "m.room.member" || sk != ev.Sender() || ev.RoomID() != r.ID || ev.Membership() != membership {
+			t.Fatalf("accepted %s", body)
+		}
+		inv := InviteRequest{RoomVersion: "10", Origin: "a.example", OurServer: "b.example", RoomID: r.ID, Event: body, Keys: keys}
+		if ev, _, err := CheckInvite(context.Background(), inv); err == nil && ev.Membership() != Invite {
+			t.Fatalf("accepted a non-invite %s", body)
+		}
+	})
+}

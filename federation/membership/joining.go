@@ -240,6 +240,9 @@ func CheckSendJoinResponse(ctx context.Context, c SendJoinCheck) (*JoinedRoom, e
 	n := 0
 	var raws [][]byte
 	inState := map[int]bool{}
+	// Events listed in both state and auth_chain (as residents usually
+	// send them) are checked once.
+	index := map[string]int{}
 	for li, list := range []gjson.Result{stateList, chainList} {
 		isState := li == 0
 		var err error
@@ -249,10 +252,15 @@ func CheckSendJoinResponse(ctx context.Context, c SendJoinCheck) (*JoinedRoom, e
 				err = badResponse(nil, "more than %d events", max)
 				return false
 			}
-			if isState {
-				inState[len(raws)] = true
+			i, seen := index[v.Raw]
+			if !seen {
+				i = len(raws)
+				index[v.Raw] = i
+				raws = append(raws, []byte(v.Raw))
 			}
-			raws = append(raws, []byte(v.Raw))
+			if isState {
+				inState[i] = true
+			}
 			return true
 		})
 		if err != nil {

@@ -462,3 +462,36 @@ func TestAuthAllDeepChain(t *testing.T) {
 		t.Fatalf("%d verdicts for %d events", len(v), len(byID))
 	}
 }
+
+// BenchmarkCheckSendJoinResponse checks a send_join answer of a room with
+// 1000 members (about 1000 state events and 1000 auth chain events).
+func BenchmarkCheckSendJoinResponse(b *testing.B) {
+	r, err := roomfix.New("10", "@alice:a.example")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 1000 {
+		u := fmt.Sprintf("@u%d:a.example", i)
+		if _, err := r.Add("m.room.member", u, u, `{"membership":"join"}`); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tmpl, err := BuildTemplate(TemplateRequest{Rules: r.Rules, RoomID: r.ID, UserID: "@bob:b.example", Membership: Join,
+		Origin: "a.example", Prev: []*event.PDU{r.Events[r.Latest[0]]}, State: lookup(r.State)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	join, err := BuildEvent(BuildRequest{Rules: r.Rules, Template: tmpl.Event, RoomID: r.ID, UserID: "@bob:b.example", Membership: Join, ServerName: "b.example", Key: roomfix.Key("b.example")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	answer := sendJoinAnswer(r, nil)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(answer)))
+	for b.Loop() {
+		jr, err := CheckSendJoinResponse(context.Background(), SendJoinCheck{Rules: r.Rules, Join: join, Response: answer, Keys: keys})
+		if err != nil || len(jr.State) != len(r.State) {
+			b.Fatal(err)
+		}
+	}
+}

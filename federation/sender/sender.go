@@ -20,8 +20,11 @@ const (
 	MaxEDUsPerTransaction = 100
 )
 
-// DefaultMaxQueuedEDUs is [Options].MaxQueuedEDUs when zero.
-const DefaultMaxQueuedEDUs = 1000
+// Defaults of [Options].
+const (
+	DefaultMaxQueuedEDUs  = 1000
+	DefaultRequestTimeout = 2 * time.Minute
+)
 
 // PDU is one event queued for a destination, at its position in the
 // caller's [Log].
@@ -81,6 +84,10 @@ type Options struct {
 	// MaxQueuedEDUs bounds the EDUs waiting per destination. Zero:
 	// DefaultMaxQueuedEDUs.
 	MaxQueuedEDUs int
+	// RequestTimeout bounds each attempt to send a transaction (a
+	// destination that accepts the connection and never answers). Zero:
+	// DefaultRequestTimeout.
+	RequestTimeout time.Duration
 	// Now is the clock (transaction timestamps and IDs). Nil: time.Now.
 	Now func() time.Time
 	// OnDelivered, if set, is called after a destination accepted a
@@ -145,6 +152,9 @@ func New(opts Options) (*Sender, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = DefaultRequestTimeout
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -334,7 +344,9 @@ func (s *Sender) run(d *destination) {
 		for i, p := range cur.pdus {
 			txn.PDUs[i] = p.JSON
 		}
-		results, err := s.opts.Transport.SendTransaction(ctx, d.name, cur.id, txn)
+		reqCtx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+		results, err := s.opts.Transport.SendTransaction(reqCtx, d.name, cur.id, txn)
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -129,7 +130,7 @@ func (k keyTable) VerifyKey(_ context.Context, server, keyID string, _ time.Time
 
 func newDest(t *testing.T, name string) *dest {
 	d := &dest{t: t, name: name}
-	auth := &federation.Authenticator{ServerName: name, Keys: keyTable{"us.example ed25519:1": ourKey.Public()}}
+	auth := &federation.Authenticator{ServerName: name, Keys: keyTable{"us.example ed25519:1": ourKey.Public()}, Logger: slog.New(slog.DiscardHandler)}
 	d.srv = httptest.NewTLSServer(auth.Wrap(http.HandlerFunc(d.serve)))
 	t.Cleanup(d.srv.Close)
 	return d
@@ -575,4 +576,151 @@ func TestNewRequiresParts(t *testing.T) {
 	if _, err := New(Options{Transport: &federation.Client{}, Log: &memLog{}, Store: &memStore{}}); err == nil {
 		t.Fatal("New without ServerName succeeded")
 	}
+}
+
+// TestIdleDestinationsEnd: after delivery every destination's goroutine
+// ends and its state is released.
+func TestIdleDestinationsEnd(t *testing.T) {
+	t.Parallel()
+	f := newFixture()
+	s := f.sender(t, nil)
+	const n = 12
+	for i := range n {
+		name := fmt.Sprintf("g%d.example", i)
+		d := newDest(t, name)
+		f.router.set(name, d.srv.Listener.Addr().String())
+		f.log.add(name, 2)
+		if err := s.Notify(name); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SendEDU(name, json.RawMessage(`{"edu_type":"m.typing","content":{}}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "all destinations served", func() bool { return s.Stats().PDUs == 2*n && s.Stats().EDUs == n })
+	eventually(t, "idle destinations released", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.dests) == 0
+	})
+}
+
+// flakyStore fails Saves of an acknowledged position while failAcks is
+// set, as a crash between the destination's 200 and the write would
+// leave things.
+type flakyStore struct {
+	memStore
+	mu       sync.Mutex
+	failAcks bool
+}
+
+func (f *flakyStore) Save(ctx context.Context, dest string, p Position) error {
+	f.mu.Lock()
+	fail := f.failAcks && p.TxnID == ""
+	f.mu.Unlock()
+	if fail {
+		return errors.New("disk full")
+	}
+	return f.memStore.Save(ctx, dest, p)
+}
+
+// TestCrashAfterAck: the destination acknowledged a transaction but its
+// position could not be stored before the process stopped. The next
+// process resends that transaction under the same ID (receivers
+// deduplicate by origin and transaction ID), not under a new one, and
+// nothing after it is lost.
+func TestCrashAfterAck(t *testing.T) {
+	t.Parallel()
+	f := newFixture()
+	store := &flakyStore{failAcks: true}
+	d := newDest(t, "h.example")
+	f.router.set(d.name, d.srv.Listener.Addr().String())
+	s1 := f.sender(t, func(o *Options) { o.Store = store })
+	first := f.log.add(d.name, 3)
+	if err := s1.Notify(d.name); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the failed position save", func() bool { return s1.Stats().StoreErrors >= 1 })
+	if err := s1.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pending := store.get(d.name)
+	if pending.TxnID == "" || pending.Acked != 0 {
+		t.Fatalf("stored %+v", pending)
+	}
+	store.mu.Lock()
+	store.failAcks = false
+	store.mu.Unlock()
+	later := f.log.add(d.name, 2)
+	s2 := f.sender(t, func(o *Options) { o.Store = store })
+	if err := s2.Notify(d.name); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the resend and the rest", func() bool { return s2.Stats().Transactions == 2 })
+	at := d.snapshot()
+	if len(at) != 3 || at[0].txnID != pending.TxnID || at[1].txnID != pending.TxnID || !equal(at[1].pdus, first) || !equal(at[2].pdus, later) {
+		t.Fatalf("attempts %+v", at)
+	}
+	if p := store.get(d.name); p.Acked != 5 || p.TxnID != "" {
+		t.Fatalf("final %+v", p)
+	}
+}
+
+// TestRequestTimeout: a destination that never answers is given up on
+// after RequestTimeout and retried with the same transaction.
+func TestRequestTimeout(t *testing.T) {
+	t.Parallel()
+	f := newFixture()
+	d := newDest(t, "i.example")
+	f.router.set(d.name, d.srv.Listener.Addr().String())
+	hold := make(chan struct{})
+	d.hold = hold
+	s := f.sender(t, func(o *Options) { o.RequestTimeout = 400 * time.Millisecond })
+	f.log.add(d.name, 1)
+	if err := s.Notify(d.name); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "two timed-out attempts", func() bool { return len(d.snapshot()) >= 2 && s.Stats().Failures >= 1 })
+	at := d.snapshot()
+	if at[0].txnID != at[1].txnID {
+		t.Fatalf("retry under another ID: %s, %s", at[0].txnID, at[1].txnID)
+	}
+	d.mu.Lock()
+	d.hold = nil
+	d.mu.Unlock()
+	close(hold)
+	eventually(t, "delivery", func() bool { return s.Stats().Transactions == 1 })
+}
+
+// ackTransport acknowledges every transaction at once, in process.
+type ackTransport struct{}
+
+func (ackTransport) SendTransaction(context.Context, string, string, federation.Transaction) (map[string]json.RawMessage, error) {
+	return nil, nil
+}
+
+// BenchmarkQueue measures the sender's own cost per PDU (reading the
+// Log, batching, two position writes per transaction) with a transport
+// that acknowledges at once.
+func BenchmarkQueue(b *testing.B) {
+	log := &memLog{}
+	log.add("x.example", 5000)
+	b.ReportAllocs()
+	for b.Loop() {
+		store := &memStore{}
+		done := make(chan struct{})
+		s, err := New(Options{ServerName: "us.example", Transport: ackTransport{}, Log: log, Store: store,
+			OnDelivered: func(string, string, []PDU, map[string]json.RawMessage) {
+				if store.get("x.example").Acked == 5000 {
+					close(done)
+				}
+			}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = s.Notify("x.example")
+		<-done
+		_ = s.Close(context.Background())
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/5000, "ns/PDU")
 }

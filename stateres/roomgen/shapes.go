@@ -216,3 +216,57 @@ func Random(rules roomversion.Rules, rng *rand.Rand, o RandomOptions) (*Room, []
 	}
 	return r, sets, nil
 }
+
+// MembershipFork builds a room of k joined members (besides the creator,
+// who is the admin) that forks into two branches. On each branch every
+// member's membership changes once, cycling through four kinds so that the
+// branches differ for every member: a display name change by the member, a
+// leave by the member, a kick or a ban by the creator. Halfway through its
+// members each branch changes the power levels once (differently). The
+// conflicted state set holds 2k+2 events (both branches' events for every
+// member and both power levels changes), half of the member events being
+// power events (kicks and bans). It returns the room and the branches'
+// states.
+func MembershipFork(rules roomversion.Rules, k int) (*Room, []map[eventauth.StateKey]string, error) {
+	r, b, err := New(rules, Creator)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := b.Send("m.room.power_levels", ptr(""), Creator, PowerLevels(rules, nil, nil)); err != nil {
+		return nil, nil, err
+	}
+	if _, err := b.Send("m.room.join_rules", ptr(""), Creator, map[string]any{"join_rule": "public"}); err != nil {
+		return nil, nil, err
+	}
+	for i := range k {
+		if _, err := b.Send("m.room.member", ptr(User(i)), User(i), map[string]any{"membership": "join"}); err != nil {
+			return nil, nil, err
+		}
+	}
+	branches := []*Branch{b, b.Fork()}
+	for i := range k {
+		for bi, br := range branches {
+			if i == k/2 {
+				if _, err := br.Send("m.room.power_levels", ptr(""), Creator,
+					PowerLevels(rules, nil, map[string]int64{"org.example.branch": int64(bi)})); err != nil {
+					return nil, nil, err
+				}
+			}
+			u := User(i)
+			switch (i + bi) % 4 {
+			case 0:
+				_, err = br.Send("m.room.member", ptr(u), u, map[string]any{"membership": "join", "displayname": fmt.Sprintf("user %d", i)})
+			case 1:
+				_, err = br.Send("m.room.member", ptr(u), u, map[string]any{"membership": "leave"})
+			case 2:
+				_, err = br.Send("m.room.member", ptr(u), Creator, map[string]any{"membership": "leave"})
+			case 3:
+				_, err = br.Send("m.room.member", ptr(u), Creator, map[string]any{"membership": "ban"})
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return r, []map[eventauth.StateKey]string{branches[0].State(), branches[1].State()}, nil
+}

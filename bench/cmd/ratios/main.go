@@ -29,6 +29,7 @@ var line = regexp.MustCompile(`^Benchmark(\S+?)/(ours|gmsl|mautrix|raw)(?:-\d+)?
 func main() {
 	samples := map[string]map[string][]float64{}
 	allocs := map[string]map[string]string{}
+	peaks := map[string]map[string][]float64{}
 	var ops []string
 	paired := map[string]map[string][]float64{}
 	var pairedOps []string
@@ -55,9 +56,13 @@ func main() {
 		if samples[op] == nil {
 			samples[op] = map[string][]float64{}
 			allocs[op] = map[string]string{}
+			peaks[op] = map[string][]float64{}
 			ops = append(ops, op)
 		}
 		samples[op][impl] = append(samples[op][impl], ns)
+		if mb, ok := metric(m[4], "peak-MB"); ok {
+			peaks[op][impl] = append(peaks[op][impl], mb)
+		}
 		if f := strings.Fields(m[4]); len(f) >= 2 {
 			for i := 0; i+1 < len(f); i++ {
 				if f[i+1] == "allocs/op" {
@@ -67,7 +72,7 @@ func main() {
 		}
 	}
 	sort.Strings(ops)
-	fmt.Printf("%-34s %-8s %14s %8s %10s %s\n", "operation", "impl", "median ns/op", "runs", "allocs/op", "ratio to ours")
+	fmt.Printf("%-34s %-8s %14s %8s %10s %8s %s\n", "operation", "impl", "median ns/op", "runs", "allocs/op", "peak-MB", "ratio to ours")
 	for _, op := range ops {
 		ours := median(samples[op]["ours"])
 		for _, impl := range []string{"ours", "gmsl", "mautrix", "raw"} {
@@ -80,7 +85,11 @@ func main() {
 			if ours > 0 {
 				ratio = fmt.Sprintf("%.2fx", med/ours)
 			}
-			fmt.Printf("%-34s %-8s %14.0f %8d %10s %s\n", op, impl, med, len(s), allocs[op][impl], ratio)
+			peak := "-"
+			if p := peaks[op][impl]; len(p) > 0 {
+				peak = fmt.Sprintf("%.1f", median(p))
+			}
+			fmt.Printf("%-34s %-8s %14.0f %8d %10s %8s %s\n", op, impl, med, len(s), allocs[op][impl], peak, ratio)
 		}
 	}
 	printGrowth(ops, samples)

@@ -1,4 +1,4 @@
-package dnstest_test
+package discoverytest_test
 
 import (
 	"fmt"
@@ -6,11 +6,11 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/gomatrixlib/gomatrixlib/internal/dnstest"
+	"github.com/gomatrixlib/gomatrixlib/serverdiscovery/discoverytest"
 )
 
-func Example() {
-	s, err := dnstest.Start()
+func ExampleDNS() {
+	s, err := discoverytest.StartDNS()
 	if err != nil {
 		fmt.Println(err)
 		return

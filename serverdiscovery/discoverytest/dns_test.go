@@ -1,4 +1,4 @@
-package dnstest
+package discoverytest
 
 import (
 	"net/netip"
@@ -7,7 +7,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-func exchange(t *testing.T, s *Server, net, name string, qtype uint16) *dns.Msg {
+func exchange(t *testing.T, s *DNS, net, name string, qtype uint16) *dns.Msg {
 	t.Helper()
 	c := &dns.Client{Net: net}
 	m := new(dns.Msg)
@@ -20,7 +20,7 @@ func exchange(t *testing.T, s *Server, net, name string, qtype uint16) *dns.Msg 
 }
 
 func TestServer(t *testing.T) {
-	s := New(t)
+	s := NewDNS(t)
 	s.AddA("host.test", netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1"))
 	s.AddSRV("_matrix-fed._tcp.example.test", 10, 5, 8443, "host.test")
 	s.AddCNAME("alias.test", "host.test")
