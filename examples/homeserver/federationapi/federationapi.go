@@ -27,9 +27,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +37,8 @@ import (
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/roomserver"
 	"github.com/gomatrixlib/gomatrixlib/federation"
+	"github.com/gomatrixlib/gomatrixlib/federation/inbound"
+	"github.com/gomatrixlib/gomatrixlib/federation/membership"
 	"github.com/gomatrixlib/gomatrixlib/signing"
 	"github.com/tidwall/gjson"
 )
@@ -142,6 +142,16 @@ func (a *API) Handler() http.Handler {
 				a.OnRequest(origin)
 			}
 			if err := h(w, r, origin); err != nil {
+				var le *membership.Error
+				if errors.As(err, &le) {
+					// The library's refusals carry their status and errcode.
+					body, _ := le.MarshalJSON()
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(le.Status)
+					_, _ = w.Write(body)
+					a.log.Info("federationapi: request refused", "path", r.URL.Path, "origin", origin, "err", err)
+					return
+				}
 				var me *httputil.Error
 				if !errors.As(err, &me) {
 					a.log.Error("federationapi: request failed", "path", r.URL.Path, "origin", origin, "err", err)
@@ -210,55 +220,14 @@ func checkACL(state eventauth.StateMap, origin string) error {
 	return nil
 }
 
-// ACLAllows evaluates m.room.server_acl in state for server (spec:
-// server-server API, "Server Access Control Lists"): no ACL allows; an IP
-// literal is denied unless allow_ip_literals; a deny match denies; an
-// allow match allows; otherwise deny. The port is ignored and globs match
-// whole names, case-insensitively.
+// ACLAllows evaluates m.room.server_acl in state for server with the
+// library's inbound.ServerAllowed (no ACL event: allowed).
 func ACLAllows(state eventauth.StateMap, server string) bool {
 	acl := state[eventauth.StateKey{Type: "m.room.server_acl", StateKey: ""}]
 	if acl == nil {
 		return true
 	}
-	host := server
-	if h, _, err := net.SplitHostPort(server); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	c := gjson.ParseBytes(acl.Content())
-	allowIP := c.Get("allow_ip_literals")
-	if net.ParseIP(host) != nil && allowIP.Type == gjson.False {
-		return false
-	}
-	for _, g := range c.Get("deny").Array() {
-		if g.Type == gjson.String && globMatch(g.Str, host) {
-			return false
-		}
-	}
-	for _, g := range c.Get("allow").Array() {
-		if g.Type == gjson.String && globMatch(g.Str, host) {
-			return true
-		}
-	}
-	return false
-}
-
-func globMatch(glob, name string) bool {
-	var b strings.Builder
-	b.WriteString("(?i)^")
-	for _, r := range glob {
-		switch r {
-		case '*':
-			b.WriteString(".*")
-		case '?':
-			b.WriteString(".")
-		default:
-			b.WriteString(regexp.QuoteMeta(string(r)))
-		}
-	}
-	b.WriteString("$")
-	re, err := regexp.Compile(b.String())
-	return err == nil && re.MatchString(name)
+	return inbound.ServerAllowed(acl.Content(), server)
 }
 
 // requireInRoom refuses servers with no joined user in the room's current
