@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
@@ -76,6 +77,10 @@ type Config struct {
 	// request and fails it with its error: tests cut a server off from
 	// another (a partition) without stopping it.
 	OutboundFilter func(destination string) error
+	// OutboundTransport, if set, replaces the outbound HTTP transport
+	// (server discovery, TLS) for federation and key fetches: tests reach
+	// fake servers through their own resolver and CA with it.
+	OutboundTransport http.RoundTripper
 }
 
 // Server is a running homeserver.
@@ -208,6 +213,9 @@ func (s *Server) outbound() {
 	resolver := &serverdiscovery.Resolver{Guard: guard, Logger: s.log}
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: s.cfg.InsecureSkipTLSVerify} //nolint:gosec // documented test option
 	var rt http.RoundTripper = &serverdiscovery.Transport{Resolver: resolver, TLSConfig: tlsConf}
+	if s.cfg.OutboundTransport != nil {
+		rt = s.cfg.OutboundTransport
+	}
 	if s.cfg.OutboundFilter != nil {
 		rt = filterTransport{rt, s.cfg.OutboundFilter}
 	}
@@ -218,6 +226,15 @@ func (s *Server) outbound() {
 
 // ServerName returns the server name in use.
 func (s *Server) ServerName() string { return s.cfg.ServerName }
+
+// SigningKey returns the server's signing key ID and public key.
+func (s *Server) SigningKey() (string, ed25519.PublicKey) { return s.key.KeyID(), s.key.Public() }
+
+// FederationStats returns how many PDUs the federation API refused and
+// how many EDUs it dropped since the start.
+func (s *Server) FederationStats() (rejectedPDUs, droppedEDUs int64) {
+	return s.fedAPI.RejectedPDUs.Load(), s.fedAPI.DroppedEDUs.Load()
+}
 
 // ClientAddr returns the client API address.
 func (s *Server) ClientAddr() string { return s.clientLn.Addr().String() }
