@@ -167,14 +167,15 @@ func median(ds []time.Duration) time.Duration {
 
 // TestFederationTwoServers runs two homeservers with different server
 // names on 127.0.0.1 and, in a room of version 10 and one of version 12:
-// a user of the second joins the first's room over federation; 50
-// messages go each way, one at a time, and both servers list the 100 in
+// a user of the second joins the first's room over federation; 100
+// messages go each way, one at a time, and both servers list the 200 in
 // the same order (the time from each send to the other server's /sync is
-// measured: median under 1 s required); the second server is stopped, the
+// measured: median under 1 s required for each direction); the second server is stopped, the
 // first sends 20 messages, the second comes back and receives all 20;
 // both sides change the topic while partitioned and end with the same
 // current state; a ban on the first server takes effect on the second.
 func TestFederationTwoServers(t *testing.T) {
+	const perSide = 100
 	for _, version := range []string{"10", "12"} {
 		t.Run("v"+version, func(t *testing.T) {
 			a, b := newPeer(t), newPeer(t)
@@ -212,11 +213,11 @@ func TestFederationTwoServers(t *testing.T) {
 				t.Fatalf("remote profile: %v %v", prof, err)
 			}
 
-			// 50 messages each way, alternating, each awaited on the other
+			// perSide messages each way, alternating, each awaited on the other
 			// side; the time to the other's /sync is measured.
 			wa, wb := newSyncWaiter(t, alice, roomID), newSyncWaiter(t, bob, roomID)
 			var lat [2][]time.Duration
-			for i := 0; i < 100; i++ {
+			for i := 0; i < 2*perSide; i++ {
 				from, to, dir := alice, wb, 0
 				if i%2 == 1 {
 					from, to, dir = bob, wa, 1
@@ -247,7 +248,7 @@ func TestFederationTwoServers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(ta) != 100 || !slices.Equal(ta, tb) {
+			if len(ta) != 2*perSide || !slices.Equal(ta, tb) {
 				t.Fatalf("timelines differ: a has %d, b has %d messages", len(ta), len(tb))
 			}
 
@@ -276,8 +277,8 @@ func TestFederationTwoServers(t *testing.T) {
 				return nil
 			})
 			tb, _ = timeline(bob, roomID)
-			if len(tb) != 120 {
-				t.Fatalf("b has %d messages, want 120 (none twice)", len(tb))
+			if len(tb) != 2*perSide+20 {
+				t.Fatalf("b has %d messages, want %d (none twice)", len(tb), 2*perSide+20)
 			}
 
 			// A fork: bob gets power to set the topic, then both servers
