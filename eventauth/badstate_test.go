@@ -1,34 +1,49 @@
-package eventauth
+package eventauth_test
 
 import (
 	"errors"
 	"testing"
 
 	"github.com/gomatrixlib/gomatrixlib/event"
+	"github.com/gomatrixlib/gomatrixlib/eventauth"
+	"github.com/gomatrixlib/gomatrixlib/roomtest"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 )
+
+// bare returns a room of the version with only its create event and the
+// creator's join, and a message by the creator built on it.
+func bare(t *testing.T, rules roomversion.Rules, creator string) (*roomtest.Room, *event.PDU) {
+	t.Helper()
+	r := roomtest.New(t, roomtest.Options{Version: rules.ID, Creator: creator, Bare: true})
+	msg, err := r.Build(roomtest.Event{Type: "m.room.message", Sender: r.Creator(), Unchecked: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, msg
+}
 
 // TestUnreadableState: a power levels event in the state whose content the
 // view cannot read gives an error wrapping ErrBadState from every entry
 // point, not a verdict and not a panic.
 func TestUnreadableState(t *testing.T) {
 	for _, rules := range roomversion.All() {
-		r := newTestRoom(t, rules)
-		r.add(r.build(eventSpec{Type: typeCreate, Sender: "@a:x", StateKey: sk(""), Content: `{"creator":"@a:x"}`}))
-		r.add(r.build(eventSpec{Type: typeMember, Sender: "@a:x", StateKey: sk("@a:x"), Content: `{"membership":"join"}`}))
+		r, _ := bare(t, rules, "")
 		// Not a valid power levels content: users is a list.
-		r.add(r.build(eventSpec{Type: typePowerLevels, Sender: "@a:x", StateKey: sk(""), Content: `{"users":[1]}`}))
-		msg := r.build(eventSpec{Type: "m.room.message", Sender: "@a:x", Content: `{}`})
-		err := Check(msg, r.state)
-		if !errors.Is(err, ErrBadState) || errors.Is(err, ErrRejected) {
+		r.Add(roomtest.Event{Type: "m.room.power_levels", Sender: r.Creator(), StateKey: roomtest.Str(""), Content: `{"users":[1]}`, Unchecked: true})
+		msg, err := r.Build(roomtest.Event{Type: "m.room.message", Sender: r.Creator(), Unchecked: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = eventauth.Check(msg, r.State())
+		if !errors.Is(err, eventauth.ErrBadState) || errors.Is(err, eventauth.ErrRejected) {
 			t.Fatalf("room version %s: Check: %v", rules.ID, err)
 		}
-		rule, err := CheckWithOptions(msg, r.state, Options{})
-		if !errors.Is(err, ErrBadState) || rule != "" {
+		rule, err := eventauth.CheckWithOptions(msg, r.State(), eventauth.Options{})
+		if !errors.Is(err, eventauth.ErrBadState) || rule != "" {
 			t.Fatalf("room version %s: CheckWithOptions: %q %v", rules.ID, rule, err)
 		}
-		rule, err = CheckAuthEvents(msg, r.authEventsOf(msg), Options{Create: r.create})
-		if !errors.Is(err, ErrBadState) || rule != "" {
+		rule, err = eventauth.CheckAuthEvents(msg, r.AuthEvents(msg), eventauth.Options{Create: r.CreateEvent()})
+		if !errors.Is(err, eventauth.ErrBadState) || rule != "" {
 			t.Fatalf("room version %s: CheckAuthEvents: %q %v", rules.ID, rule, err)
 		}
 	}
@@ -38,20 +53,20 @@ func TestUnreadableState(t *testing.T) {
 // does not supply exactly the events listed.
 func TestMissingAuthEvents(t *testing.T) {
 	for _, rules := range roomversion.All() {
-		r := newTestRoom(t, rules)
-		r.add(r.build(eventSpec{Type: typeCreate, Sender: "@a:x", StateKey: sk(""), Content: `{"creator":"@a:x"}`}))
-		join := r.build(eventSpec{Type: typeMember, Sender: "@a:x", StateKey: sk("@a:x"), Content: `{"membership":"join"}`})
-		r.add(join)
-		msg := r.build(eventSpec{Type: "m.room.message", Sender: "@a:x", Content: `{}`})
-		auth := r.authEventsOf(msg)
-		if _, err := CheckAuthEvents(msg, auth[:len(auth)-1], Options{Create: r.create}); !errors.Is(err, ErrMissingAuthEvent) {
+		r, msg := bare(t, rules, "")
+		opts := eventauth.Options{Create: r.CreateEvent()}
+		auth := r.AuthEvents(msg)
+		if _, err := eventauth.CheckAuthEvents(msg, auth[:len(auth)-1], opts); !errors.Is(err, eventauth.ErrMissingAuthEvent) {
 			t.Fatalf("room version %s: missing auth event: %v", rules.ID, err)
 		}
-		extra := r.build(eventSpec{Type: "m.room.topic", Sender: "@a:x", StateKey: sk(""), Content: `{}`})
-		if _, err := CheckAuthEvents(msg, append(auth, extra), Options{Create: r.create}); !errors.Is(err, ErrMissingAuthEvent) {
+		extra, err := r.Build(roomtest.Event{Type: "m.room.topic", Sender: r.Creator(), StateKey: roomtest.Str("")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := eventauth.CheckAuthEvents(msg, append(auth, extra), opts); !errors.Is(err, eventauth.ErrMissingAuthEvent) {
 			t.Fatalf("room version %s: unlisted auth event: %v", rules.ID, err)
 		}
-		if _, err := CheckAuthEvents(msg, append(auth, nil), Options{Create: r.create}); err != nil {
+		if _, err := eventauth.CheckAuthEvents(msg, append(auth, nil), opts); err != nil {
 			t.Fatalf("room version %s: nil entries are skipped: %v", rules.ID, err)
 		}
 	}
@@ -64,22 +79,23 @@ func TestVerifyServerSignature(t *testing.T) {
 		if !rules.RestrictedJoins {
 			continue
 		}
-		r := newTestRoom(t, rules)
-		r.add(r.build(eventSpec{Type: typeCreate, Sender: "@alice:a.test", StateKey: sk(""), Content: `{"creator":"@alice:a.test"}`}))
-		r.add(r.build(eventSpec{Type: typeMember, Sender: "@alice:a.test", StateKey: sk("@alice:a.test"), Content: `{"membership":"join"}`}))
-		r.add(r.build(eventSpec{Type: typeJoinRules, Sender: "@alice:a.test", StateKey: sk(""), Content: `{"join_rule":"restricted"}`}))
-		join := r.build(eventSpec{Type: typeMember, Sender: "@bob:b.test", StateKey: sk("@bob:b.test"),
-			Content: `{"membership":"join","join_authorised_via_users_server":"@alice:a.test"}`, Cosign: []string{"a.test"}})
+		r, _ := bare(t, rules, "@alice:a.test")
+		r.SetJoinRule(r.Creator(), "restricted")
+		join, err := r.Build(roomtest.Event{Type: "m.room.member", Sender: "@bob:b.test", StateKey: roomtest.Str("@bob:b.test"),
+			Content: `{"membership":"join","join_authorised_via_users_server":"@alice:a.test"}`})
+		if err != nil {
+			t.Fatal(err)
+		}
 		var asked []string
 		verify := func(ev *event.PDU, server string) error {
 			asked = append(asked, server)
 			return errors.New("signature does not verify")
 		}
-		rule, err := CheckWithOptions(join, r.state, Options{VerifyServerSignature: verify})
-		if !errors.Is(err, ErrAuthorisedVia) || len(asked) != 1 || asked[0] != "a.test" {
+		rule, err := eventauth.CheckWithOptions(join, r.State(), eventauth.Options{VerifyServerSignature: verify})
+		if !errors.Is(err, eventauth.ErrAuthorisedVia) || len(asked) != 1 || asked[0] != "a.test" {
 			t.Fatalf("room version %s: %q %v, asked %v", rules.ID, rule, err, asked)
 		}
-		if _, err := CheckWithOptions(join, r.state, Options{VerifyServerSignature: func(*event.PDU, string) error { return nil }}); err != nil {
+		if _, err := eventauth.CheckWithOptions(join, r.State(), eventauth.Options{VerifyServerSignature: func(*event.PDU, string) error { return nil }}); err != nil {
 			t.Fatalf("room version %s: verified join rejected: %v", rules.ID, err)
 		}
 	}
@@ -89,29 +105,24 @@ func TestVerifyServerSignature(t *testing.T) {
 // still all checked.
 func TestManyAuthEvents(t *testing.T) {
 	for _, rules := range roomversion.All() {
-		r := newTestRoom(t, rules)
-		r.add(r.build(eventSpec{Type: typeCreate, Sender: "@a:x", StateKey: sk(""), Content: `{"creator":"@a:x"}`}))
-		r.add(r.build(eventSpec{Type: typeMember, Sender: "@a:x", StateKey: sk("@a:x"), Content: `{"membership":"join"}`}))
-		var extra []string
+		r, msg := bare(t, rules, "")
+		auth := msg.AuthEventIDs()
 		// event.Parse allows 10 auth events; 8 extra make 9 or 10 in all.
-		for i := 0; i < 8; i++ {
-			ev := r.build(eventSpec{Type: "m.room.topic", Sender: "@a:x", StateKey: sk(""), Content: `{"topic":"t"}`})
-			r.add(ev)
-			extra = append(extra, ev.EventID())
+		for range 8 {
+			auth = append(auth, r.SetState(r.Creator(), "m.room.topic", "", `{"topic":"t"}`).EventID())
 		}
-		var auth []string
-		for _, ev := range r.state.Select(AuthEventsNeeded(rules, "m.room.message", "", "@a:x", nil)) {
-			auth = append(auth, ev.EventID())
+		msg, err := r.Build(roomtest.Event{Type: "m.room.message", Sender: r.Creator(), AuthEvents: auth})
+		if err != nil {
+			t.Fatal(err)
 		}
-		msg := r.build(eventSpec{Type: "m.room.message", Sender: "@a:x", Content: `{}`, Auth: append(auth, extra...)})
-		_, err := CheckAuthEvents(msg, r.authEventsOf(msg), Options{Create: r.create})
-		if !errors.Is(err, ErrAuthEvents) {
+		opts := eventauth.Options{Create: r.CreateEvent()}
+		if _, err := eventauth.CheckAuthEvents(msg, r.AuthEvents(msg), opts); !errors.Is(err, eventauth.ErrAuthEvents) {
 			t.Fatalf("room version %s: %d auth events: %v", rules.ID, len(msg.AuthEventIDs()), err)
 		}
 		// The same events in another order than listed.
-		evs := r.authEventsOf(msg)
+		evs := r.AuthEvents(msg)
 		evs[0], evs[len(evs)-1] = evs[len(evs)-1], evs[0]
-		if _, err := CheckAuthEvents(msg, evs, Options{Create: r.create}); !errors.Is(err, ErrAuthEvents) {
+		if _, err := eventauth.CheckAuthEvents(msg, evs, opts); !errors.Is(err, eventauth.ErrAuthEvents) {
 			t.Fatalf("room version %s: reordered: %v", rules.ID, err)
 		}
 	}
@@ -120,14 +131,11 @@ func TestManyAuthEvents(t *testing.T) {
 // TestNilState: a nil State is an empty one.
 func TestNilState(t *testing.T) {
 	for _, rules := range roomversion.All() {
-		r := newTestRoom(t, rules)
-		create := r.build(eventSpec{Type: typeCreate, Sender: "@a:x", StateKey: sk(""), Content: `{"creator":"@a:x"}`})
-		if err := Check(create, nil); err != nil {
+		r, msg := bare(t, rules, "")
+		if err := eventauth.Check(r.CreateEvent(), nil); err != nil {
 			t.Fatalf("room version %s: create against nil state: %v", rules.ID, err)
 		}
-		r.add(create)
-		msg := r.build(eventSpec{Type: "m.room.message", Sender: "@a:x", Content: `{}`})
-		if _, err := CheckWithOptions(msg, nil, Options{}); !errors.Is(err, ErrRejected) {
+		if _, err := eventauth.CheckWithOptions(msg, nil, eventauth.Options{}); !errors.Is(err, eventauth.ErrRejected) {
 			t.Fatalf("room version %s: message against nil state: %v", rules.ID, err)
 		}
 	}

@@ -1,54 +1,27 @@
 package eventauth_test
 
 import (
-	"crypto/ed25519"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 
-	"github.com/gomatrixlib/gomatrixlib/event"
 	"github.com/gomatrixlib/gomatrixlib/eventauth"
+	"github.com/gomatrixlib/gomatrixlib/roomtest"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 )
 
 func Example() {
-	rules, err := roomversion.Get("10")
+	// A room of version 10 with only its create event and its creator's
+	// join: no join rules event, so the join rule is "invite".
+	room := roomtest.New(nil, roomtest.Options{Version: "10", Bare: true})
+	fmt.Println("alice joined:", eventauth.Check(room.Last(), room.StateBefore(room.Last().EventID())))
+
+	// Build bob's join without the kit's own check, then ask the rules.
+	intruder, err := room.Build(roomtest.Event{Type: "m.room.member", Sender: "@bob:b.test",
+		StateKey: roomtest.Str("@bob:b.test"), Content: `{"membership":"join"}`, Unchecked: true})
 	if err != nil {
 		panic(err)
 	}
-	seed := sha256.Sum256([]byte("example"))
-	key := ed25519.NewKeyFromSeed(seed[:])
-	state := eventauth.StateMap{}
-	var prev []string
-	build := func(typ, sender string, stateKey *string, content string) *event.PDU {
-		var auth []string
-		sk := ""
-		if stateKey != nil {
-			sk = *stateKey
-		}
-		for _, ev := range state.Select(eventauth.AuthEventsNeeded(rules, typ, sk, sender, []byte(content))) {
-			auth = append(auth, ev.EventID())
-		}
-		b := event.Builder{RoomID: "!room:a.test", Type: typ, Sender: sender, StateKey: stateKey,
-			Content: []byte(content), PrevEvents: prev, AuthEvents: auth,
-			Depth: int64(len(prev) + 1), OriginServerTS: 1700000000000}
-		ev, err := b.Build(rules, "a.test", "ed25519:1", key)
-		if err != nil {
-			panic(err)
-		}
-		return ev
-	}
-	empty, alice, bob := "", "@alice:a.test", "@bob:a.test"
-	create := build("m.room.create", alice, &empty, `{"creator":"@alice:a.test"}`)
-	state.Add(create)
-	prev = []string{create.EventID()}
-	join := build("m.room.member", alice, &alice, `{"membership":"join"}`)
-	fmt.Println("alice joins:", eventauth.Check(join, state))
-	state.Add(join)
-	prev = []string{join.EventID()}
-
-	intruder := build("m.room.member", bob, &bob, `{"membership":"join"}`)
-	err = eventauth.Check(intruder, state)
+	err = eventauth.Check(intruder, room.State())
 	fmt.Println("bob joins:", err)
 	fmt.Println("is a join rule rejection:", errors.Is(err, eventauth.ErrJoin))
 	var ae *eventauth.Error
@@ -56,8 +29,8 @@ func Example() {
 		fmt.Println("rule:", ae.Rule)
 	}
 	// Output:
-	// alice joins: <nil>
-	// bob joins: eventauth: rule 4.3.7 (room version 10): the join rule is "invite" and @bob:a.test is not invited (membership none)
+	// alice joined: <nil>
+	// bob joins: eventauth: rule 4.3.7 (room version 10): the join rule is "invite" and @bob:b.test is not invited (membership none)
 	// is a join rule rejection: true
 	// rule: 4.3.7
 }

@@ -7,9 +7,12 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/gomatrixlib/gomatrixlib/event"
 	"github.com/gomatrixlib/gomatrixlib/eventauth"
 	"github.com/gomatrixlib/gomatrixlib/hashing"
+	"github.com/gomatrixlib/gomatrixlib/signing"
 )
 
 // Branch is one line of a room's history: its latest events (the next
@@ -222,6 +225,20 @@ func (b *Branch) build(e Event, authState eventauth.StateMap, authRoom *Room, si
 	ev, err := bl.Build(r.Rules, server, key.KeyID(), key.PrivateKey())
 	if err != nil {
 		return nil, fmt.Errorf("roomtest: building %s by %s: %w", e.Type, e.Sender, err)
+	}
+	// A restricted join is also signed by the authorising user's server.
+	if via := gjson.GetBytes(content, "join_authorised_via_users_server"); r.Rules.RestrictedJoins &&
+		e.Type == "m.room.member" && ev.Membership() == "join" && via.Type == gjson.String {
+		if viaServer, err := serverOf(via.Str); err == nil && viaServer != server {
+			vk := r.Keys.Key(viaServer)
+			raw, err := signing.SignEvent(r.Rules, viaServer, vk.KeyID(), vk.PrivateKey(), ev.JSON())
+			if err == nil {
+				ev, err = event.Parse(r.Rules, raw)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("roomtest: cosigning a restricted join by %s: %w", viaServer, err)
+			}
+		}
 	}
 	return ev, nil
 }

@@ -31,8 +31,8 @@ const (
 	// signing.ErrMissingSignature.
 	WrongServerSignature
 	// ForeignSender: the sender is a user of ForgerServer (the sender's
-	// local part there) while the event comes from, and is signed by, the
-	// server of Event.Sender. signing.VerifyEvent:
+	// local part there) while the event's origin field names, and only
+	// the signature is of, the server of Event.Sender. signing.VerifyEvent:
 	// signing.ErrMissingSignature.
 	ForeignSender
 	// ForeignAuthEvents: auth_events are the selected events of another
@@ -168,7 +168,11 @@ func (b *Branch) forge(f Forgery, e Event) (*Forged, error) {
 		if raw, err = sjson.SetBytes(raw, `content.org\.roomtest\.padding`, strings.Repeat("x", event.MaxSize)); err == nil {
 			raw, err = b.resign(raw, server, true)
 		}
-	case ForeignSender, ForeignAuthEvents:
+	case ForeignSender:
+		if raw, err = sjson.SetBytes(raw, "origin", server); err == nil {
+			raw, err = b.resign(raw, server, true)
+		}
+	case ForeignAuthEvents:
 	default:
 		return nil, fmt.Errorf("roomtest: unknown forgery %d", int(f))
 	}

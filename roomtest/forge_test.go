@@ -5,6 +5,7 @@ import (
 	"errors"
 	"github.com/gomatrixlib/gomatrixlib/canonicaljson"
 	"testing"
+	"time"
 
 	"github.com/gomatrixlib/gomatrixlib/event"
 	"github.com/gomatrixlib/gomatrixlib/eventauth"
@@ -14,7 +15,7 @@ import (
 	"github.com/gomatrixlib/gomatrixlib/signing"
 )
 
-var timeZero = roomtest.Time(0)
+var timeZero time.Time
 
 // check runs the library's receipt checks in order: format, signatures and
 // hashes, then authorization against the event's auth events.

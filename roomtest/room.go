@@ -1,6 +1,7 @@
 package roomtest
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -323,10 +324,10 @@ func (r *Room) AuthChain(eventIDs ...string) []*event.PDU {
 		}
 	}
 	slices.SortFunc(out, func(a, b *event.PDU) int {
-		if c := int(a.Depth() - b.Depth()); c != 0 {
+		if c := cmp.Compare(a.Depth(), b.Depth()); c != 0 {
 			return c
 		}
-		return int(a.OriginServerTS() - b.OriginServerTS())
+		return cmp.Compare(a.OriginServerTS(), b.OriginServerTS())
 	})
 	return out
 }
@@ -382,6 +383,3 @@ func marshalContent(c any) ([]byte, error) {
 		return json.Marshal(c)
 	}
 }
-
-// Time returns the time of an origin_server_ts in milliseconds.
-func Time(ms int64) time.Time { return time.UnixMilli(ms) }

@@ -13,6 +13,14 @@ import (
 	"github.com/gomatrixlib/gomatrixlib/stateres"
 )
 
+// The room is what stateres and signing ask for.
+var (
+	_ stateres.Provider         = (*roomtest.Room)(nil)
+	_ stateres.RejectionTracker = (*roomtest.Room)(nil)
+	_ signing.KeyLookup         = (*roomtest.Room)(nil)
+	_ signing.KeyLookup         = (*roomtest.Keyring)(nil)
+)
+
 const (
 	alice = roomtest.DefaultCreator
 	bob   = "@bob:b.test"
@@ -45,6 +53,12 @@ func everyKind(t *testing.T, rules roomversion.Rules) (*roomtest.Room, map[strin
 		kinds["invite after knock"] = r.Invite(bob, erin)
 		kinds["join after knock"] = r.Join(erin)
 	}
+	if rules.RestrictedJoins {
+		// A restricted join authorised by alice: signed by her server too.
+		r.SetJoinRule(alice, "restricted")
+		kinds["restricted join"] = r.Add(roomtest.Event{Type: "m.room.member", Sender: "@frank:f.test", StateKey: roomtest.Str("@frank:f.test"),
+			Content: map[string]any{"membership": "join", "join_authorised_via_users_server": alice}})
+	}
 	kinds["leave"] = r.Leave(bob)
 	// A fork: two branches from one event, each changing the topic, then
 	// resolved and merged.
@@ -73,11 +87,14 @@ func TestEveryVersionEveryKind(t *testing.T) {
 		t.Run("v"+rules.ID, func(t *testing.T) {
 			t.Parallel()
 			r, kinds := everyKind(t, rules)
-			if want := 19; rules.Knocking {
-				if len(kinds) != want+3 {
-					t.Fatalf("%d kinds, want %d", len(kinds), want+3)
-				}
-			} else if len(kinds) != want {
+			want := 19
+			if rules.Knocking {
+				want += 3
+			}
+			if rules.RestrictedJoins {
+				want++
+			}
+			if len(kinds) != want {
 				t.Fatalf("%d kinds, want %d", len(kinds), want)
 			}
 			ctx := context.Background()

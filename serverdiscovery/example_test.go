@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/gomatrixlib/gomatrixlib/internal/dnstest"
 	"github.com/gomatrixlib/gomatrixlib/serverdiscovery"
+	"github.com/gomatrixlib/gomatrixlib/serverdiscovery/discoverytest"
 )
 
 func Example() {
 	// An in-process DNS server stands in for the real one.
-	dns, err := dnstest.Start()
+	dns, err := discoverytest.StartDNS()
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -31,7 +31,9 @@
 // TLSConfig, or an HTTP client), FederationClient, or KeyFetcher for
 // package keys. The fake servers verify the requests of the server under
 // test with the keys in Network.Keys (add them with Keys.AddPublic) or by
-// fetching them from it, if the test registered it in the network.
+// fetching them from it. For the fake servers to reach the server under test
+// (key fetches, Server.SendPDUs, Server.Client), register its name and
+// address with Network.Register and serve it with Network.CA.ServerTLS().
 //
 //	room := roomtest.New(t, roomtest.Options{Creator: "@alice:remote.test"})
 //	remote := federationtest.New(t, federationtest.Options{Name: "remote.test", Rooms: []*roomtest.Room{room}})

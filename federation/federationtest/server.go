@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gomatrixlib/gomatrixlib/event"
 	"github.com/gomatrixlib/gomatrixlib/federation"
 	"github.com/gomatrixlib/gomatrixlib/keys"
 	"github.com/gomatrixlib/gomatrixlib/roomtest"
@@ -179,6 +180,7 @@ type Server struct {
 	requests []*Request
 	changed  chan struct{}
 	aliases  map[string]string
+	txnID    int
 }
 
 // New starts a fake server for the test tb, stopped when the test ends.
@@ -361,6 +363,18 @@ func (s *Server) Await(tb TB, ep Endpoint, n int, timeout time.Duration) []*Requ
 // for pushing events or requests to the server under test.
 func (s *Server) Client() *federation.Client {
 	return s.Network.FederationClient(s.Name, s.Key)
+}
+
+// SendPDUs sends evs to destination in one transaction from this server
+// (transaction IDs count up per server) and returns the per-PDU results.
+// Errors are those of federation.Client.SendTransaction.
+func (s *Server) SendPDUs(ctx context.Context, destination string, evs ...*event.PDU) (map[string]json.RawMessage, error) {
+	txn := federation.Transaction{Origin: s.Name, OriginServerTS: time.Now().UnixMilli(), PDUs: raws(evs)}
+	s.mu.Lock()
+	s.txnID++
+	id := fmt.Sprintf("federationtest-%d", s.txnID)
+	s.mu.Unlock()
+	return s.Client().SendTransaction(ctx, destination, id, txn)
 }
 
 func (s *Server) endpoint(ep Endpoint) http.Handler {

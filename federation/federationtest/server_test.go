@@ -324,8 +324,8 @@ func TestHandlersAndSharedRoom(t *testing.T) {
 	}
 	// An event the room gets through one server is served by the other.
 	msg, _ := room.Build(roomtest.Event{Type: "m.room.message", Sender: "@carol:other.test", Content: `{"body":"x"}`})
-	if _, err := b.Client().SendTransaction(ctx, remote, "1", federation.Transaction{Origin: "other.test", PDUs: []json.RawMessage{msg.JSON()}}); err != nil {
-		t.Fatal(err)
+	if res, err := b.SendPDUs(ctx, remote, msg); err != nil || string(res[msg.EventID()]) != "{}" {
+		t.Fatalf("%s %v", res, err)
 	}
 	if ev, err := c.GetEvent(ctx, "other.test", msg.EventID()); err != nil || string(ev) != string(msg.JSON()) {
 		t.Fatalf("shared room: %v", err)

@@ -1,15 +1,69 @@
 // Package roomserver owns room state. It consumes the input log (events
 // that writers want in rooms), checks each event (format, hashes and
 // signatures, authorization against its auth events and against the state
-// before it), stores accepted events with the state after each one, and
-// appends an entry to the output log carrying the event and the state
-// delta. Its query API answers what writers and readers need to know about
-// rooms.
+// before it), stores accepted events with a reference to the state after
+// each one, and appends an entry to the output log carrying the event and
+// the state delta. Its query API answers what writers and readers need to
+// know about rooms.
 //
 // Events of one room are processed in log order by a single durable
 // consumer, so a restart resumes where processing stopped; reprocessing an
 // event already stored republishes its output entry, which the output
 // stream deduplicates by event ID.
+//
+// # State storage
+//
+// The state after an event is a snapshot: rs_events.snapshot names a row
+// of rs_snapshots. A snapshot row is either full (parent 0: every entry of
+// the state) or a delta (the entries that differ from its parent's state),
+// and records its room, its number of hops to the full snapshot below it
+// and the size of its whole state. Entries, sorted by (type, state key),
+// are one binary blob per row (encodeEntries), not one row per entry.
+//
+//   - An event that changes no state (a message: most events) takes the
+//     snapshot of its previous events. It writes no state at all.
+//   - A state event's snapshot is a one-entry delta on the snapshot before
+//     it, unless that one is already maxHops-1 (63) deltas from a full
+//     snapshot: then the state is loaded and written as a new full
+//     snapshot. Chains are never longer than 64 rows.
+//   - Loading the state at an event reads the chain's headers in one
+//     recursive query, then its rows by key: one full snapshot and at most
+//     63 one-entry deltas, merged in one pass. Looking up one (type, state
+//     key) reads the chain newest first and stops at the first row holding
+//     the key (a binary search in each row).
+//   - The room's current state is also kept by key in rs_state, with its
+//     snapshot in rs_rooms.snapshot. Building and checking an event reads
+//     only the entries its authorization needs (eventauth.AuthEventsNeeded,
+//     the create event and the entry a state event replaces), by key, from
+//     rs_state when the event builds on the current state (always, for
+//     this server's own events) and from the snapshot chain otherwise.
+//   - The event row, its snapshot, the forward extremities and the current
+//     state are written in one transaction: a crash leaves both or neither.
+//
+// Why a bounded delta chain, and why blobs. Per-event work must not grow
+// with the room: a message costs one reference, a state event one small
+// row, plus a full snapshot every 64 state events (N entries written once
+// per 64 changes; in a 10,000-member room about 0.8 MB, so some 12 KB per
+// state event on average, and nothing per message). Reads stay bounded by
+// the state plus 63 entries. Block lists shared between snapshots
+// (Dendrite) or adaptive layers (Conduit) cost less per state event in
+// very large rooms, and a path-copied tree would make it logarithmic, but
+// each needs hashing, block management or tree code that a chain with a
+// fixed bound does not. Storing a snapshot's entries as one blob instead of
+// one row per entry (Synapse) keeps a full snapshot to one sequential write
+// and read without per-row overhead and indexes, which is what makes
+// writing one every 64 state events cheap.
+//
+// Deltas add or replace entries; they cannot remove one. No event of a
+// single server removes a state entry; a state that lost entries (which
+// state resolution could produce) must be stored as a full snapshot.
+//
+// Snapshots are read back strictly: a missing row, a row of another room, a
+// chain longer than the bound or not in step, unreadable entries or a
+// merged state whose size differs from the recorded one give
+// ErrBrokenState, never a guessed state. A database of the first schema
+// (the full state as JSON in every rs_events row) is converted on start by
+// migrate.
 package roomserver
 
 import (
@@ -724,10 +778,16 @@ func (rs *RoomServer) store(ctx context.Context, rules roomversion.Rules, ev *ev
 			return nil, err
 		}
 	}
-	if _, err := tx.Exec(`INSERT INTO rs_events (event_id, room_id, json, snapshot) VALUES (?, ?, ?, ?)
-		ON CONFLICT(event_id) DO UPDATE SET snapshot = excluded.snapshot`,
-		ev.EventID(), ev.RoomID(), string(ev.JSON()), snapAfter); err != nil {
+	// An outlier gets its state; an event already stored with state is
+	// an error (the transaction then leaves nothing).
+	res, err := tx.Exec(`INSERT INTO rs_events (event_id, room_id, json, snapshot) VALUES (?, ?, ?, ?)
+		ON CONFLICT(event_id) DO UPDATE SET snapshot = excluded.snapshot WHERE rs_events.snapshot = -1`,
+		ev.EventID(), ev.RoomID(), string(ev.JSON()), snapAfter)
+	if err != nil {
 		return nil, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return nil, fmt.Errorf("roomserver: storing %s: already stored (%v)", ev.EventID(), err)
 	}
 	newSnap := current
 	switch {

@@ -81,14 +81,18 @@ func decodeEntries(b []byte) ([]stateEntry, error) {
 		return nil, fmt.Errorf("entry count %d exceeds the data", count)
 	}
 	out := make([]stateEntry, 0, count)
+	// One string holds all the bytes; the entries' strings are slices of
+	// it, so decoding allocates twice, not three times per entry.
+	all := string(b)
+	off := 0
 	str := func() (string, error) {
-		l, n := binary.Uvarint(b)
-		if n <= 0 || l > uint64(len(b)-n) {
+		l, n := binary.Uvarint(b[off:])
+		if n <= 0 || l > uint64(len(b)-off-n) {
 			return "", errors.New("bad string length")
 		}
-		s := string(b[n : n+int(l)])
-		b = b[n+int(l):]
-		return s, nil
+		start := off + n
+		off = start + int(l)
+		return all[start:off], nil
 	}
 	for i := uint64(0); i < count; i++ {
 		var e stateEntry
@@ -110,7 +114,7 @@ func decodeEntries(b []byte) ([]stateEntry, error) {
 		}
 		out = append(out, e)
 	}
-	if len(b) != 0 {
+	if off != len(b) {
 		return nil, errors.New("trailing bytes after the entries")
 	}
 	return out, nil
@@ -128,35 +132,37 @@ type snapshotRow struct {
 	roomID     string
 	hops       int
 	size       int64
-	entries    []byte
 }
 
-// readChain reads snapshot id and its ancestors up to the full snapshot, in
-// one recursive query, newest first, and checks that they form an intact
-// chain of roomID.
+// readChain reads the headers of snapshot id and its ancestors up to the
+// full snapshot, in one recursive query, newest first, and checks that they
+// form an intact chain of roomID. readEntries reads a row's entries.
 func readChain(q querier, roomID string, id int64) ([]snapshotRow, error) {
 	if id <= 0 {
 		return nil, fmt.Errorf("%w: snapshot %d of %s is not a snapshot ID", ErrBrokenState, id, roomID)
 	}
-	rows, err := q.Query(`WITH RECURSIVE chain(id, parent, room_id, hops, size, entries, n) AS (
-		SELECT id, parent, room_id, hops, size, entries, 1 FROM rs_snapshots WHERE id = ?
+	// Headers only: the entries are read by primary key when needed (a
+	// recursive query would also copy them through a temporary table).
+	rows, err := q.Query(`WITH RECURSIVE chain(id, parent, room_id, hops, size, n) AS (
+		SELECT id, parent, room_id, hops, size, 1 FROM rs_snapshots WHERE id = ?
 		UNION ALL
-		SELECT s.id, s.parent, s.room_id, s.hops, s.size, s.entries, c.n + 1
+		SELECT s.id, s.parent, s.room_id, s.hops, s.size, c.n + 1
 		FROM rs_snapshots s JOIN chain c ON s.id = c.parent
 		WHERE c.parent <> 0 AND c.n <= ?)
-		SELECT id, parent, room_id, hops, size, entries FROM chain ORDER BY n`, id, maxHops+1)
+		SELECT id, parent, room_id, hops, size FROM chain ORDER BY n`, id, maxHops+1)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var chain []snapshotRow
 	for rows.Next() {
 		var r snapshotRow
-		if err := rows.Scan(&r.id, &r.parent, &r.roomID, &r.hops, &r.size, &r.entries); err != nil {
+		if err := rows.Scan(&r.id, &r.parent, &r.roomID, &r.hops, &r.size); err != nil {
+			rows.Close()
 			return nil, err
 		}
 		chain = append(chain, r)
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
@@ -186,15 +192,32 @@ func readChain(q querier, roomID string, id int64) ([]snapshotRow, error) {
 	return chain, nil
 }
 
+// readEntries reads and decodes a snapshot row's entries.
+func readEntries(q querier, r snapshotRow) ([]stateEntry, error) {
+	var blob []byte
+	err := q.QueryRow(`SELECT entries FROM rs_snapshots WHERE id = ?`, r.id).Scan(&blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: snapshot %d vanished while read", ErrBrokenState, r.id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	es, err := decodeEntries(blob)
+	if err != nil {
+		return nil, fmt.Errorf("%w: snapshot %d: %v", ErrBrokenState, r.id, err)
+	}
+	return es, nil
+}
+
 // loadSnapshot returns the full state of a snapshot, sorted by key.
 func loadSnapshot(q querier, roomID string, id int64) ([]stateEntry, error) {
 	chain, err := readChain(q, roomID, id)
 	if err != nil {
 		return nil, err
 	}
-	base, err := decodeEntries(chain[len(chain)-1].entries)
+	base, err := readEntries(q, chain[len(chain)-1])
 	if err != nil {
-		return nil, fmt.Errorf("%w: snapshot %d: %v", ErrBrokenState, chain[len(chain)-1].id, err)
+		return nil, err
 	}
 	if len(chain) == 1 {
 		if int64(len(base)) != chain[0].size {
@@ -202,27 +225,29 @@ func loadSnapshot(q querier, roomID string, id int64) ([]stateEntry, error) {
 		}
 		return base, nil
 	}
-	state := make(map[eventauth.StateKey]string, chain[0].size)
-	for _, e := range base {
-		state[eventauth.StateKey{Type: e.Type, StateKey: e.StateKey}] = e.EventID
-	}
+	// The deltas, oldest first, sorted by key with the newest entry of a
+	// key kept, merged into the base in one pass: no map of the whole
+	// state, no sort of it.
+	var changes []stateEntry
 	for i := len(chain) - 2; i >= 0; i-- {
-		delta, err := decodeEntries(chain[i].entries)
+		delta, err := readEntries(q, chain[i])
 		if err != nil {
-			return nil, fmt.Errorf("%w: snapshot %d: %v", ErrBrokenState, chain[i].id, err)
+			return nil, err
 		}
-		for _, e := range delta {
-			state[eventauth.StateKey{Type: e.Type, StateKey: e.StateKey}] = e.EventID
+		changes = append(changes, delta...)
+	}
+	slices.SortStableFunc(changes, compareEntries)
+	newest := changes[:0]
+	for i, e := range changes {
+		if i+1 < len(changes) && compareEntries(e, changes[i+1]) == 0 {
+			continue // a newer delta replaces it
 		}
+		newest = append(newest, e)
 	}
-	if int64(len(state)) != chain[0].size {
-		return nil, fmt.Errorf("%w: snapshot %d has %d entries, %d recorded", ErrBrokenState, id, len(state), chain[0].size)
+	out := mergeEntries(base, newest)
+	if int64(len(out)) != chain[0].size {
+		return nil, fmt.Errorf("%w: snapshot %d has %d entries, %d recorded", ErrBrokenState, id, len(out), chain[0].size)
 	}
-	out := make([]stateEntry, 0, len(state))
-	for k, v := range state {
-		out = append(out, stateEntry{k.Type, k.StateKey, v})
-	}
-	sortEntries(out)
 	return out, nil
 }
 
@@ -240,9 +265,9 @@ func lookupSnapshot(q querier, roomID string, id int64, keys []eventauth.StateKe
 		if pending == 0 {
 			break
 		}
-		es, err := decodeEntries(r.entries)
+		es, err := readEntries(q, r)
 		if err != nil {
-			return nil, fmt.Errorf("%w: snapshot %d: %v", ErrBrokenState, r.id, err)
+			return nil, err
 		}
 		for _, k := range keys {
 			if _, done := out[k]; done {

@@ -251,7 +251,14 @@ func (s *SyncAPI) stateAt(ctx context.Context, roomID string, after, upto int64,
 	}
 	const newest = `SELECT MAX(pos) FROM sync_events WHERE room_id = ? AND pos > ? AND pos <= ? AND `
 	if members == nil {
-		if err := collect(newest+`type IS NOT NULL GROUP BY type, state_key`, roomID, after, upto); err != nil {
+		// The whole state: every key's newest event from the state index
+		// (type >= '' steers SQLite to it), reading no message. Changes
+		// since a position: the room's events in the gap.
+		cond := `type IS NOT NULL GROUP BY type, state_key`
+		if after == 0 {
+			cond = `type >= '' GROUP BY type, state_key`
+		}
+		if err := collect(newest+cond, roomID, after, upto); err != nil {
 			return nil, err
 		}
 	} else {

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,7 +35,20 @@ func main() {
 	messages := flag.Int("messages", 100, "messages per client (with -scale: messages sent)")
 	scale := flag.String("scale", "", "comma-separated room sizes to measure scaling with (e.g. 10,1000,10000)")
 	workers := flag.Int("workers", 8, "with -scale: parallel registrations and middle joins")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *scale != "" {
 		var sizes []int
 		for _, f := range strings.Split(*scale, ",") {
@@ -46,6 +60,7 @@ func main() {
 			sizes = append(sizes, n)
 		}
 		if err := runScale(sizes, *messages, *workers); err != nil {
+			pprof.StopCPUProfile()
 			fmt.Fprintln(os.Stderr, "loadtest:", err)
 			os.Exit(1)
 		}

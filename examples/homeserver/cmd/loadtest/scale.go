@@ -101,9 +101,6 @@ func scaleOne(members, nMessages, workers int) (scaleResult, error) {
 	// Joins: the first and last 100 one at a time (timed), the middle in
 	// parallel.
 	edge := min(100, len(cs)/2)
-	if len(cs) < 200 {
-		edge = len(cs) / 2
-	}
 	timedJoin := func(c *testclient.Client) (time.Duration, error) {
 		t0 := time.Now()
 		_, err := c.MustOK("POST", joinPath, nil)

@@ -55,8 +55,9 @@ func Open(dataDir, postgresDSN string) (*DB, error) {
 }
 
 // Rebind rewrites a statement for the database: for PostgreSQL, "?"
-// placeholders become $1, $2, ... , SQLite's auto-increment key becomes
-// BIGSERIAL and BLOB becomes BYTEA. Statements must not contain "?" inside string literals.
+// placeholders become $1, $2, ..., SQLite's auto-increment key becomes
+// BIGSERIAL and the BLOB type BYTEA. Statements must not contain "?" (or
+// " BLOB") inside string literals.
 func (d *DB) Rebind(q string) string {
 	if !d.Postgres {
 		return q

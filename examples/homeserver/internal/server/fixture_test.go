@@ -11,11 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/db"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/server"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/testclient"
 )
@@ -209,22 +211,21 @@ func extractTarGz(t *testing.T, src, dst string) {
 // start, and state, history, sync from a token taken before the migration,
 // and new sends work.
 func TestStartOnOldData(t *testing.T) {
-	var fx oldFixture
-	raw, err := os.ReadFile(filepath.Join("testdata", "olddata.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(raw, &fx); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	extractTarGz(t, filepath.Join("testdata", "olddata.tar.gz"), dir)
+	fx, dir := oldData(t)
 	s, err := server.Start(server.Config{DataDir: dir, ClientAddr: "127.0.0.1:0", FederationAddr: "127.0.0.1:0",
 		ServerName: fx.ServerName, BcryptCost: 4, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	checkOldData(t, s, fx)
+}
+
+// checkOldData checks a server started on the fixture: state, members,
+// history, sync from an old token, lazy-loaded sync, sends and state
+// changes with auth.
+func checkOldData(t *testing.T, s *server.Server, fx oldFixture) {
+	t.Helper()
 	login := func(user string) *testclient.Client {
 		c := client(s)
 		b, err := c.MustOK("POST", "/login", map[string]any{"type": "m.login.password", "identifier": map[string]string{"type": "m.id.user", "user": user}, "password": "secret-" + user})
@@ -258,6 +259,12 @@ func TestStartOnOldData(t *testing.T) {
 	if err != nil || strings.Join(more, ",") != strings.Join(fx.Messages[10:], ",") {
 		t.Fatalf("sync from the old token: %v %v", more, err)
 	}
+	// The sync reader's state columns were filled in from the old rows.
+	room, _ := syncWith(t, bob, "", `{"room":{"timeline":{"limit":3},"state":{"lazy_load_members":true}}}`, fx.RoomID)
+	if got := stateKeys(room); !slices.Contains(got, "m.room.name|") || !slices.Contains(got, "m.room.topic|") ||
+		!slices.Contains(got, "m.room.member|@bob:old.test") || slices.Contains(got, "m.room.member|@carol:old.test") {
+		t.Fatalf("lazy-loaded state after migration: %v", got)
+	}
 	// Sends and state changes work on the migrated state.
 	sent := must[string](t)(alice.Send(fx.RoomID, "new1", "after migration"))
 	got, _, err := bob.CollectMessages(fx.RoomID, fx.Since, 6, 10*time.Second)
@@ -271,5 +278,121 @@ func TestStartOnOldData(t *testing.T) {
 	ok(alice.MustOK("PUT", path(fx.RoomID)+"/state/m.room.name", map[string]string{"name": "Migrated"}))
 	if n := ok(carol.MustOK("GET", path(fx.RoomID)+"/state/m.room.name", nil)); n["name"] != "Migrated" {
 		t.Fatalf("name after the change: %v", n)
+	}
+}
+
+func oldData(t *testing.T) (oldFixture, string) {
+	t.Helper()
+	var fx oldFixture
+	raw, err := os.ReadFile(filepath.Join("testdata", "olddata.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &fx); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	extractTarGz(t, filepath.Join("testdata", "olddata.tar.gz"), dir)
+	return fx, dir
+}
+
+// TestStartOnOldDataPostgres is TestStartOnOldData on PostgreSQL: the
+// fixture's SQLite tables, created with the old schema's statements (as
+// the old code would have created them on PostgreSQL) and copied row by
+// row, are migrated when the server starts on them.
+func TestStartOnOldDataPostgres(t *testing.T) {
+	dsn := startPostgres(t)
+	fx, dir := oldData(t)
+	lite, err := db.Open(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := db.Open("", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	type table struct{ name, sql string }
+	var tables []table
+	var indexes []string
+	rows, err := lite.Query(`SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY type DESC`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var typ, name, sql string
+		if err := rows.Scan(&typ, &name, &sql); err != nil {
+			t.Fatal(err)
+		}
+		if typ == "table" {
+			tables = append(tables, table{name, sql})
+		} else {
+			indexes = append(indexes, sql)
+		}
+	}
+	rows.Close()
+	if len(tables) < 8 {
+		t.Fatalf("fixture has %d tables", len(tables))
+	}
+	for _, tb := range tables {
+		if _, err := pg.Exec(tb.sql); err != nil {
+			t.Fatalf("%s: %v", tb.sql, err)
+		}
+		copyRows(t, lite, pg, tb.name)
+	}
+	for _, ix := range indexes {
+		if _, err := pg.Exec(ix); err != nil {
+			t.Fatalf("%s: %v", ix, err)
+		}
+	}
+	for _, seq := range [][2]string{{"rs_events", "nid"}, {"sync_events", "pos"}} {
+		if _, err := pg.Exec(`SELECT setval(pg_get_serial_sequence('` + seq[0] + `', '` + seq[1] + `'), (SELECT MAX(` + seq[1] + `) FROM ` + seq[0] + `))`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lite.Close()
+	if err := os.Remove(filepath.Join(dir, "homeserver.db")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := server.Start(server.Config{DataDir: dir, PostgresDSN: dsn, ClientAddr: "127.0.0.1:0", FederationAddr: "127.0.0.1:0",
+		ServerName: fx.ServerName, BcryptCost: 4, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var dropped int
+	if err := pg.QueryRow(`SELECT COUNT(*) FROM information_schema.columns WHERE table_name = 'rs_events' AND column_name = 'state_after'`).Scan(&dropped); err != nil || dropped != 0 {
+		t.Fatalf("state_after still there after the migration: %d %v", dropped, err)
+	}
+	checkOldData(t, s, fx)
+}
+
+func copyRows(t *testing.T, from, to *db.DB, tableName string) {
+	t.Helper()
+	rows, err := from.Query(`SELECT * FROM ` + tableName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	insert := `INSERT INTO ` + tableName + ` (` + strings.Join(cols, ", ") + `) VALUES (?` + strings.Repeat(", ?", len(cols)-1) + `)`
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := to.Exec(insert, vals...); err != nil {
+			t.Fatalf("%s: %v", insert, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 }
