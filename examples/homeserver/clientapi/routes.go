@@ -565,7 +565,7 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, d *device) error 
 	if dir != "b" && dir != "f" {
 		return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "dir must be b or f")
 	}
-	chunk, start, end, err := a.sync.Messages(r.Context(), roomID, from, dir, parseLimit(q.Get("limit"), 10))
+	chunk, start, end, err := a.sync.Messages(r.Context(), roomID, d.userID, from, dir, parseLimit(q.Get("limit"), 10))
 	if err != nil {
 		return err
 	}

@@ -184,6 +184,19 @@ func (s *SyncAPI) roomSection(ctx context.Context, req Request, roomID string, s
 		items = append(items, it)
 	}
 	rows.Close()
+	// History visibility: events the user may not see are left out of the
+	// timeline (the state section is not filtered).
+	kept := items[:0]
+	for _, it := range items {
+		ok, err := s.visible(ctx, roomID, req.UserID, it.pos, it.raw)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			kept = append(kept, it)
+		}
+	}
+	items = kept
 	room := &JoinedRoom{State: Events{Events: []json.RawMessage{}}, Timeline: Timeline{Events: []json.RawMessage{}}}
 	if len(items) > limit {
 		room.Timeline.Limited = true
@@ -333,7 +346,7 @@ func (s *SyncAPI) JoinedRooms(ctx context.Context, userID string) ([]string, err
 // Messages answers /rooms/{roomId}/messages: events of the room before
 // (dir "b") or after (dir "f") the token, up to limit, and the next token.
 // The caller checks that the user may see the room.
-func (s *SyncAPI) Messages(ctx context.Context, roomID string, from int64, dir string, limit int) (chunk []json.RawMessage, start, end string, err error) {
+func (s *SyncAPI) Messages(ctx context.Context, roomID, userID string, from int64, dir string, limit int) (chunk []json.RawMessage, start, end string, err error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 10
 	}
@@ -352,23 +365,40 @@ func (s *SyncAPI) Messages(ctx context.Context, roomID string, from int64, dir s
 	defer rows.Close()
 	chunk = []json.RawMessage{}
 	last := from
+	type row struct {
+		pos          int64
+		raw, eventID string
+	}
+	var read []row
 	for rows.Next() {
-		var pos int64
-		var raw, eventID string
-		if err := rows.Scan(&pos, &raw, &eventID); err != nil {
+		var r row
+		if err := rows.Scan(&r.pos, &r.raw, &r.eventID); err != nil {
 			return nil, "", "", err
 		}
-		chunk = append(chunk, httputil.ClientEvent([]byte(raw), roomID, eventID))
-		last = pos
+		read = append(read, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", "", err
+	}
+	rows.Close() // before the visibility lookups (SQLite has one connection)
+	n := len(read)
+	for _, r := range read {
+		last = r.pos
+		if ok, err := s.visible(ctx, roomID, userID, r.pos, r.raw); err != nil {
+			return nil, "", "", err
+		} else if !ok {
+			continue // hidden by history visibility
+		}
+		chunk = append(chunk, httputil.ClientEvent([]byte(r.raw), roomID, r.eventID))
 	}
 	start = Token(from)
-	if len(chunk) < limit {
-		return chunk, start, "", rows.Err()
+	if n < limit {
+		return chunk, start, "", nil
 	}
 	if dir == "f" {
-		return chunk, start, Token(last), rows.Err()
+		return chunk, start, Token(last), nil
 	}
-	return chunk, start, Token(last - 1), rows.Err()
+	return chunk, start, Token(last - 1), nil
 }
 
 func rawList(in []json.RawMessage) [][]byte {
