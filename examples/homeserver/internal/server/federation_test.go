@@ -387,3 +387,53 @@ func TestFederationTwoServers(t *testing.T) {
 		})
 	}
 }
+
+// TestFederationSenderRestart checks the outbound queue is durable: the
+// sending server is restarted while the destination is down, and once the
+// destination is back it receives every event sent meanwhile, once.
+func TestFederationSenderRestart(t *testing.T) {
+	a, b := newPeer(t), newPeer(t)
+	defer a.stop()
+	defer b.stop()
+	alice, bob := a.user("alice"), b.user("bob")
+	created, err := alice.MustOK("POST", "/createRoom", map[string]any{"preset": "public_chat", "room_version": "10"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roomID := created["room_id"].(string)
+	if _, err := bob.MustOK("POST", "/join/"+url.PathEscape(roomID)+"?server_name="+url.QueryEscape(a.name), map[string]any{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "bob's join on a", func() error { return joinedOn(alice, roomID, bob.UserID) })
+
+	b.stop()
+	var sent []string
+	for i := 0; i < 10; i++ {
+		id, err := alice.Send(roomID, fmt.Sprintf("r%d", i), fmt.Sprintf("queued %d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, id)
+	}
+	a.stop()
+	a.start()
+	a.rebase(alice)
+	b.start()
+	b.rebase(bob)
+	eventually(t, 45*time.Second, "b receives what a queued before its restart", func() error {
+		tb, err := timeline(bob, roomID)
+		if err != nil {
+			return err
+		}
+		for _, id := range sent {
+			if !slices.Contains(tb, id) {
+				r, _ := bob.Do("GET", "/rooms/"+url.PathEscape(roomID)+"/messages?dir=b&limit=30", nil)
+				return fmt.Errorf("missing %s; b has %v; /messages: %s", id, tb, r.Raw)
+			}
+		}
+		if len(tb) != len(sent) {
+			return fmt.Errorf("b has %d messages, want %d", len(tb), len(sent))
+		}
+		return nil
+	})
+}
