@@ -89,21 +89,21 @@ func Parse(rules roomversion.Rules, raw []byte) (*PDU, error) {
 	if err := env.read(rules, raw); err != nil {
 		return nil, err
 	}
-	f, err := splitFields(env.text)
-	if err != nil {
+	var f fields
+	if err := f.split(env.text); err != nil {
 		return nil, err
 	}
 	p := &PDU{rules: roomversion.Shared(rules), raw: stringBytes(env.text)}
-	if err := p.readTopLevel(rules, &f); err != nil {
+	if err := p.readTopLevel(&f); err != nil {
 		return nil, err
 	}
-	if err := p.readReferences(rules, &f); err != nil {
+	if err := p.readReferences(&f); err != nil {
 		return nil, err
 	}
-	if err := p.readIdentifiers(rules, &f); err != nil {
+	if err := p.readIdentifiers(&f); err != nil {
 		return nil, err
 	}
-	if err := p.setEventID(rules, &f, &env); err != nil {
+	if err := p.setEventID(&f, &env); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -151,13 +151,12 @@ type fields struct {
 	typ, roomID, sender, stateKey, content, prev, auth, depth, ts, redacts, eventID, hashes, signatures, unsigned, origin gjson.Result
 }
 
-// splitFields picks the top-level members Parse reads out of the JSON
+// split fills f with the top-level members Parse reads out of the JSON
 // object text (later duplicates win, as canonical JSON has none).
-func splitFields(text string) (fields, error) {
-	var f fields
+func (f *fields) split(text string) error {
 	top := gjson.Parse(text)
 	if !top.IsObject() {
-		return f, fmt.Errorf("%w: not an object", ErrBadJSON)
+		return fmt.Errorf("%w: not an object", ErrBadJSON)
 	}
 	top.ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
@@ -194,14 +193,16 @@ func splitFields(text string) (fields, error) {
 		}
 		return true
 	})
-	return f, nil
+	return nil
 }
 
 // readTopLevel checks the top-level fields whose format is the same in
 // every room version (type, sender, state_key, content, depth,
 // origin_server_ts, hashes, signatures, unsigned, origin) and sets them on
-// p, with the membership of m.room.member events.
-func (p *PDU) readTopLevel(rules roomversion.Rules, f *fields) error {
+// p, with the membership of m.room.member events. Like the steps after
+// it, it reads the room version's rules from p.
+func (p *PDU) readTopLevel(f *fields) error {
+	rules := p.rules
 	var err error
 	if p.typ, err = shortString(f.typ, "type"); err != nil {
 		return err
@@ -265,7 +266,8 @@ func (p *PDU) readTopLevel(rules roomversion.Rules, f *fields) error {
 
 // readReferences checks prev_events and auth_events (see references) and
 // sets them on p.
-func (p *PDU) readReferences(rules roomversion.Rules, f *fields) error {
+func (p *PDU) readReferences(f *fields) error {
+	rules := p.rules
 	var err error
 	if p.prev, err = references(rules, f.prev, "prev_events", MaxPrevEvents, nil); err != nil {
 		return err
@@ -276,15 +278,16 @@ func (p *PDU) readReferences(rules roomversion.Rules, f *fields) error {
 
 // isV12Create reports whether p (its type read) is a create event of a
 // room version whose room ID derives from the create event.
-func (p *PDU) isV12Create(rules roomversion.Rules) bool {
-	return rules.RoomIDFromCreateEvent && p.typ == "m.room.create"
+func (p *PDU) isV12Create() bool {
+	return p.rules.RoomIDFromCreateEvent && p.typ == "m.room.create"
 }
 
 // readIdentifiers checks the identifiers whose presence or format depends
 // on the room version, room_id and the redacted event's ID, and sets them
 // on p. The event's own ID is setEventID's.
-func (p *PDU) readIdentifiers(rules roomversion.Rules, f *fields) error {
-	if p.isV12Create(rules) {
+func (p *PDU) readIdentifiers(f *fields) error {
+	rules := p.rules
+	if p.isV12Create() {
 		if f.roomID.Exists() {
 			return fieldErr(ErrBadField, "room_id", "a room version %s create event has no room_id", rules.ID)
 		}
@@ -328,7 +331,8 @@ func (p *PDU) readIdentifiers(rules roomversion.Rules, f *fields) error {
 // with server-generated IDs, otherwise the reference hash of the input,
 // written after the JSON in env's buffer. A room version 12 create event
 // also gets its room ID, derived from the event ID.
-func (p *PDU) setEventID(rules roomversion.Rules, f *fields, env *envelope) error {
+func (p *PDU) setEventID(f *fields, env *envelope) error {
+	rules := p.rules
 	if rules.EventIDFormat == roomversion.EventIDServerGenerated {
 		var err error
 		if p.eventID, err = shortString(f.eventID, "event_id"); err != nil {
@@ -339,13 +343,13 @@ func (p *PDU) setEventID(rules roomversion.Rules, f *fields, env *envelope) erro
 		}
 		return nil
 	}
-	computed, err := hashing.EventID(rules, env.raw)
+	computed, err := hashing.EventID(*rules, env.raw)
 	if err != nil {
 		return fmt.Errorf("%w: computing the event ID: %w", ErrBadJSON, err)
 	}
 	env.buf.WriteString(computed)
 	p.eventID = env.buf.String()[len(env.text):]
-	if p.isV12Create(rules) {
+	if p.isV12Create() {
 		p.roomID = "!" + p.eventID[1:]
 	}
 	return nil
@@ -393,7 +397,7 @@ func integer(v gjson.Result, field string, lo, hi int64) (int64, error) {
 
 // checkEventIDFormat checks that s is an event ID of the room version's
 // format.
-func checkEventIDFormat(rules roomversion.Rules, s string) error {
+func checkEventIDFormat(rules *roomversion.Rules, s string) error {
 	eid, err := id.ParseEventID(s)
 	if err != nil {
 		return err
@@ -416,7 +420,7 @@ func checkEventIDFormat(rules roomversion.Rules, s string) error {
 // references reads prev_events or auth_events: a list of event IDs, or for
 // room versions 1-2 a list of [event ID, {"sha256": hash}] pairs. The IDs
 // are appended to out.
-func references(rules roomversion.Rules, v gjson.Result, field string, max int, out []string) ([]string, error) {
+func references(rules *roomversion.Rules, v gjson.Result, field string, max int, out []string) ([]string, error) {
 	if !v.Exists() {
 		return nil, fieldErr(ErrMissingField, field, "required")
 	}

@@ -45,12 +45,12 @@ func TestEnvelopeStep(t *testing.T) {
 	}
 }
 
-func TestSplitFieldsStep(t *testing.T) {
-	if _, err := splitFields(`[1]`); !errors.Is(err, ErrBadJSON) {
+func TestFieldsStep(t *testing.T) {
+	var f fields
+	if err := f.split(`[1]`); !errors.Is(err, ErrBadJSON) {
 		t.Fatalf("array: %v, want ErrBadJSON", err)
 	}
-	f, err := splitFields(`{"type":"t","content":{"a":1},"unknown":1,"depth":3}`)
-	if err != nil {
+	if err := f.split(`{"type":"t","content":{"a":1},"unknown":1,"depth":3}`); err != nil {
 		t.Fatal(err)
 	}
 	if f.typ.Str != "t" || f.content.Raw != `{"a":1}` || f.depth.Int() != 3 || f.sender.Exists() {
@@ -61,8 +61,8 @@ func TestSplitFieldsStep(t *testing.T) {
 // fieldsOf splits a JSON object for the step tests.
 func fieldsOf(t *testing.T, text string) fields {
 	t.Helper()
-	f, err := splitFields(text)
-	if err != nil {
+	var f fields
+	if err := f.split(text); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -71,8 +71,8 @@ func fieldsOf(t *testing.T, text string) fields {
 func TestTopLevelStep(t *testing.T) {
 	r := rules(t, "12")
 	ok := `"content":{"membership":"join"},"depth":2,"hashes":{"sha256":"x"},"origin_server_ts":5,"sender":"@a:d","signatures":{},"state_key":"@a:d","type":"m.room.member"`
-	var p PDU
-	if err := p.readTopLevel(r, ptr(fieldsOf(t, `{`+ok+`,"unsigned":{"age":1},"origin":"d"}`))); err != nil {
+	p := PDU{rules: &r}
+	if err := p.readTopLevel(ptr(fieldsOf(t, `{`+ok+`,"unsigned":{"age":1},"origin":"d"}`))); err != nil {
 		t.Fatal(err)
 	}
 	if p.typ != "m.room.member" || p.sender != "@a:d" || !p.isState || p.stateKey != "@a:d" || p.member != "join" ||
@@ -93,8 +93,8 @@ func TestTopLevelStep(t *testing.T) {
 		{"signatures not an object", `"signatures":{}`, `"signatures":[]`, ErrBadField},
 	} {
 		text := `{` + strings.Replace(ok, tc.replace, tc.with, 1) + `}`
-		var p PDU
-		if err := p.readTopLevel(r, ptr(fieldsOf(t, text))); !errors.Is(err, tc.want) {
+		p := PDU{rules: &r}
+		if err := p.readTopLevel(ptr(fieldsOf(t, text))); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
@@ -102,8 +102,8 @@ func TestTopLevelStep(t *testing.T) {
 
 func TestReferencesStep(t *testing.T) {
 	id := "$P5-6WTYQ_woy6f4nmleE0XqxjtZcyKGza5_gDN-KAdM"
-	var p PDU
-	if err := p.readReferences(rules(t, "12"), ptr(fieldsOf(t, `{"prev_events":["`+id+`"],"auth_events":[]}`))); err != nil {
+	p := PDU{rules: ptr(rules(t, "12"))}
+	if err := p.readReferences(ptr(fieldsOf(t, `{"prev_events":["`+id+`"],"auth_events":[]}`))); err != nil {
 		t.Fatal(err)
 	}
 	if len(p.prev) != 1 || p.prev[0] != id || p.auth == nil || len(p.auth) != 0 {
@@ -117,8 +117,8 @@ func TestReferencesStep(t *testing.T) {
 		{"plain ID in a version with hashes", "1", `{"prev_events":["$a:d"],"auth_events":[]}`},
 		{"listed twice", "12", `{"prev_events":[],"auth_events":["` + id + `","` + id + `"]}`},
 	} {
-		var p PDU
-		if err := p.readReferences(rules(t, tc.v), ptr(fieldsOf(t, tc.text))); err == nil {
+		p := PDU{rules: ptr(rules(t, tc.v))}
+		if err := p.readReferences(ptr(fieldsOf(t, tc.text))); err == nil {
 			t.Errorf("%s: accepted", tc.name)
 		}
 	}
@@ -142,8 +142,8 @@ func TestIdentifiersStep(t *testing.T) {
 		{"redacts optional from 11", "11", "m.room.redaction", `{"room_id":"!r:d","content":{}}`, nil, "!r:d", ""},
 		{"redacts in the wrong format", "3", "m.room.redaction", `{"room_id":"!r:d","redacts":"$a:d"}`, ErrBadField, "", ""},
 	} {
-		p := PDU{typ: tc.typ}
-		err := p.readIdentifiers(rules(t, tc.v), ptr(fieldsOf(t, tc.text)))
+		p := PDU{typ: tc.typ, rules: ptr(rules(t, tc.v))}
+		err := p.readIdentifiers(ptr(fieldsOf(t, tc.text)))
 		if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 			continue
@@ -156,15 +156,16 @@ func TestIdentifiersStep(t *testing.T) {
 
 func TestEventIDStep(t *testing.T) {
 	// Server-generated IDs come from event_id.
-	var p PDU
+	p := PDU{rules: ptr(rules(t, "1"))}
 	var env envelope
-	if err := p.setEventID(rules(t, "1"), ptr(fieldsOf(t, `{"event_id":"$a:d"}`)), &env); err != nil || p.eventID != "$a:d" {
+	if err := p.setEventID(ptr(fieldsOf(t, `{"event_id":"$a:d"}`)), &env); err != nil || p.eventID != "$a:d" {
 		t.Fatalf("v1: %q, %v", p.eventID, err)
 	}
-	if err := p.setEventID(rules(t, "1"), ptr(fieldsOf(t, `{"event_id":"$abc"}`)), &env); !errors.Is(err, ErrBadField) {
+	if err := p.setEventID(ptr(fieldsOf(t, `{"event_id":"$abc"}`)), &env); !errors.Is(err, ErrBadField) {
 		t.Fatalf("v1 ID without a server: %v", err)
 	}
-	if err := p.setEventID(rules(t, "2"), ptr(fieldsOf(t, `{}`)), &env); !errors.Is(err, ErrMissingField) {
+	p = PDU{rules: ptr(rules(t, "2"))}
+	if err := p.setEventID(ptr(fieldsOf(t, `{}`)), &env); !errors.Is(err, ErrMissingField) {
 		t.Fatalf("v2 without event_id: %v", err)
 	}
 	// Computed IDs are the reference hash; a v12 create event also gets
@@ -173,8 +174,8 @@ func TestEventIDStep(t *testing.T) {
 	if err := env.read(r, []byte(v12Create)); err != nil {
 		t.Fatal(err)
 	}
-	p = PDU{typ: "m.room.create"}
-	if err := p.setEventID(r, ptr(fieldsOf(t, env.text)), &env); err != nil {
+	p = PDU{typ: "m.room.create", rules: &r}
+	if err := p.setEventID(ptr(fieldsOf(t, env.text)), &env); err != nil {
 		t.Fatal(err)
 	}
 	want, err := hashing.EventID(r, []byte(v12Create))

@@ -52,6 +52,21 @@ func (p *partitioned) unconflicted(k int32) bool {
 // in the other sets' maps would compare against those maps' key strings,
 // which on a large room are mostly out of the cache.
 func partition(keys *keyTable, ids *idTable, sets []map[stateKey]string) partitioned {
+	p, _ := partitionLoading(keys, ids, sets, nil)
+	return p
+}
+
+// loadChunk is how many new event IDs partitionLoading collects before it
+// has them loaded.
+const loadChunk = 1024
+
+// partitionLoading is partition that also has the events of the sets
+// loaded as it meets them: when load is not nil (ids must not be nil
+// then), every loadChunk event IDs not loaded yet are passed to load with
+// their entries, marked pending. Each event is then read right after its
+// key and ID were, instead of in a second pass over every event once the
+// sets are split. An error of load stops the partition and is returned.
+func partitionLoading(keys *keyTable, ids *idTable, sets []map[stateKey]string, load func(entries []int32, ids []string) error) (partitioned, error) {
 	total := 0
 	for _, s := range sets {
 		total += len(s)
@@ -78,6 +93,8 @@ func partition(keys *keyTable, ids *idTable, sets []map[stateKey]string) partiti
 		id           string
 	}
 	entries := make([]entry, 0, total)
+	var newE []int32
+	var newIDs []string
 	add := func(j int, k stateKey, id string) {
 		kid, _ := keys.intern(k)
 		for int(kid) >= len(count) {
@@ -92,6 +109,11 @@ func partition(keys *keyTable, ids *idTable, sets []map[stateKey]string) partiti
 		ev := int32(-1)
 		if ids != nil {
 			ev, _ = ids.insert(id, wanted)
+			if load != nil && ids.vals[ev] == wanted {
+				ids.vals[ev] = pending
+				newE = append(newE, ev)
+				newIDs = append(newIDs, id)
+			}
 		}
 		switch {
 		case count[kid] == 0:
@@ -107,9 +129,27 @@ func partition(keys *keyTable, ids *idTable, sets []map[stateKey]string) partiti
 		count[kid]++
 		entries = append(entries, entry{kid, int32(j), ev, id})
 	}
+	flush := func() error {
+		if len(newE) == 0 {
+			return nil
+		}
+		err := load(newE, newIDs)
+		newE, newIDs = newE[:0], newIDs[:0]
+		return err
+	}
 	for j, s := range sets {
 		for k, id := range s {
 			add(j, k, id)
+			if len(newE) == loadChunk {
+				if err := flush(); err != nil {
+					return partitioned{}, err
+				}
+			}
+		}
+	}
+	if load != nil {
+		if err := flush(); err != nil {
+			return partitioned{}, err
 		}
 	}
 	p.uAt = make([]int32, len(count))
@@ -167,17 +207,26 @@ func partition(keys *keyTable, ids *idTable, sets []map[stateKey]string) partiti
 			p.in[len(p.in)-1] |= 1 << en.set
 		}
 	}
-	return p
+	return p, nil
 }
 
 // resolveV2 runs state resolution v2, or v2.1 when the rules say so.
 func (e *engine) resolveV2(ctx context.Context, sets []map[stateKey]string, index AuthChainIndex) (map[stateKey]string, error) {
 	var ids *idTable
+	var load func([]int32, []string) error
 	if index == nil {
-		// Every event of the sets gets loaded: enter them now.
+		// Every event of the sets gets loaded: enter them now, and load
+		// them as the sets are read.
 		ids = e.g.byID
+		load = func(entries []int32, missing []string) error {
+			e.g.batch = append(e.g.batch[:0], entries...)
+			return e.g.fetchBatch(ctx, missing)
+		}
 	}
-	p := partition(e.g.keys, ids, sets)
+	p, err := partitionLoading(e.g.keys, ids, sets, load)
+	if err != nil {
+		return nil, err
+	}
 	conflicted := p.conflicted
 	if len(conflicted) == 0 {
 		// Every set is the same.

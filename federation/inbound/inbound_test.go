@@ -2,16 +2,13 @@ package inbound
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/gomatrixlib/gomatrixlib/event"
 	"github.com/gomatrixlib/gomatrixlib/eventauth"
-	"github.com/gomatrixlib/gomatrixlib/internal/roomfix"
-	"github.com/gomatrixlib/gomatrixlib/signing"
+	"github.com/gomatrixlib/gomatrixlib/roomtest"
 	"github.com/tidwall/sjson"
 )
 
@@ -117,39 +114,43 @@ func TestServerAllowed(t *testing.T) {
 	}
 }
 
-// testRoom is a Room over a roomfix room: the state before an event is
-// the state after its first prev event.
-type testRoom struct {
-	r        *roomfix.Room
+// kitRoom is a Room over a test kit room: the state before an event is
+// the state after its first prev event; the current state is the main
+// branch's.
+type kitRoom struct {
+	r        *roomtest.Room
 	rejected map[string]bool
+	hide     map[string]bool
 	fail     error
 }
 
-func (t *testRoom) Events(ctx context.Context, ids []string) ([]*event.PDU, error) {
-	if t.fail != nil {
-		return nil, t.fail
+func (k *kitRoom) Events(ctx context.Context, ids []string) ([]*event.PDU, error) {
+	if k.fail != nil {
+		return nil, k.fail
 	}
-	return t.r.Lookup(ctx, ids)
+	out, err := k.r.Events(ctx, ids)
+	for i, id := range ids {
+		if k.hide[id] {
+			out[i] = nil
+		}
+	}
+	return out, err
 }
 
-func (t *testRoom) StateBefore(_ context.Context, ev *event.PDU) (eventauth.State, error) {
+func (k *kitRoom) StateBefore(_ context.Context, ev *event.PDU) (eventauth.State, error) {
 	if len(ev.PrevEventIDs()) == 0 {
 		return nil, errors.New("no prev events")
 	}
-	s, ok := t.r.After[ev.PrevEventIDs()[0]]
-	if !ok {
-		return nil, errors.New("unknown prev event")
-	}
-	return s, nil
+	return k.r.StateAfter(ev.PrevEventIDs()[0]), nil
 }
 
-func (t *testRoom) CurrentState(context.Context) (eventauth.State, error) { return t.r.Copy(), nil }
+func (k *kitRoom) CurrentState(context.Context) (eventauth.State, error) { return k.r.State(), nil }
 
-func (t *testRoom) Rejected(id string) bool { return t.rejected[id] }
+func (k *kitRoom) Rejected(id string) bool { return k.rejected[id] }
 
 var versions = []string{"1", "3", "10", "11", "12"}
 
-func must[T any](t *testing.T) func(T, error) T {
+func must[T any](t testing.TB) func(T, error) T {
 	return func(v T, err error) T {
 		t.Helper()
 		if err != nil {
@@ -164,16 +165,20 @@ func TestCheck(t *testing.T) {
 	for _, v := range versions {
 		t.Run("v"+v, func(t *testing.T) {
 			t.Parallel()
-			ev := must[*event.PDU](t)
-			r := must[*roomfix.Room](t)(roomfix.New(v, "@alice:a.example"))
-			ev(r.Add("m.room.member", "@bob:b.example", "@bob:b.example", `{"membership":"join"}`))
-			beforeBan := r.Copy()
-			bobJoin := r.Latest[0]
-			room := &testRoom{r: r, rejected: map[string]bool{}}
-			c := &Checker{Keys: roomfix.Keys{"a.example": true, "b.example": true}}
+			build := must[*event.PDU](t)
+			r := roomtest.New(t, roomtest.Options{Version: v, Creator: "@alice:a.test"})
+			bob := "@bob:b.test"
+			r.Join(bob)
+			bobJoin := r.State().Member(bob).EventID()
+			beforeBan := r.Fork()
+			room := &kitRoom{r: r, rejected: map[string]bool{}, hide: map[string]bool{}}
+			c := &Checker{Keys: r}
 			ctx := context.Background()
+			msg := func(sender, body string) roomtest.Event {
+				return roomtest.Event{Type: "m.room.message", Sender: sender, Content: map[string]string{"body": body}}
+			}
 
-			good := ev(r.Build("m.room.message", "@bob:b.example", "-", `{"body":"hi"}`))
+			good := build(r.Build(msg(bob, "hi")))
 			res := c.Check(ctx, r.Rules, room, good.JSON())
 			if res.Outcome != Accepted || res.Err != nil || res.Redacted || res.EventID != good.EventID() {
 				t.Fatalf("good event: %v %v", res.Outcome, res.Err)
@@ -184,38 +189,42 @@ func TestCheck(t *testing.T) {
 			if res := c.Check(ctx, r.Rules, room, bad); res.Outcome != Dropped || !errors.Is(res.Err, ErrFormat) || !errors.Is(res.Err, event.ErrMissingField) {
 				t.Fatalf("no depth: %v %v", res.Outcome, res.Err)
 			}
-			// Step 2: signed with a key b.example does not have.
-			wrongKey := must[*signing.Key](t)(signing.NewKey("ed25519:1", ed25519.NewKeyFromSeed(make([]byte, 32))))
-			forged := ev(r.BuildOn(r.State, r.Latest, wrongKey, "m.room.message", "@bob:b.example", "-", `{"body":"forged"}`))
-			if res := c.Check(ctx, r.Rules, room, forged.JSON()); res.Outcome != Dropped || !errors.Is(res.Err, ErrSignature) || !errors.Is(res.Err, signing.ErrBadSignature) {
-				t.Fatalf("forged: %v %v", res.Outcome, res.Err)
+			tooLarge := r.Forge(roomtest.TooLarge, msg(bob, "x"))
+			if res := c.Check(ctx, r.Rules, room, tooLarge.JSON); res.Outcome != Dropped || !errors.Is(res.Err, event.ErrTooLarge) {
+				t.Fatalf("too large: %v %v", res.Outcome, res.Err)
 			}
-			// A sender of another server than the signer: the sender's
-			// server did not sign.
-			spoof := ev(r.BuildOn(r.State, r.Latest, roomfix.Key("a.example"), "m.room.message", "@bob:b.example", "-", `{}`))
-			if res := c.Check(ctx, r.Rules, room, spoof.JSON()); res.Outcome != Dropped || !errors.Is(res.Err, ErrSignature) {
-				t.Fatalf("spoofed sender: %v %v", res.Outcome, res.Err)
+			// Step 2: a corrupted signature, a signature by another
+			// server, a sender of another server than the signer.
+			for _, f := range []roomtest.Forgery{roomtest.BadSignature, roomtest.WrongServerSignature, roomtest.ForeignSender} {
+				forged := r.Forge(f, msg(bob, "forged"))
+				if res := c.Check(ctx, r.Rules, room, forged.JSON); res.Outcome != Dropped || !errors.Is(res.Err, ErrSignature) {
+					t.Fatalf("%v: %v %v", f, res.Outcome, res.Err)
+				}
 			}
-			// Step 3: content changed after signing: kept, redacted.
-			changed, _ := sjson.SetBytes(good.JSON(), "content.body", "changed")
-			res = c.Check(ctx, r.Rules, room, changed)
-			if res.Outcome != Accepted || !res.Redacted || string(res.Event.Content()) != `{}` || res.EventID != good.EventID() {
-				t.Fatalf("hash mismatch: %v redacted=%v content=%s %v", res.Outcome, res.Redacted, res.Event.Content(), res.Err)
+			// Step 3: content hash mismatch: kept, redacted.
+			wrongHash := r.Forge(roomtest.WrongContentHash, msg(bob, "changed"))
+			res = c.Check(ctx, r.Rules, room, wrongHash.JSON)
+			if res.Outcome != Accepted || !res.Redacted || string(res.Event.Content()) != `{}` {
+				t.Fatalf("hash mismatch: %v redacted=%v %v", res.Outcome, res.Redacted, res.Err)
 			}
-			// Step 4: a user who never joined.
-			eve := ev(r.Build("m.room.message", "@eve:b.example", "-", `{"body":"x"}`))
+			// Step 4: a user who never joined; auth events of another room.
+			eve := build(r.Build(roomtest.Event{Type: "m.room.message", Sender: "@eve:b.test", Unchecked: true}))
 			if res := c.Check(ctx, r.Rules, room, eve.JSON()); res.Outcome != Rejected || !errors.Is(res.Err, ErrAuthEvents) || !errors.Is(res.Err, eventauth.ErrNotJoined) {
 				t.Fatalf("not joined: %v %v", res.Outcome, res.Err)
 			}
 
-			ev(r.Add("m.room.member", "@alice:a.example", "@bob:b.example", `{"membership":"ban"}`))
+			r.Ban(r.Creator(), bob)
 			// Step 5: auth events from before the ban, prev event after it.
-			late := ev(r.BuildOn(beforeBan, r.Latest, roomfix.Key("b.example"), "m.room.message", "@bob:b.example", "-", `{"body":"late"}`))
+			var oldAuth []string
+			for _, a := range good.AuthEventIDs() {
+				oldAuth = append(oldAuth, a)
+			}
+			late := build(r.Build(roomtest.Event{Type: "m.room.message", Sender: bob, AuthEvents: oldAuth, Unchecked: true}))
 			if res := c.Check(ctx, r.Rules, room, late.JSON()); res.Outcome != Rejected || !errors.Is(res.Err, ErrStateBefore) || !errors.Is(res.Err, eventauth.ErrNotJoined) {
 				t.Fatalf("banned before: %v %v", res.Outcome, res.Err)
 			}
 			// Step 6: on a branch from before the ban: soft-failed.
-			branch := ev(r.BuildOn(beforeBan, []string{bobJoin}, roomfix.Key("b.example"), "m.room.message", "@bob:b.example", "-", `{"body":"old branch"}`))
+			branch := beforeBan.Message(bob, "old branch")
 			if res := c.Check(ctx, r.Rules, room, branch.JSON()); res.Outcome != SoftFailed || !errors.Is(res.Err, ErrCurrentState) || !errors.Is(res.Err, eventauth.ErrNotJoined) {
 				t.Fatalf("soft fail: %v %v", res.Outcome, res.Err)
 			}
@@ -226,7 +235,7 @@ func TestCheck(t *testing.T) {
 			}
 			delete(room.rejected, bobJoin)
 			// Unknown auth events: undecided, with their IDs.
-			delete(r.Events, bobJoin)
+			room.hide[bobJoin] = true
 			res = c.Check(ctx, r.Rules, room, branch.JSON())
 			if res.Outcome != Undecided || !errors.Is(res.Err, ErrMissingAuthEvents) || len(res.Missing) != 1 || res.Missing[0] != bobJoin {
 				t.Fatalf("missing auth event: %v %v %v", res.Outcome, res.Err, res.Missing)
@@ -244,23 +253,23 @@ func TestCheck(t *testing.T) {
 // mix with good ones.
 func TestVerifyBatch(t *testing.T) {
 	t.Parallel()
-	r := must[*roomfix.Room](t)(roomfix.New("10", "@alice:a.example"))
-	c := &Checker{Keys: roomfix.Keys{"a.example": true}}
+	r := roomtest.New(t, roomtest.Options{Version: "10", Creator: "@alice:a.test"})
+	c := &Checker{Keys: r}
 	var raws [][]byte
 	var want []Outcome
 	for i := range 20 {
-		e := must[*event.PDU](t)(r.Add("m.room.message", "@alice:a.example", "-", fmt.Sprintf(`{"body":"%d"}`, i)))
-		raw := e.JSON()
+		e := roomtest.Event{Type: "m.room.message", Sender: r.Creator(), Content: map[string]int{"n": i}}
 		w := Accepted
+		var raw []byte
 		switch i % 4 {
+		case 0:
+			raw = r.Add(e).JSON()
 		case 1:
-			raw = []byte(`{"type":`)
-			w = Dropped
+			raw, w = []byte(`{"type":`), Dropped
 		case 2:
-			raw, _ = sjson.SetBytes(raw, "signatures.a\\.example.ed25519:1", "AAAA")
-			w = Dropped
+			raw, w = r.Forge(roomtest.BadSignature, e).JSON, Dropped
 		case 3:
-			raw, _ = sjson.SetBytes(raw, "content.body", "x")
+			raw = r.Forge(roomtest.WrongContentHash, e).JSON
 		}
 		raws = append(raws, raw)
 		want = append(want, w)
@@ -275,15 +284,15 @@ func TestVerifyBatch(t *testing.T) {
 
 func TestCheckOrigin(t *testing.T) {
 	t.Parallel()
-	r := must[*roomfix.Room](t)(roomfix.New("10", "@alice:a.example"))
-	e := r.Events[r.Latest[0]]
-	if err := CheckOrigin(e, "a.example", r.ID); err != nil {
+	r := roomtest.New(t, roomtest.Options{Version: "10", Creator: "@alice:a.test"})
+	e := r.Last()
+	if err := CheckOrigin(e, "a.test", r.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckOrigin(e, "b.example", r.ID); !errors.Is(err, ErrSenderNotOrigin) {
+	if err := CheckOrigin(e, "b.test", r.ID); !errors.Is(err, ErrSenderNotOrigin) {
 		t.Fatal(err)
 	}
-	if err := CheckOrigin(e, "a.example", "!other:a.example"); !errors.Is(err, ErrWrongRoom) {
+	if err := CheckOrigin(e, "a.test", "!other:a.test"); !errors.Is(err, ErrWrongRoom) {
 		t.Fatal(err)
 	}
 }
@@ -311,16 +320,13 @@ func TestResponse(t *testing.T) {
 }
 
 func BenchmarkCheck(b *testing.B) {
-	r, err := roomfix.New("10", "@alice:a.example")
+	r := roomtest.New(b, roomtest.Options{Version: "10", Creator: "@alice:a.test"})
+	ev, err := r.Build(roomtest.Event{Type: "m.room.message", Sender: r.Creator(), Content: `{"body":"` + strings.Repeat("x", 800) + `"}`})
 	if err != nil {
 		b.Fatal(err)
 	}
-	ev, err := r.Build("m.room.message", "@alice:a.example", "-", `{"body":"`+strings.Repeat("x", 800)+`"}`)
-	if err != nil {
-		b.Fatal(err)
-	}
-	room := &testRoom{r: r}
-	c := &Checker{Keys: roomfix.Keys{"a.example": true}}
+	room := &kitRoom{r: r}
+	c := &Checker{Keys: r}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(ev.JSON())))
 	for b.Loop() {

@@ -29,6 +29,10 @@
 //     room version, every event against its auth events in dependency
 //     order, no duplicate state entries, and our join against the
 //     returned state; it returns the checked state.
+//   - [CheckInviteResponse] checks what an invitee's server returns from
+//     invite v2: our event, unchanged, signed by its server too.
+//   - [PerformKnock] knocks (make_knock, build, send_knock, and a
+//     knock_room_state holding the create event).
 //   - [PerformJoin] and [PerformLeave] run the joining side's handshake
 //     over a [Client] (*federation.Client): make_*, build and sign, send_*
 //     v2, check the answer, trying residents in order.

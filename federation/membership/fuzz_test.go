@@ -7,25 +7,13 @@ import (
 	"testing"
 
 	"github.com/gomatrixlib/gomatrixlib/event"
-	"github.com/gomatrixlib/gomatrixlib/internal/roomfix"
+	"github.com/gomatrixlib/gomatrixlib/roomtest"
 )
 
-// fuzzRoom is a v10 room with a join template for bob.
-func fuzzRoom(f *testing.F) (*roomfix.Room, []byte, *event.PDU) {
-	r, err := roomfix.New("10", "@alice:a.example")
-	if err != nil {
-		f.Fatal(err)
-	}
-	tmpl, err := BuildTemplate(TemplateRequest{Rules: r.Rules, RoomID: r.ID, UserID: "@bob:b.example", Membership: Join,
-		Origin: "a.example", Prev: []*event.PDU{r.Events[r.Latest[0]]}, State: lookup(r.State)})
-	if err != nil {
-		f.Fatal(err)
-	}
-	join, err := BuildEvent(BuildRequest{Rules: r.Rules, Template: tmpl.Event, RoomID: r.ID, UserID: "@bob:b.example", Membership: Join, ServerName: "b.example", Key: roomfix.Key("b.example")})
-	if err != nil {
-		f.Fatal(err)
-	}
-	return r, tmpl.Event, join
+// fuzzRoom is a v10 room with a join template for bob and his join.
+func fuzzRoom(f *testing.F) (*roomtest.Room, []byte, *event.PDU) {
+	r := newRoom(f, "10")
+	return r, template(f, r, bob, Join).Event, buildJoin(f, r)
 }
 
 func FuzzParseMakeResponse(f *testing.F) {
@@ -41,12 +29,12 @@ func FuzzParseMakeResponse(f *testing.F) {
 			}
 			return
 		}
-		ev, err := BuildEvent(BuildRequest{Rules: rules, Template: raw, RoomID: r.ID, UserID: "@bob:b.example", Membership: Join, ServerName: "b.example", Key: roomfix.Key("b.example")})
+		ev, err := BuildEvent(BuildRequest{Rules: rules, Template: raw, RoomID: r.ID, UserID: bob, Membership: Join, ServerName: "b.test", Key: r.Keys.Key("b.test")})
 		if err != nil {
 			return
 		}
 		// What was built is the event we asked for.
-		if sk, _ := ev.StateKey(); ev.Type() != "m.room.member" || ev.RoomID() != r.ID || ev.Sender() != "@bob:b.example" || sk != "@bob:b.example" || ev.Membership() != Join {
+		if sk, _ := ev.StateKey(); ev.Type() != "m.room.member" || ev.RoomID() != r.ID || ev.Sender() != bob || sk != bob || ev.Membership() != Join {
 			t.Fatalf("built another event: %s", ev.JSON())
 		}
 	})
@@ -57,7 +45,7 @@ func FuzzCheckSendJoinResponse(f *testing.F) {
 	f.Add(sendJoinAnswer(r, nil))
 	f.Add([]byte(`{"state":[],"auth_chain":[]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		jr, err := CheckSendJoinResponse(context.Background(), SendJoinCheck{Rules: r.Rules, Join: join, Response: body, Keys: keys, MaxEvents: 64})
+		jr, err := CheckSendJoinResponse(context.Background(), SendJoinCheck{Rules: r.Rules, Join: join, Response: body, Keys: r, MaxEvents: 64})
 		if err != nil {
 			if !errors.Is(err, ErrBadResponse) {
 				t.Fatalf("untyped error %v", err)
@@ -94,7 +82,7 @@ func FuzzCheckSignRequest(f *testing.F) {
 	f.Add(join.JSON(), "join")
 	f.Add([]byte(`{"type":"m.room.member"}`), "invite")
 	f.Fuzz(func(t *testing.T, body []byte, membership string) {
-		req := SignRequest{Rules: r.Rules, Origin: "b.example", OurServer: "a.example", RoomID: r.ID, Membership: membership, Event: body, Keys: keys}
+		req := SignRequest{Rules: r.Rules, Origin: "b.test", OurServer: "a.test", RoomID: r.ID, Membership: membership, Event: body, Keys: r}
 		ev, err := CheckSignRequest(context.Background(), req)
 		if err != nil {
 			var me *Error
@@ -104,9 +92,35 @@ func FuzzCheckSignRequest(f *testing.F) {
 		} else if sk, _ := ev.StateKey(); ev.Type() != "m.room.member" || sk != ev.Sender() || ev.RoomID() != r.ID || ev.Membership() != membership {
 			t.Fatalf("accepted %s", body)
 		}
-		inv := InviteRequest{RoomVersion: "10", Origin: "a.example", OurServer: "b.example", RoomID: r.ID, Event: body, Keys: keys}
+		inv := InviteRequest{RoomVersion: "10", Origin: "a.test", OurServer: "b.test", RoomID: r.ID, Event: body, Keys: r}
 		if ev, _, err := CheckInvite(context.Background(), inv); err == nil && ev.Membership() != Invite {
 			t.Fatalf("accepted a non-invite %s", body)
+		}
+	})
+}
+
+func FuzzCheckInviteResponse(f *testing.F) {
+	r := newRoom(f, "10")
+	inv, err := r.Build(member(alice, bob, "invite", nil))
+	if err != nil {
+		f.Fatal(err)
+	}
+	signed, err := Countersign(inv, "b.test", r.Keys.Key("b.test"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(signed.JSON())
+	f.Add(inv.JSON())
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ev, err := CheckInviteResponse(context.Background(), r.Rules, inv, body, r)
+		if err != nil {
+			if !errors.Is(err, ErrBadResponse) && !errors.Is(err, ErrSignature) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		if ev.EventID() != inv.EventID() || string(ev.Content()) != string(inv.Content()) {
+			t.Fatalf("accepted another event: %s", body)
 		}
 	})
 }

@@ -10,14 +10,17 @@ import (
 
 	"github.com/gomatrixlib/gomatrixlib/event"
 	"github.com/gomatrixlib/gomatrixlib/eventauth"
-	"github.com/gomatrixlib/gomatrixlib/internal/roomfix"
+	"github.com/gomatrixlib/gomatrixlib/roomtest"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 	"github.com/gomatrixlib/gomatrixlib/signing"
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 )
 
-var keys = roomfix.Keys{"a.example": true, "b.example": true}
+const (
+	alice = "@alice:a.test"
+	bob   = "@bob:b.test"
+)
 
 func must[T any](t testing.TB) func(T, error) T {
 	return func(v T, err error) T {
@@ -41,20 +44,32 @@ func lookup(m eventauth.StateMap) func(eventauth.StateKey) *event.PDU {
 	return func(k eventauth.StateKey) *event.PDU { return m[k] }
 }
 
-func template(t *testing.T, r *roomfix.Room, user, membership string) *Template {
+// newRoom is a public room created by alice on a.test.
+func newRoom(t testing.TB, version string) *roomtest.Room {
+	return roomtest.New(t, roomtest.Options{Version: version, Creator: alice})
+}
+
+func template(t testing.TB, r *roomtest.Room, user, membership string) *Template {
 	t.Helper()
 	return must[*Template](t)(BuildTemplate(TemplateRequest{Rules: r.Rules, RoomID: r.ID, UserID: user, Membership: membership,
-		Origin: "a.example", Prev: []*event.PDU{r.Events[r.Latest[0]]}, State: lookup(r.State)}))
+		Origin: "a.test", Prev: []*event.PDU{r.Last()}, State: lookup(r.State())}))
+}
+
+// buildJoin builds bob's join from a template of r, as b.test.
+func buildJoin(t testing.TB, r *roomtest.Room) *event.PDU {
+	t.Helper()
+	return must[*event.PDU](t)(BuildEvent(BuildRequest{Rules: r.Rules, Template: template(t, r, bob, Join).Event, RoomID: r.ID, UserID: bob,
+		Membership: Join, ServerName: "b.test", Key: r.Keys.Key("b.test")}))
 }
 
 // sendJoinAnswer is what a resident answers: the state and the auth chain
 // (here: every event of the room).
-func sendJoinAnswer(r *roomfix.Room, mod func(state, chain []json.RawMessage) ([]json.RawMessage, []json.RawMessage)) []byte {
+func sendJoinAnswer(r *roomtest.Room, mod func(state, chain []json.RawMessage) ([]json.RawMessage, []json.RawMessage)) []byte {
 	var state, chain []json.RawMessage
-	for _, ev := range r.State {
+	for _, ev := range r.State() {
 		state = append(state, ev.JSON())
 	}
-	for _, ev := range r.Events {
+	for _, ev := range r.All() {
 		chain = append(chain, ev.JSON())
 	}
 	if mod != nil {
@@ -73,53 +88,49 @@ func TestJoinFlow(t *testing.T) {
 	for _, v := range []string{"1", "3", "8", "10", "12"} {
 		t.Run("v"+v, func(t *testing.T) {
 			t.Parallel()
-			r := must[*roomfix.Room](t)(roomfix.New(v, "@alice:a.example"))
-			must[*event.PDU](t)(r.Add("m.room.topic", "@alice:a.example", "", `{"topic":"t"}`))
+			r := newRoom(t, v)
+			r.SetState(alice, "m.room.topic", "", map[string]string{"topic": "t"})
 			ctx := context.Background()
-			if err := CheckMakeRequest(MakeRequest{Origin: "b.example", UserID: "@bob:b.example", Membership: Join, Versions: []string{"x", v}, Rules: r.Rules}); err != nil {
+			if err := CheckMakeRequest(MakeRequest{Origin: "b.test", UserID: bob, Membership: Join, Versions: []string{"x", v}, Rules: r.Rules}); err != nil {
 				t.Fatal(err)
 			}
-			tmpl := template(t, r, "@bob:b.example", Join)
-			body := must[[]byte](t)(json.Marshal(tmpl))
-
+			body := must[[]byte](t)(json.Marshal(template(t, r, bob, Join)))
 			rules, raw, err := ParseMakeResponse(body, nil)
 			if err != nil || rules.ID != v {
 				t.Fatal(rules.ID, err)
 			}
-			key := roomfix.Key("b.example")
-			join := must[*event.PDU](t)(BuildEvent(BuildRequest{Rules: rules, Template: raw, RoomID: r.ID, UserID: "@bob:b.example", Membership: Join, ServerName: "b.example", Key: key}))
-			if join.Origin() != "" && join.Origin() != "b.example" {
-				t.Fatalf("origin %q", join.Origin())
-			}
-			if join.OriginServerTS() == gjson.GetBytes(raw, "origin_server_ts").Int() && join.OriginServerTS() == 0 {
-				t.Fatal("no timestamp")
-			}
+			join := must[*event.PDU](t)(BuildEvent(BuildRequest{Rules: rules, Template: raw, RoomID: r.ID, UserID: bob, Membership: Join, ServerName: "b.test", Key: r.Keys.Key("b.test")}))
 
-			got := must[*event.PDU](t)(CheckSignRequest(ctx, SignRequest{Rules: r.Rules, Origin: "b.example", OurServer: "a.example", RoomID: r.ID, EventID: join.EventID(), Membership: Join, Event: join.JSON(), Keys: keys}))
-			signed := must[*event.PDU](t)(Countersign(got, "a.example", roomfix.Key("a.example")))
-			if !gjson.GetBytes(signed.JSON(), "signatures.a\\.example").Exists() || signed.EventID() != join.EventID() {
+			got := must[*event.PDU](t)(CheckSignRequest(ctx, SignRequest{Rules: r.Rules, Origin: "b.test", OurServer: "a.test", RoomID: r.ID, EventID: join.EventID(), Membership: Join, Event: join.JSON(), Keys: r}))
+			signed := must[*event.PDU](t)(Countersign(got, "a.test", r.Keys.Key("a.test")))
+			if !gjson.GetBytes(signed.JSON(), "signatures.a\\.test").Exists() || signed.EventID() != join.EventID() {
 				t.Fatal("not countersigned")
 			}
-			if err := signing.VerifyEvent(ctx, r.Rules, signed.JSON(), keys); err != nil {
+			if err := signing.VerifyEvent(ctx, r.Rules, signed.JSON(), r); err != nil {
 				t.Fatal(err)
 			}
 
 			answer := sendJoinAnswer(r, nil)
 			answer, _ = sjson.SetRawBytes(answer, "event", signed.JSON())
-			jr, err := CheckSendJoinResponse(ctx, SendJoinCheck{Rules: rules, Join: join, Response: answer, Keys: keys})
+			jr, err := CheckSendJoinResponse(ctx, SendJoinCheck{Rules: rules, Join: join, Response: answer, Keys: r})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(jr.State) != len(r.State) || len(jr.Dropped) != 0 || len(jr.StateEvents) != len(r.State) {
-				t.Fatalf("state %d of %d, dropped %v", len(jr.State), len(r.State), jr.Dropped)
+			state := r.State()
+			if len(jr.State) != len(state) || len(jr.Dropped) != 0 || len(jr.StateEvents) != len(state) {
+				t.Fatalf("state %d of %d, dropped %v", len(jr.State), len(state), jr.Dropped)
 			}
-			for k, ev := range r.State {
+			for k, ev := range state {
 				if jr.State[k] == nil || jr.State[k].EventID() != ev.EventID() {
 					t.Fatalf("state entry %v differs", k)
 				}
 			}
-			if !gjson.GetBytes(jr.Join.JSON(), "signatures.a\\.example").Exists() {
+			if !gjson.GetBytes(jr.Join.JSON(), "signatures.a\\.test").Exists() {
 				t.Fatal("the countersigned join was not taken")
+			}
+			// The resident's room takes the join.
+			if err := r.Receive(signed); err != nil {
+				t.Fatal(err)
 			}
 		})
 	}
@@ -129,37 +140,37 @@ func TestCheckMakeRequest(t *testing.T) {
 	t.Parallel()
 	v10 := must[roomversion.Rules](t)(roomversion.Get("10"))
 	v6 := must[roomversion.Rules](t)(roomversion.Get("6"))
-	wantErr(t, "other server", CheckMakeRequest(MakeRequest{Origin: "b.example", UserID: "@bob:c.example", Membership: Join, Versions: []string{"10"}, Rules: v10}), ErrSenderNotOrigin, 403, "M_FORBIDDEN")
-	err := CheckMakeRequest(MakeRequest{Origin: "b.example", UserID: "@bob:b.example", Membership: Join, Versions: []string{"1", "2", "11"}, Rules: v10})
+	wantErr(t, "other server", CheckMakeRequest(MakeRequest{Origin: "b.test", UserID: "@bob:c.test", Membership: Join, Versions: []string{"10"}, Rules: v10}), ErrSenderNotOrigin, 403, "M_FORBIDDEN")
+	err := CheckMakeRequest(MakeRequest{Origin: "b.test", UserID: bob, Membership: Join, Versions: []string{"1", "2", "11"}, Rules: v10})
 	wantErr(t, "version not in ver", err, ErrIncompatibleRoomVersion, 400, "M_INCOMPATIBLE_ROOM_VERSION")
 	var me *Error
 	errors.As(err, &me)
 	if b, _ := json.Marshal(me); me.RoomVersion != "10" || !strings.Contains(string(b), `"room_version":"10"`) || !strings.Contains(string(b), `"errcode":"M_INCOMPATIBLE_ROOM_VERSION"`) {
 		t.Fatalf("body %s", b)
 	}
-	wantErr(t, "no ver", CheckMakeRequest(MakeRequest{Origin: "b.example", UserID: "@bob:b.example", Membership: Join, Rules: v10}), ErrIncompatibleRoomVersion, 400, "M_INCOMPATIBLE_ROOM_VERSION")
-	wantErr(t, "knock without ver", CheckMakeRequest(MakeRequest{Origin: "b.example", UserID: "@bob:b.example", Membership: Knock, Rules: v10}), ErrIncompatibleRoomVersion, 400, "M_INCOMPATIBLE_ROOM_VERSION")
-	wantErr(t, "knock in v6", CheckMakeRequest(MakeRequest{Origin: "b.example", UserID: "@bob:b.example", Membership: Knock, Versions: []string{"6"}, Rules: v6}), ErrNotAllowed, 403, "M_FORBIDDEN")
-	wantErr(t, "bad user", CheckMakeRequest(MakeRequest{Origin: "b.example", UserID: "bob", Membership: Join, Rules: v10}), ErrBadEvent, 400, "M_INVALID_PARAM")
-	wantErr(t, "bad membership", CheckMakeRequest(MakeRequest{Origin: "b.example", UserID: "@bob:b.example", Membership: "ban", Rules: v10}), ErrBadEvent, 400, "M_INVALID_PARAM")
-	if err := CheckMakeRequest(MakeRequest{Origin: "b.example", UserID: "@bob:b.example", Membership: Leave, Rules: v10}); err != nil {
+	wantErr(t, "no ver", CheckMakeRequest(MakeRequest{Origin: "b.test", UserID: bob, Membership: Join, Rules: v10}), ErrIncompatibleRoomVersion, 400, "M_INCOMPATIBLE_ROOM_VERSION")
+	wantErr(t, "knock without ver", CheckMakeRequest(MakeRequest{Origin: "b.test", UserID: bob, Membership: Knock, Rules: v10}), ErrIncompatibleRoomVersion, 400, "M_INCOMPATIBLE_ROOM_VERSION")
+	wantErr(t, "knock in v6", CheckMakeRequest(MakeRequest{Origin: "b.test", UserID: bob, Membership: Knock, Versions: []string{"6"}, Rules: v6}), ErrNotAllowed, 403, "M_FORBIDDEN")
+	wantErr(t, "bad user", CheckMakeRequest(MakeRequest{Origin: "b.test", UserID: "bob", Membership: Join, Rules: v10}), ErrBadEvent, 400, "M_INVALID_PARAM")
+	wantErr(t, "bad membership", CheckMakeRequest(MakeRequest{Origin: "b.test", UserID: bob, Membership: "ban", Rules: v10}), ErrBadEvent, 400, "M_INVALID_PARAM")
+	if err := CheckMakeRequest(MakeRequest{Origin: "b.test", UserID: bob, Membership: Leave, Rules: v10}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestBuildTemplateRefused(t *testing.T) {
 	t.Parallel()
-	r := must[*roomfix.Room](t)(roomfix.New("10", "@alice:a.example"))
-	must[*event.PDU](t)(r.Add("m.room.member", "@alice:a.example", "@eve:b.example", `{"membership":"ban"}`))
-	req := TemplateRequest{Rules: r.Rules, RoomID: r.ID, UserID: "@eve:b.example", Membership: Join, Origin: "a.example",
-		Prev: []*event.PDU{r.Events[r.Latest[0]]}, State: lookup(r.State)}
+	r := newRoom(t, "10")
+	r.Ban(alice, "@eve:b.test")
+	req := TemplateRequest{Rules: r.Rules, RoomID: r.ID, UserID: "@eve:b.test", Membership: Join, Origin: "a.test",
+		Prev: []*event.PDU{r.Last()}, State: lookup(r.State())}
 	_, err := BuildTemplate(req)
 	wantErr(t, "banned", err, ErrNotAllowed, 403, "M_FORBIDDEN")
-	if !errors.Is(err, eventauth.ErrJoin) && !errors.Is(err, eventauth.ErrRejected) {
+	if !errors.Is(err, eventauth.ErrJoin) {
 		t.Fatalf("no auth rule in %v", err)
 	}
-	must[*event.PDU](t)(r.Add("m.room.join_rules", "@alice:a.example", "", `{"join_rule":"invite"}`))
-	req.UserID, req.Prev = "@bob:b.example", []*event.PDU{r.Events[r.Latest[0]]}
+	r.SetJoinRule(alice, "invite")
+	req.UserID, req.Prev, req.State = bob, []*event.PDU{r.Last()}, lookup(r.State())
 	_, err = BuildTemplate(req)
 	wantErr(t, "invite only", err, ErrNotAllowed, 403, "M_FORBIDDEN")
 	// Leave for a user who is not in the room is refused too.
@@ -169,20 +180,23 @@ func TestBuildTemplateRefused(t *testing.T) {
 	req.Prev = nil
 	_, err = BuildTemplate(req)
 	wantErr(t, "no prev", err, ErrBadEvent, 400, "M_BAD_JSON")
-	req.Prev, req.Content = []*event.PDU{r.Events[r.Latest[0]]}, []byte(`[1]`)
+	req.Prev, req.Content = []*event.PDU{r.Last()}, []byte(`[1]`)
 	_, err = BuildTemplate(req)
 	wantErr(t, "content not object", err, ErrBadEvent, 400, "M_BAD_JSON")
 }
 
 func TestBuildEventRefusesBadTemplates(t *testing.T) {
 	t.Parallel()
-	r := must[*roomfix.Room](t)(roomfix.New("10", "@alice:a.example"))
-	raw := []byte(template(t, r, "@bob:b.example", Join).Event)
-	req := BuildRequest{Rules: r.Rules, RoomID: r.ID, UserID: "@bob:b.example", Membership: Join, ServerName: "b.example", Key: roomfix.Key("b.example")}
+	r := newRoom(t, "10")
+	raw := []byte(template(t, r, bob, Join).Event)
+	req := BuildRequest{Rules: r.Rules, RoomID: r.ID, UserID: bob, Membership: Join, ServerName: "b.test", Key: r.Keys.Key("b.test")}
+	if _, err := BuildEvent(BuildRequest{Rules: r.Rules, Template: raw, RoomID: r.ID, UserID: bob, Membership: Join, ServerName: "b.test", Key: r.Keys.Key("b.test")}); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct{ name, path, value string }{
-		{"other sender", "sender", `"@eve:b.example"`},
-		{"other state_key", "state_key", `"@eve:b.example"`},
-		{"other room", "room_id", `"!other:a.example"`},
+		{"other sender", "sender", `"@eve:b.test"`},
+		{"other state_key", "state_key", `"@eve:b.test"`},
+		{"other room", "room_id", `"!other:a.test"`},
 		{"other type", "type", `"m.room.message"`},
 		{"other membership", "content.membership", `"leave"`},
 		{"no depth", "depth", `"x"`},
@@ -219,15 +233,20 @@ func TestParseMakeResponse(t *testing.T) {
 	}
 }
 
+func member(sender, target, membership string, content map[string]any) roomtest.Event {
+	if content == nil {
+		content = map[string]any{}
+	}
+	content["membership"] = membership
+	return roomtest.Event{Type: "m.room.member", Sender: sender, StateKey: roomtest.Str(target), Content: content, Unchecked: true}
+}
+
 func TestCheckSignRequestRefusals(t *testing.T) {
 	t.Parallel()
-	r := must[*roomfix.Room](t)(roomfix.New("10", "@alice:a.example"))
+	r := newRoom(t, "10")
 	ctx := context.Background()
-	build := func(sender, stateKey, membership string, key *signing.Key) *event.PDU {
-		return must[*event.PDU](t)(r.BuildOn(r.State, r.Latest, key, "m.room.member", sender, stateKey, `{"membership":"`+membership+`"}`))
-	}
-	good := build("@bob:b.example", "@bob:b.example", "join", roomfix.Key("b.example"))
-	req := SignRequest{Rules: r.Rules, Origin: "b.example", OurServer: "a.example", RoomID: r.ID, EventID: good.EventID(), Membership: Join, Event: good.JSON(), Keys: keys}
+	good := must[*event.PDU](t)(r.Build(member(bob, bob, "join", nil)))
+	req := SignRequest{Rules: r.Rules, Origin: "b.test", OurServer: "a.test", RoomID: r.ID, EventID: good.EventID(), Membership: Join, Event: good.JSON(), Keys: r}
 	if _, err := CheckSignRequest(ctx, req); err != nil {
 		t.Fatal(err)
 	}
@@ -238,33 +257,35 @@ func TestCheckSignRequestRefusals(t *testing.T) {
 		_, err := CheckSignRequest(ctx, q)
 		wantErr(t, name, err, sentinel, status, errcode)
 	}
+	with := func(ev *event.PDU) func(*SignRequest) {
+		return func(q *SignRequest) { q.Event, q.EventID = ev.JSON(), ev.EventID() }
+	}
 	try("event ID", func(q *SignRequest) { q.EventID = "$other" }, ErrBadEvent, 400, "M_BAD_JSON")
-	try("room", func(q *SignRequest) { q.RoomID = "!other:a.example" }, ErrBadEvent, 400, "M_BAD_JSON")
+	try("room", func(q *SignRequest) { q.RoomID = "!other:a.test" }, ErrBadEvent, 400, "M_BAD_JSON")
 	try("membership", func(q *SignRequest) { q.Membership = Leave }, ErrBadEvent, 400, "M_BAD_JSON")
-	try("origin", func(q *SignRequest) { q.Origin = "c.example" }, ErrSenderNotOrigin, 403, "M_FORBIDDEN")
+	try("origin", func(q *SignRequest) { q.Origin = "c.test" }, ErrSenderNotOrigin, 403, "M_FORBIDDEN")
 	try("not JSON", func(q *SignRequest) { q.Event = []byte(`{`) }, ErrBadEvent, 400, "M_BAD_JSON")
-	other := build("@bob:b.example", "@eve:b.example", "join", roomfix.Key("b.example"))
-	try("state_key", func(q *SignRequest) { q.Event, q.EventID = other.JSON(), other.EventID() }, ErrBadEvent, 400, "M_BAD_JSON")
-	msg := must[*event.PDU](t)(r.Build("m.room.message", "@bob:b.example", "-", `{}`))
-	try("type", func(q *SignRequest) { q.Event, q.EventID = msg.JSON(), msg.EventID() }, ErrBadEvent, 400, "M_BAD_JSON")
-	forged := build("@bob:b.example", "@bob:b.example", "join", roomfix.Key("c.example"))
-	try("signature", func(q *SignRequest) { q.Event, q.EventID = forged.JSON(), forged.EventID() }, ErrSignature, 403, "M_FORBIDDEN")
-	via := must[*event.PDU](t)(r.BuildOn(r.State, r.Latest, roomfix.Key("b.example"), "m.room.member", "@bob:b.example", "@bob:b.example", `{"membership":"join","join_authorised_via_users_server":"@carol:c.example"}`))
-	try("via another server", func(q *SignRequest) { q.Event, q.EventID = via.JSON(), via.EventID() }, ErrBadEvent, 400, "M_BAD_JSON")
+	try("state_key", with(must[*event.PDU](t)(r.Build(member(bob, "@eve:b.test", "join", nil)))), ErrBadEvent, 400, "M_BAD_JSON")
+	try("type", with(must[*event.PDU](t)(r.Build(roomtest.Event{Type: "m.room.message", Sender: bob, Unchecked: true}))), ErrBadEvent, 400, "M_BAD_JSON")
+	for _, f := range []roomtest.Forgery{roomtest.BadSignature, roomtest.WrongServerSignature, roomtest.WrongContentHash} {
+		forged := must[*event.PDU](t)(event.Parse(r.Rules, r.Forge(f, member(bob, bob, "join", nil)).JSON))
+		try(f.String(), with(forged), ErrSignature, 403, "M_FORBIDDEN")
+	}
+	try("via another server", with(must[*event.PDU](t)(r.Build(member(bob, bob, "join", map[string]any{"join_authorised_via_users_server": "@carol:c.test"})))), ErrBadEvent, 400, "M_BAD_JSON")
 }
 
 func TestInvite(t *testing.T) {
 	t.Parallel()
-	r := must[*roomfix.Room](t)(roomfix.New("10", "@alice:a.example"))
+	r := newRoom(t, "10")
 	ctx := context.Background()
-	inv := must[*event.PDU](t)(r.Build("m.room.member", "@alice:a.example", "@bob:b.example", `{"membership":"invite"}`))
-	req := InviteRequest{RoomVersion: "10", Origin: "a.example", OurServer: "b.example", RoomID: r.ID, EventID: inv.EventID(), Event: inv.JSON(), Keys: keys}
+	inv := must[*event.PDU](t)(r.Build(member(alice, bob, "invite", nil)))
+	req := InviteRequest{RoomVersion: "10", Origin: "a.test", OurServer: "b.test", RoomID: r.ID, EventID: inv.EventID(), Event: inv.JSON(), Keys: r}
 	ev, rules, err := CheckInvite(ctx, req)
 	if err != nil || rules.ID != "10" || ev.EventID() != inv.EventID() {
 		t.Fatal(err)
 	}
-	signed := must[*event.PDU](t)(Countersign(ev, "b.example", roomfix.Key("b.example")))
-	if err := signing.VerifyEvent(ctx, rules, signed.JSON(), keys); err != nil || !gjson.GetBytes(signed.JSON(), "signatures.b\\.example").Exists() {
+	signed := must[*event.PDU](t)(Countersign(ev, "b.test", r.Keys.Key("b.test")))
+	if err := signing.VerifyEvent(ctx, rules, signed.JSON(), r); err != nil || !gjson.GetBytes(signed.JSON(), "signatures.b\\.test").Exists() {
 		t.Fatal(err)
 	}
 	try := func(name string, mod func(*InviteRequest), sentinel error, status int, errcode string) {
@@ -276,13 +297,13 @@ func TestInvite(t *testing.T) {
 	}
 	try("unknown version", func(q *InviteRequest) { q.RoomVersion = "99" }, ErrUnsupportedRoomVersion, 400, "M_INCOMPATIBLE_ROOM_VERSION")
 	try("unsupported", func(q *InviteRequest) { q.Supported = func(roomversion.Rules) bool { return false } }, ErrUnsupportedRoomVersion, 400, "M_INCOMPATIBLE_ROOM_VERSION")
-	try("invitee not ours", func(q *InviteRequest) { q.OurServer = "c.example" }, ErrBadEvent, 403, "M_FORBIDDEN")
-	try("origin", func(q *InviteRequest) { q.Origin = "b.example" }, ErrSenderNotOrigin, 403, "M_FORBIDDEN")
+	try("invitee not ours", func(q *InviteRequest) { q.OurServer = "c.test" }, ErrBadEvent, 403, "M_FORBIDDEN")
+	try("origin", func(q *InviteRequest) { q.Origin = "b.test" }, ErrSenderNotOrigin, 403, "M_FORBIDDEN")
 	try("event ID", func(q *InviteRequest) { q.EventID = "$x" }, ErrBadEvent, 400, "M_BAD_JSON")
-	join := must[*event.PDU](t)(r.Build("m.room.member", "@alice:a.example", "@alice:a.example", `{"membership":"join"}`))
+	join := must[*event.PDU](t)(r.Build(member(alice, alice, "join", nil)))
 	try("not an invite", func(q *InviteRequest) { q.Event, q.EventID = join.JSON(), join.EventID() }, ErrBadEvent, 400, "M_BAD_JSON")
-	tampered, _ := sjson.SetBytes(inv.JSON(), "origin_server_ts", 5)
-	try("signature", func(q *InviteRequest) { q.Event, q.EventID = tampered, "" }, ErrSignature, 403, "M_FORBIDDEN")
+	forged := r.Forge(roomtest.BadSignature, member(alice, bob, "invite", nil))
+	try("signature", func(q *InviteRequest) { q.Event, q.EventID = forged.JSON, "" }, ErrSignature, 403, "M_FORBIDDEN")
 }
 
 func TestCheckInviteRoomState(t *testing.T) {
@@ -319,14 +340,13 @@ func TestCheckInviteRoomState(t *testing.T) {
 // TestSendJoinResponseBadInput: every way a send_join answer can be bad.
 func TestSendJoinResponseBadInput(t *testing.T) {
 	t.Parallel()
-	r := must[*roomfix.Room](t)(roomfix.New("10", "@alice:a.example"))
-	must[*event.PDU](t)(r.Add("m.room.name", "@alice:a.example", "", `{"name":"n"}`))
-	topic := must[*event.PDU](t)(r.Add("m.room.topic", "@alice:a.example", "", `{"topic":"t"}`))
+	r := newRoom(t, "10")
+	r.SetState(alice, "m.room.name", "", map[string]string{"name": "n"})
+	topic := r.SetState(alice, "m.room.topic", "", map[string]string{"topic": "t"})
 	ctx := context.Background()
-	raw := []byte(template(t, r, "@bob:b.example", Join).Event)
-	join := must[*event.PDU](t)(BuildEvent(BuildRequest{Rules: r.Rules, Template: raw, RoomID: r.ID, UserID: "@bob:b.example", Membership: Join, ServerName: "b.example", Key: roomfix.Key("b.example")}))
+	join := buildJoin(t, r)
 	check := func(answer []byte) (*JoinedRoom, error) {
-		return CheckSendJoinResponse(ctx, SendJoinCheck{Rules: r.Rules, Join: join, Response: answer, Keys: keys, MaxEvents: 50})
+		return CheckSendJoinResponse(ctx, SendJoinCheck{Rules: r.Rules, Join: join, Response: answer, Keys: r, MaxEvents: 50})
 	}
 	without := func(id string) func(s, c []json.RawMessage) ([]json.RawMessage, []json.RawMessage) {
 		return func(s, c []json.RawMessage) ([]json.RawMessage, []json.RawMessage) {
@@ -341,9 +361,8 @@ func TestSendJoinResponseBadInput(t *testing.T) {
 			return drop(s), drop(c)
 		}
 	}
-	create := r.State.Create()
-	joinRules := r.State.JoinRules()
-	alice := r.State.Member("@alice:a.example")
+	state := r.State()
+	create, joinRules, aliceJoin := state.Create(), state.JoinRules(), state.Member(alice)
 
 	wantBad := func(name string, answer []byte) {
 		t.Helper()
@@ -361,26 +380,25 @@ func TestSendJoinResponseBadInput(t *testing.T) {
 		}
 		return s, c
 	}))
-	// A second create event (of another room version) in the chain.
-	other := must[*roomfix.Room](t)(roomfix.New("10", "@carol:b.example"))
-	create2 := must[*event.PDU](t)(r.BuildOn(eventauth.StateMap{}, nil, roomfix.Key("a.example"), "m.room.create", "@alice:a.example", "", `{"room_version":"10","creator":"@alice:a.example","x":1}`))
+	// A second create event of the same room, and one of another version.
+	create2 := must[*event.PDU](t)(r.Build(roomtest.Event{Type: "m.room.create", Sender: alice, StateKey: roomtest.Str(""),
+		Content: map[string]any{"room_version": "10", "creator": alice, "x": 1}, PrevEvents: []string{}, AuthEvents: []string{}, Unchecked: true}))
 	wantBad("two creates", sendJoinAnswer(r, func(s, c []json.RawMessage) ([]json.RawMessage, []json.RawMessage) {
 		return s, append(c, create2.JSON())
 	}))
-	// The create event of another room version.
-	v9 := must[*roomfix.Room](t)(roomfix.New("9", "@alice:a.example"))
-	v9create := must[*event.PDU](t)(event.Parse(r.Rules, v9.State.Create().JSON()))
+	create9 := must[*event.PDU](t)(r.Build(roomtest.Event{Type: "m.room.create", Sender: alice, StateKey: roomtest.Str(""),
+		Content: map[string]any{"room_version": "9", "creator": alice}, PrevEvents: []string{}, AuthEvents: []string{}, Unchecked: true}))
 	wantBad("create of another version", sendJoinAnswer(r, func(s, c []json.RawMessage) ([]json.RawMessage, []json.RawMessage) {
 		s, c = without(create.EventID())(s, c)
-		return append(s, v9create.JSON()), c
+		return append(s, create9.JSON()), c
 	}))
 	// A state entry twice.
-	topic2 := must[*event.PDU](t)(r.BuildOn(r.State, r.Latest, roomfix.Key("a.example"), "m.room.topic", "@alice:a.example", "", `{"topic":"t2"}`))
+	topic2 := must[*event.PDU](t)(r.Build(roomtest.Event{Type: "m.room.topic", Sender: alice, StateKey: roomtest.Str(""), Content: map[string]string{"topic": "t2"}}))
 	wantBad("duplicate state entry", sendJoinAnswer(r, func(s, c []json.RawMessage) ([]json.RawMessage, []json.RawMessage) {
 		return append(s, topic2.JSON()), c
 	}))
 	// A message event in the state.
-	msg := must[*event.PDU](t)(r.Build("m.room.message", "@alice:a.example", "-", `{}`))
+	msg := must[*event.PDU](t)(r.Build(roomtest.Event{Type: "m.room.message", Sender: alice}))
 	wantBad("message in state", sendJoinAnswer(r, func(s, c []json.RawMessage) ([]json.RawMessage, []json.RawMessage) {
 		return append(s, msg.JSON()), c
 	}))
@@ -389,7 +407,7 @@ func TestSendJoinResponseBadInput(t *testing.T) {
 	_, err := check(sendJoinAnswer(r, func(s, c []json.RawMessage) ([]json.RawMessage, []json.RawMessage) {
 		for i, e := range s {
 			if strings.Contains(string(e), `"m.room.join_rules"`) {
-				s[i], _ = sjson.SetBytes(e, "signatures.a\\.example.ed25519:1", "AAAA")
+				s[i], _ = sjson.SetBytes(e, "signatures.a\\.test."+roomtest.KeyID, "AAAA")
 			}
 		}
 		_, c = without(joinRules.EventID())(nil, c)
@@ -413,21 +431,20 @@ func TestSendJoinResponseBadInput(t *testing.T) {
 	}
 	// Alice's join missing from the answer: everything alice sent after
 	// it is dropped (its auth event is missing), and bob's join is then
-	// refused (no join rules, no power levels).
-	_, err = check(sendJoinAnswer(r, without(alice.EventID())))
-	if !errors.Is(err, ErrBadResponse) {
-		t.Fatalf("alice's join missing: %v", err)
-	}
+	// refused.
+	wantBad("alice's join missing", sendJoinAnswer(r, without(aliceJoin.EventID())))
 	// An event of another room in the chain is dropped, the rest passes.
+	other := roomtest.New(t, roomtest.Options{Version: "10", Creator: "@carol:c.test", Keys: r.Keys})
+	otherPL := other.State().PowerLevels()
 	jr, err = check(sendJoinAnswer(r, func(s, c []json.RawMessage) ([]json.RawMessage, []json.RawMessage) {
-		return s, append(c, other.State.PowerLevels().JSON())
+		return s, append(c, otherPL.JSON())
 	}))
-	if err != nil || len(jr.Dropped) != 1 || jr.Dropped[0].EventID != other.State.PowerLevels().EventID() {
+	if err != nil || len(jr.Dropped) != 1 || jr.Dropped[0].EventID != otherPL.EventID() {
 		t.Fatalf("other room's event: %v %+v", err, jr)
 	}
-	// An event that fails its own auth events (a topic by a non-member)
-	// is dropped from the state.
-	eve := must[*event.PDU](t)(r.BuildOn(r.State, r.Latest, roomfix.Key("b.example"), "m.room.name", "@eve:b.example", "", `{"name":"evil"}`))
+	// An event that fails its own auth events (a name set by a
+	// non-member) is dropped from the state.
+	eve := must[*event.PDU](t)(r.Build(roomtest.Event{Type: "m.room.name", Sender: "@eve:b.test", StateKey: roomtest.Str(""), Content: map[string]string{"name": "evil"}, Unchecked: true}))
 	jr, err = check(sendJoinAnswer(r, func(s, c []json.RawMessage) ([]json.RawMessage, []json.RawMessage) {
 		for i, e := range s {
 			if strings.Contains(string(e), `"m.room.name"`) {
@@ -441,18 +458,19 @@ func TestSendJoinResponseBadInput(t *testing.T) {
 	}
 }
 
-// TestAuthChainCycle: auth events that refer to each other cannot loop.
+// TestAuthAllDeepChain: a long chain of auth events is checked without
+// recursion.
 func TestAuthAllDeepChain(t *testing.T) {
 	t.Parallel()
-	r := must[*roomfix.Room](t)(roomfix.New("10", "@alice:a.example"))
+	r := newRoom(t, "10")
 	for i := range 300 {
-		must[*event.PDU](t)(r.Add("m.room.power_levels", "@alice:a.example", "", fmt.Sprintf(`{"users":{"@alice:a.example":100},"ban":%d}`, 50+i%2)))
+		r.SetPowerLevels(alice, map[string]any{"users": map[string]int{alice: 100}, "ban": 50 + i%2})
 	}
 	byID := map[string]*event.PDU{}
-	for id, ev := range r.Events {
-		byID[id] = ev
+	for _, ev := range r.All() {
+		byID[ev.EventID()] = ev
 	}
-	v := authAll(byID, r.State.Create())
+	v := authAll(byID, r.CreateEvent())
 	for id, err := range v {
 		if err != nil {
 			t.Fatalf("%s: %v", id, err)
@@ -464,34 +482,28 @@ func TestAuthAllDeepChain(t *testing.T) {
 }
 
 // BenchmarkCheckSendJoinResponse checks a send_join answer of a room with
-// 1000 members (about 1000 state events and 1000 auth chain events).
+// 1000 members (about 1000 state events, also listed in the auth chain).
 func BenchmarkCheckSendJoinResponse(b *testing.B) {
-	r, err := roomfix.New("10", "@alice:a.example")
-	if err != nil {
-		b.Fatal(err)
-	}
+	r := newRoom(b, "10")
 	for i := range 1000 {
-		u := fmt.Sprintf("@u%d:a.example", i)
-		if _, err := r.Add("m.room.member", u, u, `{"membership":"join"}`); err != nil {
-			b.Fatal(err)
-		}
+		r.Join(fmt.Sprintf("@u%d:a.test", i))
 	}
-	tmpl, err := BuildTemplate(TemplateRequest{Rules: r.Rules, RoomID: r.ID, UserID: "@bob:b.example", Membership: Join,
-		Origin: "a.example", Prev: []*event.PDU{r.Events[r.Latest[0]]}, State: lookup(r.State)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	join, err := BuildEvent(BuildRequest{Rules: r.Rules, Template: tmpl.Event, RoomID: r.ID, UserID: "@bob:b.example", Membership: Join, ServerName: "b.example", Key: roomfix.Key("b.example")})
-	if err != nil {
-		b.Fatal(err)
-	}
+	join := buildJoin(b, r)
 	answer := sendJoinAnswer(r, nil)
+	n := len(r.State())
 	b.ReportAllocs()
 	b.SetBytes(int64(len(answer)))
 	for b.Loop() {
-		jr, err := CheckSendJoinResponse(context.Background(), SendJoinCheck{Rules: r.Rules, Join: join, Response: answer, Keys: keys})
-		if err != nil || len(jr.State) != len(r.State) {
+		jr, err := CheckSendJoinResponse(context.Background(), SendJoinCheck{Rules: r.Rules, Join: join, Response: answer, Keys: r})
+		if err != nil || len(jr.State) != n {
 			b.Fatal(err)
 		}
 	}
+}
+
+func TestCountersignWithoutKey(t *testing.T) {
+	t.Parallel()
+	r := newRoom(t, "10")
+	_, err := Countersign(r.Last(), "a.test", nil)
+	wantErr(t, "no key", err, ErrBadEvent, 500, "M_UNKNOWN")
 }

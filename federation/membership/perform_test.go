@@ -19,31 +19,31 @@ import (
 	"github.com/gomatrixlib/gomatrixlib/eventauth"
 	"github.com/gomatrixlib/gomatrixlib/federation"
 	"github.com/gomatrixlib/gomatrixlib/federation/inbound"
-	"github.com/gomatrixlib/gomatrixlib/internal/roomfix"
+	"github.com/gomatrixlib/gomatrixlib/roomtest"
 	"github.com/tidwall/sjson"
 )
 
-// resident is a homeserver a.example with one room, serving make_join,
+// resident is a homeserver a.test with one room, serving make_join,
 // send_join, make_leave and send_leave over TLS on 127.0.0.1 with the
 // resident-side functions of this package.
 type resident struct {
 	t      *testing.T
-	room   *roomfix.Room
+	room   *roomtest.Room
 	srv    *httptest.Server
 	mu     sync.Mutex
 	tamper func(answer []byte) []byte
 }
 
 // residentRoom is inbound.Room over the resident's room.
-type residentRoom struct{ r *roomfix.Room }
+type residentRoom struct{ r *roomtest.Room }
 
 func (x residentRoom) Events(ctx context.Context, ids []string) ([]*event.PDU, error) {
-	return x.r.Lookup(ctx, ids)
+	return x.r.Events(ctx, ids)
 }
 func (x residentRoom) StateBefore(context.Context, *event.PDU) (eventauth.State, error) {
-	return x.r.Copy(), nil
+	return x.r.State(), nil
 }
-func (x residentRoom) CurrentState(context.Context) (eventauth.State, error) { return x.r.Copy(), nil }
+func (x residentRoom) CurrentState(context.Context) (eventauth.State, error) { return x.r.State(), nil }
 
 func writeErr(w http.ResponseWriter, err error) {
 	var me *Error
@@ -56,10 +56,7 @@ func writeErr(w http.ResponseWriter, err error) {
 }
 
 func newResident(t *testing.T, version string) *resident {
-	room, err := roomfix.New(version, "@alice:a.example")
-	if err != nil {
-		t.Fatal(err)
-	}
+	room := newRoom(t, version)
 	res := &resident{t: t, room: room}
 	mux := http.NewServeMux()
 	make_ := func(membership string) http.HandlerFunc {
@@ -80,7 +77,7 @@ func newResident(t *testing.T, version string) *resident {
 				return
 			}
 			tmpl, err := BuildTemplate(TemplateRequest{Rules: room.Rules, RoomID: room.ID, UserID: req.UserID, Membership: membership,
-				Origin: "a.example", Prev: []*event.PDU{room.Events[room.Latest[0]]}, State: lookup(room.State)})
+				Origin: "a.test", Prev: []*event.PDU{room.Last()}, State: lookup(room.State())})
 			if err != nil {
 				writeErr(w, err)
 				return
@@ -94,30 +91,33 @@ func newResident(t *testing.T, version string) *resident {
 			body, _ := io.ReadAll(r.Body)
 			res.mu.Lock()
 			defer res.mu.Unlock()
-			ev, err := CheckSignRequest(r.Context(), SignRequest{Rules: room.Rules, Origin: origin, OurServer: "a.example",
-				RoomID: r.PathValue("room"), EventID: r.PathValue("event"), Membership: membership, Event: body, Keys: keys})
+			ev, err := CheckSignRequest(r.Context(), SignRequest{Rules: room.Rules, Origin: origin, OurServer: "a.test",
+				RoomID: r.PathValue("room"), EventID: r.PathValue("event"), Membership: membership, Event: body, Keys: room})
 			if err != nil {
 				writeErr(w, err)
 				return
 			}
-			c := inbound.Checker{Keys: keys}
+			c := inbound.Checker{Keys: room}
 			if v := c.Authorize(r.Context(), residentRoom{room}, ev); v.Outcome != inbound.Accepted {
 				writeErr(w, &Error{Status: 403, Errcode: "M_FORBIDDEN", Message: v.Err.Error()})
 				return
 			}
-			signed, err := Countersign(ev, "a.example", roomfix.Key("a.example"))
+			signed, err := Countersign(ev, "a.test", room.Keys.Key("a.test"))
 			if err != nil {
 				writeErr(w, err)
 				return
 			}
 			var state, chain []json.RawMessage
-			for _, e := range room.State {
+			for _, e := range room.State() {
 				state = append(state, e.JSON())
 			}
-			for _, e := range room.Events {
+			for _, e := range room.All() {
 				chain = append(chain, e.JSON())
 			}
-			room.Put(signed)
+			if err := room.Receive(signed); err != nil {
+				writeErr(w, &Error{Status: 403, Errcode: "M_FORBIDDEN", Message: err.Error()})
+				return
+			}
 			if membership == Leave {
 				fmt.Fprint(w, `{}`)
 				return
@@ -133,7 +133,7 @@ func newResident(t *testing.T, version string) *resident {
 	mux.HandleFunc("GET /_matrix/federation/v1/make_leave/{room}/{user}", make_(Leave))
 	mux.HandleFunc("PUT /_matrix/federation/v2/send_join/{room}/{event}", send(Join))
 	mux.HandleFunc("PUT /_matrix/federation/v2/send_leave/{room}/{event}", send(Leave))
-	auth := &federation.Authenticator{ServerName: "a.example", Keys: keys, Logger: slog.New(slog.DiscardHandler)}
+	auth := &federation.Authenticator{ServerName: "a.test", Keys: room, Logger: slog.New(slog.DiscardHandler)}
 	res.srv = httptest.NewTLSServer(auth.Wrap(mux))
 	t.Cleanup(res.srv.Close)
 	return res
@@ -162,8 +162,8 @@ func closedAddr(t *testing.T) string {
 }
 
 func bobClient(t *testing.T, res *resident) *federation.Client {
-	rt := router{"a.example": res.srv.Listener.Addr().String(), "down.example": closedAddr(t)}
-	return &federation.Client{ServerName: "b.example", Key: roomfix.Key("b.example"), HTTPClient: &http.Client{Transport: rt, Timeout: 10 * time.Second}}
+	rt := router{"a.test": res.srv.Listener.Addr().String(), "down.test": closedAddr(t)}
+	return &federation.Client{ServerName: "b.test", Key: res.room.Keys.Key("b.test"), HTTPClient: &http.Client{Transport: rt, Timeout: 10 * time.Second}}
 }
 
 // TestPerformJoinAndLeave joins over TLS through a down server and the
@@ -176,23 +176,23 @@ func TestPerformJoinAndLeave(t *testing.T) {
 			res := newResident(t, v)
 			client := bobClient(t, res)
 			ctx := context.Background()
-			j, err := PerformJoin(ctx, JoinRequest{Client: client, Servers: []string{"down.example", "a.example"}, RoomID: res.room.ID,
-				UserID: "@bob:b.example", ServerName: "b.example", Key: roomfix.Key("b.example"), Keys: keys})
+			j, err := PerformJoin(ctx, JoinRequest{Client: client, Servers: []string{"down.test", "a.test"}, RoomID: res.room.ID,
+				UserID: bob, ServerName: "b.test", Key: res.room.Keys.Key("b.test"), Keys: res.room})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if j.Server != "a.example" || j.Rules.ID != v || j.State.Member("@alice:a.example") == nil || len(j.Dropped) != 0 {
+			if j.Server != "a.test" || j.Rules.ID != v || j.State.Member(alice) == nil || len(j.Dropped) != 0 {
 				t.Fatalf("joined via %s, version %s, state %d, dropped %v", j.Server, j.Rules.ID, len(j.State), j.Dropped)
 			}
-			if m := res.room.State.Member("@bob:b.example"); m == nil || m.Membership() != Join || m.EventID() != j.Join.EventID() {
+			if m := res.room.State().Member(bob); m == nil || m.Membership() != Join || m.EventID() != j.Join.EventID() {
 				t.Fatal("the resident did not store bob's join")
 			}
-			leave, err := PerformLeave(ctx, LeaveRequest{Client: client, Servers: []string{"a.example"}, RoomID: res.room.ID,
-				UserID: "@bob:b.example", ServerName: "b.example", Key: roomfix.Key("b.example")})
+			leave, err := PerformLeave(ctx, LeaveRequest{Client: client, Servers: []string{"a.test"}, RoomID: res.room.ID,
+				UserID: bob, ServerName: "b.test", Key: res.room.Keys.Key("b.test")})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m := res.room.State.Member("@bob:b.example"); m == nil || m.EventID() != leave.EventID() || m.Membership() != Leave {
+			if m := res.room.State().Member(bob); m == nil || m.EventID() != leave.EventID() || m.Membership() != Leave {
 				t.Fatal("the resident did not store bob's leave")
 			}
 		})
@@ -206,8 +206,8 @@ func TestPerformJoinRefusals(t *testing.T) {
 	// answers M_INCOMPATIBLE_ROOM_VERSION, which ends the attempt.
 	res := newResident(t, "12")
 	client := bobClient(t, res)
-	req := JoinRequest{Client: client, Servers: []string{"a.example", "down.example"}, RoomID: res.room.ID,
-		UserID: "@bob:b.example", ServerName: "b.example", Key: roomfix.Key("b.example"), Keys: keys,
+	req := JoinRequest{Client: client, Servers: []string{"a.test", "down.test"}, RoomID: res.room.ID,
+		UserID: bob, ServerName: "b.test", Key: res.room.Keys.Key("b.test"), Keys: res.room,
 		Supported: []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"}}
 	_, err := PerformJoin(ctx, req)
 	var fe *federation.Error
@@ -217,16 +217,16 @@ func TestPerformJoinRefusals(t *testing.T) {
 	// A resident whose answer's state is forged: refused.
 	res = newResident(t, "10")
 	res.tamper = func(answer []byte) []byte {
-		out, _ := sjson.SetBytes(answer, "state.0.signatures.a\\.example.ed25519:1", "AAAA")
+		out, _ := sjson.SetBytes(answer, "state.0.signatures.a\\.test."+roomtest.KeyID, "AAAA")
 		out, _ = sjson.SetBytes(out, "auth_chain", []any{})
 		return out
 	}
-	req.Client, req.Supported, req.RoomID, req.Servers = bobClient(t, res), nil, res.room.ID, []string{"a.example"}
+	req.Client, req.Supported, req.RoomID, req.Servers, req.Keys, req.Key = bobClient(t, res), nil, res.room.ID, []string{"a.test"}, res.room, res.room.Keys.Key("b.test")
 	if _, err := PerformJoin(ctx, req); !errors.Is(err, ErrBadResponse) {
 		t.Fatalf("forged answer: %v", err)
 	}
 	// A user of another server than the requester: 403 from make_join.
-	req.UserID = "@carol:c.example"
+	req.UserID = "@carol:c.test"
 	res.tamper = nil
 	if _, err := PerformJoin(ctx, req); !errors.As(err, &fe) || fe.Status != 403 {
 		t.Fatalf("other user: %v", err)

@@ -3,8 +3,6 @@ package membership
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -392,14 +390,19 @@ func CheckInviteRoomState(rules roomversion.Rules, roomID string, state []json.R
 
 // Countersign adds our signature to an event we accepted (the resident's
 // signature on a join, leave or knock, the invitee server's on an
-// invite) and returns the signed event.
+// invite) and returns the signed event. Errors (no key, signing failed)
+// are 500 M_UNKNOWN wrapping [ErrBadEvent].
 func Countersign(ev *event.PDU, serverName string, key *signing.Key) (*event.PDU, error) {
 	if key == nil {
-		return nil, errors.New("membership: no key")
+		return nil, newErr(500, "M_UNKNOWN", ErrBadEvent, nil, "no signing key")
 	}
 	signed, err := signing.SignEvent(ev.Rules(), serverName, key.KeyID(), key.PrivateKey(), ev.JSON())
 	if err != nil {
-		return nil, fmt.Errorf("membership: signing: %w", err)
+		return nil, newErr(500, "M_UNKNOWN", ErrBadEvent, err, "signing")
 	}
-	return event.Parse(ev.Rules(), signed)
+	out, err := event.Parse(ev.Rules(), signed)
+	if err != nil {
+		return nil, newErr(500, "M_UNKNOWN", ErrBadEvent, err, "signed event")
+	}
+	return out, nil
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/gomatrixlib/gomatrixlib/event"
-	"github.com/gomatrixlib/gomatrixlib/internal/roomfix"
+	"github.com/gomatrixlib/gomatrixlib/roomtest"
 )
 
 // bytesClient answers every request with the same bytes.
@@ -27,19 +27,13 @@ func (b bytesClient) State(context.Context, string, string, string) (json.RawMes
 }
 
 func FuzzAnswers(f *testing.F) {
-	r, err := roomfix.New("10", "@alice:a.example")
-	if err != nil {
-		f.Fatal(err)
-	}
-	last, err := r.Add("m.room.message", "@alice:a.example", "-", `{}`)
-	if err != nil {
-		f.Fatal(err)
-	}
+	r := roomtest.New(f, roomtest.Options{Version: "10", Creator: "@alice:a.test"})
+	last := r.Message(r.Creator(), "x")
 	var evs []json.RawMessage
 	var ids []string
-	for id, ev := range r.Events {
+	for _, ev := range r.All() {
 		evs = append(evs, ev.JSON())
-		ids = append(ids, id)
+		ids = append(ids, ev.EventID())
 	}
 	seed, _ := json.Marshal(map[string]any{"events": evs, "pdu_ids": ids, "auth_chain_ids": []string{}, "pdus": evs})
 	f.Add(seed)
@@ -48,7 +42,7 @@ func FuzzAnswers(f *testing.F) {
 	none := func(_ context.Context, ids []string) ([]*event.PDU, error) { return make([]*event.PDU, len(ids)), nil }
 	f.Fuzz(func(t *testing.T, body []byte) {
 		lim := Limits{PerRequest: 5, MaxEvents: 20, MaxRounds: 3, MaxState: 50, MaxFetches: 5}
-		res, err := Walk(context.Background(), bytesClient(body), WalkRequest{Rules: r.Rules, Event: last, Servers: []string{"a.example"}, Known: unknown, Limits: lim})
+		res, err := Walk(context.Background(), bytesClient(body), WalkRequest{Rules: r.Rules, Event: last, Servers: []string{"a.test"}, Known: unknown, Limits: lim})
 		if err == nil {
 			if len(res.Events) > lim.MaxEvents {
 				t.Fatalf("%d events over the limit", len(res.Events))
@@ -61,7 +55,7 @@ func FuzzAnswers(f *testing.F) {
 		} else if !errors.Is(err, ErrNoServer) {
 			t.Fatalf("untyped error %v", err)
 		}
-		st, err := Fetch(context.Background(), bytesClient(body), FetchRequest{Rules: r.Rules, RoomID: r.ID, EventID: last.EventID(), Server: "a.example", Have: none, Limits: lim})
+		st, err := Fetch(context.Background(), bytesClient(body), FetchRequest{Rules: r.Rules, RoomID: r.ID, EventID: last.EventID(), Server: "a.test", Have: none, Limits: lim})
 		if err == nil && len(st.State) > lim.MaxState {
 			t.Fatal("state over the limit")
 		}

@@ -13,13 +13,14 @@ import (
 
 	"github.com/gomatrixlib/gomatrixlib/event"
 	"github.com/gomatrixlib/gomatrixlib/eventauth"
-	"github.com/gomatrixlib/gomatrixlib/internal/roomfix"
+	"github.com/gomatrixlib/gomatrixlib/roomtest"
+	"github.com/gomatrixlib/gomatrixlib/stateres"
 )
 
 // fakeServer answers from a room's events. Behaviour switches make it
 // hostile.
 type fakeServer struct {
-	room        *roomfix.Room
+	room        *roomtest.Room
 	ignoreLimit bool              // answer with every event
 	extra       []json.RawMessage // added to every answer
 	garbage     bool
@@ -64,14 +65,14 @@ func (c fakeClient) GetMissingEvents(ctx context.Context, dest, roomID string, e
 	for len(queue) > 0 && (s.ignoreLimit || len(out) < limit) {
 		id := queue[0]
 		queue = queue[1:]
-		ev := s.room.Events[id]
+		ev := s.room.Event(id)
 		if ev == nil {
 			continue
 		}
 		for _, p := range ev.PrevEventIDs() {
-			if !seen[p] && s.room.Events[p] != nil {
+			if pe := s.room.Event(p); !seen[p] && pe != nil {
 				seen[p] = true
-				out = append(out, s.room.Events[p].JSON())
+				out = append(out, pe.JSON())
 				queue = append(queue, p)
 			}
 		}
@@ -89,11 +90,11 @@ func (c fakeClient) StateIDs(_ context.Context, dest, roomID, eventID string) (j
 	if err != nil {
 		return nil, err
 	}
-	ev := s.room.Events[eventID]
+	ev := s.room.Event(eventID)
 	if ev == nil {
 		return nil, errors.New("404")
 	}
-	st := s.room.After[ev.PrevEventIDs()[0]]
+	st := s.room.StateBefore(eventID)
 	var ids []string
 	for _, e := range st {
 		ids = append(ids, e.EventID())
@@ -111,7 +112,7 @@ func (c fakeClient) GetEvent(_ context.Context, dest, eventID string) (json.RawM
 		return nil, err
 	}
 	s.eventCalls.Add(1)
-	if ev := s.room.Events[eventID]; ev != nil {
+	if ev := s.room.Event(eventID); ev != nil {
 		return ev.JSON(), nil
 	}
 	return nil, errors.New("404")
@@ -123,9 +124,8 @@ func (c fakeClient) State(_ context.Context, dest, roomID, eventID string) (json
 		return nil, err
 	}
 	s.stateCalls.Add(1)
-	ev := s.room.Events[eventID]
 	var pdus []json.RawMessage
-	for _, e := range s.room.After[ev.PrevEventIDs()[0]] {
+	for _, e := range s.room.StateBefore(eventID) {
 		pdus = append(pdus, e.JSON())
 	}
 	return json.Marshal(map[string]any{"pdus": pdus, "auth_chain": []any{}})
@@ -141,24 +141,15 @@ func must[T any](t testing.TB) func(T, error) T {
 	}
 }
 
-// chainRoom has 4 setup events and n messages; we know the first `have`
-// events in order.
-func chainRoom(t *testing.T, n int) (*roomfix.Room, []string) {
-	r := must[*roomfix.Room](t)(roomfix.New("10", "@alice:a.example"))
-	order := slices.Clone(r.Latest)
-	// The setup events, in order, by depth.
-	var setup []*event.PDU
-	for _, ev := range r.Events {
-		setup = append(setup, ev)
-	}
-	slices.SortFunc(setup, func(a, b *event.PDU) int { return int(a.Depth() - b.Depth()) })
-	order = nil
-	for _, ev := range setup {
+// chainRoom has the kit's setup events and n messages, in order.
+func chainRoom(t *testing.T, n int) (*roomtest.Room, []string) {
+	r := roomtest.New(t, roomtest.Options{Version: "10", Creator: "@alice:a.test"})
+	var order []string
+	for _, ev := range r.All() {
 		order = append(order, ev.EventID())
 	}
 	for i := range n {
-		ev := must[*event.PDU](t)(r.Add("m.room.message", "@alice:a.example", "-", fmt.Sprintf(`{"body":"%d"}`, i)))
-		order = append(order, ev.EventID())
+		order = append(order, r.Message(r.Creator(), fmt.Sprint(i)).EventID())
 	}
 	return r, order
 }
@@ -180,7 +171,7 @@ func knownFirst(order []string, n int) Known {
 func TestWalkFillsGap(t *testing.T) {
 	t.Parallel()
 	r, order := chainRoom(t, 30)
-	last := r.Events[order[len(order)-1]]
+	last := r.Event(order[len(order)-1])
 	c := fakeClient{"a.example": {room: r}}
 	res, err := Walk(context.Background(), c, WalkRequest{Rules: r.Rules, Event: last, Earliest: []string{order[9]},
 		Servers: []string{"down.example", "a.example"}, Known: knownFirst(order, 10), Limits: Limits{PerRequest: 7}})
@@ -202,7 +193,7 @@ func TestWalkFillsGap(t *testing.T) {
 func TestWalkBounds(t *testing.T) {
 	t.Parallel()
 	r, order := chainRoom(t, 60)
-	last := r.Events[order[len(order)-1]]
+	last := r.Event(order[len(order)-1])
 	req := WalkRequest{Rules: r.Rules, Event: last, Earliest: []string{order[0]}, Servers: []string{"a.example"}, Known: knownFirst(order, 1)}
 
 	// Rounds: 2 rounds of 5.
@@ -220,8 +211,8 @@ func TestWalkBounds(t *testing.T) {
 	}
 	// A server ignoring the limit, adding events of another room and
 	// garbage: the extras are skipped.
-	other := must[*roomfix.Room](t)(roomfix.New("10", "@carol:c.example"))
-	hostile := &fakeServer{room: r, ignoreLimit: true, extra: []json.RawMessage{other.Events[other.Latest[0]].JSON(), json.RawMessage(`{"type":1}`)}}
+	other := roomtest.New(t, roomtest.Options{Version: "10", Creator: "@carol:c.test"})
+	hostile := &fakeServer{room: r, ignoreLimit: true, extra: []json.RawMessage{other.Last().JSON(), json.RawMessage(`{"type":1}`)}}
 	c = fakeClient{"a.example": hostile}
 	req.Limits = Limits{PerRequest: 10, MaxRounds: 1}
 	res = must[*WalkResult](t)(Walk(context.Background(), c, req))
@@ -259,18 +250,15 @@ func TestFetch(t *testing.T) {
 	t.Parallel()
 	r, order := chainRoom(t, 3)
 	for i := range 10 {
-		must[*event.PDU](t)(r.Add("m.room.member", fmt.Sprintf("@u%d:a.example", i), fmt.Sprintf("@u%d:a.example", i), `{"membership":"join"}`))
+		r.Join(fmt.Sprintf("@u%d:a.test", i))
 	}
-	ev := must[*event.PDU](t)(r.Add("m.room.message", "@alice:a.example", "-", `{}`))
-	want := map[eventauth.StateKey]string{}
-	for k, e := range r.After[ev.PrevEventIDs()[0]] {
-		want[k] = e.EventID()
-	}
+	ev := r.Message(r.Creator(), "x")
+	want := roomtest.StateIDs(r.StateBefore(ev.EventID()))
 	haveSome := func(_ context.Context, ids []string) ([]*event.PDU, error) {
 		out := make([]*event.PDU, len(ids))
 		for i, id := range ids {
 			if slices.Contains(order[:2], id) {
-				out[i] = r.Events[id]
+				out[i] = r.Event(id)
 			}
 		}
 		return out, nil
@@ -314,40 +302,28 @@ func TestFetch(t *testing.T) {
 	}
 }
 
-// provider serves a room's events to stateres.
-type provider struct{ r *roomfix.Room }
-
-func (p provider) Events(ctx context.Context, ids []string) ([]*event.PDU, error) {
-	return p.r.Lookup(ctx, ids)
-}
-
 func TestStateBefore(t *testing.T) {
 	t.Parallel()
-	r := must[*roomfix.Room](t)(roomfix.New("10", "@alice:a.example"))
-	base := r.Copy()
-	prev := slices.Clone(r.Latest)
-	t1 := must[*event.PDU](t)(r.BuildOn(base, prev, roomfix.Key("a.example"), "m.room.topic", "@alice:a.example", "", `{"topic":"one"}`))
-	t2 := must[*event.PDU](t)(r.BuildOn(base, prev, roomfix.Key("a.example"), "m.room.topic", "@alice:a.example", "", `{"topic":"two"}`))
-	r.Put(t1)
-	r.Put(t2)
-	ids := map[eventauth.StateKey]string{}
-	for k, e := range base {
-		ids[k] = e.EventID()
-	}
-	a, b := StateAfter(ids, t1), StateAfter(ids, t2)
-	if len(ids) != len(base) || a[eventauth.StateKey{Type: "m.room.topic"}] != t1.EventID() {
+	r := roomtest.New(t, roomtest.Options{Version: "10", Creator: "@alice:a.test"})
+	base := r.StateIDs()
+	fork := r.Fork()
+	t1 := r.SetState(r.Creator(), "m.room.topic", "", map[string]string{"topic": "one"})
+	t2 := fork.SetState(r.Creator(), "m.room.topic", "", map[string]string{"topic": "two"})
+	a, b := StateAfter(base, t1), StateAfter(base, t2)
+	if len(base) != len(a)-1 || a[eventauth.StateKey{Type: "m.room.topic"}] != t1.EventID() {
 		t.Fatal("StateAfter")
 	}
-	if got := must[map[eventauth.StateKey]string](t)(StateBefore(context.Background(), r.Rules, []map[eventauth.StateKey]string{a}, provider{r})); got[eventauth.StateKey{Type: "m.room.topic"}] != t1.EventID() {
+	if got := must[map[eventauth.StateKey]string](t)(StateBefore(context.Background(), r.Rules, []map[eventauth.StateKey]string{a}, r)); got[eventauth.StateKey{Type: "m.room.topic"}] != t1.EventID() {
 		t.Fatal("one prev state")
 	}
-	got := must[map[eventauth.StateKey]string](t)(StateBefore(context.Background(), r.Rules, []map[eventauth.StateKey]string{a, b}, provider{r}))
-	swapped := must[map[eventauth.StateKey]string](t)(StateBefore(context.Background(), r.Rules, []map[eventauth.StateKey]string{b, a}, provider{r}))
+	got := must[map[eventauth.StateKey]string](t)(StateBefore(context.Background(), r.Rules, []map[eventauth.StateKey]string{a, b}, r))
+	swapped := must[map[eventauth.StateKey]string](t)(StateBefore(context.Background(), r.Rules, []map[eventauth.StateKey]string{b, a}, r))
+	want := must[map[eventauth.StateKey]string](t)(stateres.Resolve(context.Background(), r.Rules, []map[eventauth.StateKey]string{a, b}, r))
 	topic := got[eventauth.StateKey{Type: "m.room.topic"}]
-	if (topic != t1.EventID() && topic != t2.EventID()) || swapped[eventauth.StateKey{Type: "m.room.topic"}] != topic || len(got) != len(base)+1 {
+	if topic != want[eventauth.StateKey{Type: "m.room.topic"}] || swapped[eventauth.StateKey{Type: "m.room.topic"}] != topic || len(got) != len(base)+1 {
 		t.Fatalf("resolved topic %s", topic)
 	}
-	if _, err := StateBefore(context.Background(), r.Rules, nil, provider{r}); !errors.Is(err, ErrBadResponse) {
+	if _, err := StateBefore(context.Background(), r.Rules, nil, r); !errors.Is(err, ErrBadResponse) {
 		t.Fatal(err)
 	}
 }

@@ -22,7 +22,9 @@
 // with the same ID and the same PDUs, then carries on from the
 // acknowledged position: nothing a destination acknowledged is sent again
 // and nothing is lost. A destination that was down gets everything once
-// it is back, in batches.
+// it is back, in batches: at its next retry, or at once when the caller
+// calls [Sender.Wake] on hearing from it (an authenticated request from
+// that server), as Synapse and Dendrite do.
 //
 // EDUs (typing, receipts, presence, to-device...) are kept in memory only,
 // at most [Options].MaxQueuedEDUs per destination (the oldest are dropped

@@ -109,8 +109,13 @@ type Stats struct {
 	StoreErrors  uint64 // failed Log or Store calls
 }
 
-// ErrClosed is returned by calls made after Close.
-var ErrClosed = errors.New("sender: closed")
+// Sentinel errors.
+var (
+	// ErrClosed is returned by calls made after Close.
+	ErrClosed = errors.New("sender: closed")
+	// ErrBadOptions is returned by New for missing required options.
+	ErrBadOptions = errors.New("sender: bad options")
+)
 
 // Sender delivers PDUs and EDUs to destinations. Make one with [New].
 type Sender struct {
@@ -139,13 +144,13 @@ type destination struct {
 }
 
 // New returns a Sender. It starts no goroutine until a destination has
-// work.
+// work. Missing required options give an error wrapping [ErrBadOptions].
 func New(opts Options) (*Sender, error) {
 	if opts.Transport == nil || opts.Log == nil || opts.Store == nil {
-		return nil, errors.New("sender: Transport, Log and Store are required")
+		return nil, fmt.Errorf("%w: Transport, Log and Store are required", ErrBadOptions)
 	}
 	if opts.ServerName == "" {
-		return nil, errors.New("sender: ServerName is required")
+		return nil, fmt.Errorf("%w: ServerName is required", ErrBadOptions)
 	}
 	if opts.MaxQueuedEDUs <= 0 {
 		opts.MaxQueuedEDUs = DefaultMaxQueuedEDUs

@@ -570,10 +570,10 @@ func (badLog) Next(context.Context, string, uint64, int) ([]PDU, error) {
 }
 
 func TestNewRequiresParts(t *testing.T) {
-	if _, err := New(Options{ServerName: "x"}); err == nil {
+	if _, err := New(Options{ServerName: "x"}); !errors.Is(err, ErrBadOptions) {
 		t.Fatal("New without Transport, Log and Store succeeded")
 	}
-	if _, err := New(Options{Transport: &federation.Client{}, Log: &memLog{}, Store: &memStore{}}); err == nil {
+	if _, err := New(Options{Transport: &federation.Client{}, Log: &memLog{}, Store: &memStore{}}); !errors.Is(err, ErrBadOptions) {
 		t.Fatal("New without ServerName succeeded")
 	}
 }

@@ -30,6 +30,7 @@ func main() {
 	samples := map[string]map[string][]float64{}
 	allocs := map[string]map[string]string{}
 	peaks := map[string]map[string][]float64{}
+	cpus := map[string]map[string][]float64{}
 	var ops []string
 	paired := map[string]map[string][]float64{}
 	var pairedOps []string
@@ -57,11 +58,15 @@ func main() {
 			samples[op] = map[string][]float64{}
 			allocs[op] = map[string]string{}
 			peaks[op] = map[string][]float64{}
+			cpus[op] = map[string][]float64{}
 			ops = append(ops, op)
 		}
 		samples[op][impl] = append(samples[op][impl], ns)
 		if mb, ok := metric(m[4], "peak-MB"); ok {
 			peaks[op][impl] = append(peaks[op][impl], mb)
+		}
+		if ms, ok := metric(m[4], "cpu-ms/op"); ok {
+			cpus[op][impl] = append(cpus[op][impl], ms)
 		}
 		if f := strings.Fields(m[4]); len(f) >= 2 {
 			for i := 0; i+1 < len(f); i++ {
@@ -92,6 +97,7 @@ func main() {
 			fmt.Printf("%-34s %-8s %14.0f %8d %10s %8s %s\n", op, impl, med, len(s), allocs[op][impl], peak, ratio)
 		}
 	}
+	printCPU(ops, cpus)
 	printGrowth(ops, samples)
 	if len(pairedOps) > 0 {
 		fmt.Printf("\nGrowth measured in paired rounds (median k over the runs):\n")
@@ -183,4 +189,29 @@ func median(s []float64) float64 {
 		return c[len(c)/2]
 	}
 	return (c[len(c)/2-1] + c[len(c)/2]) / 2
+}
+
+// printCPU prints, for the benchmarks that report cpu-ms/op (the process's
+// CPU time per operation), its median per implementation and the ratio to
+// ours: on a shared machine it is steadier than the wall time.
+func printCPU(ops []string, cpus map[string]map[string][]float64) {
+	header := false
+	for _, op := range ops {
+		ours := median(cpus[op]["ours"])
+		for _, impl := range []string{"ours", "gmsl", "mautrix"} {
+			c := cpus[op][impl]
+			if len(c) == 0 {
+				continue
+			}
+			if !header {
+				fmt.Printf("\nCPU time per operation (median cpu-ms/op, ratio to ours):\n")
+				header = true
+			}
+			ratio := "-"
+			if ours > 0 {
+				ratio = fmt.Sprintf("%.2fx", median(c)/ours)
+			}
+			fmt.Printf("%-34s %-8s %10.2f ms %s\n", op, impl, median(c), ratio)
+		}
+	}
 }

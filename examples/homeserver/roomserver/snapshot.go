@@ -63,14 +63,15 @@ func encodeEntries(es []stateEntry) []byte {
 }
 
 // decodeEntries reads what encodeEntries wrote. It rejects anything else:
-// another format byte, a count or length beyond the input, keys out of
-// order or repeated, an empty type or event ID, trailing bytes.
+// another format byte, a count or length beyond the input or not in its
+// shortest encoding, keys out of order or repeated, an empty type or event
+// ID, trailing bytes.
 func decodeEntries(b []byte) ([]stateEntry, error) {
 	if len(b) == 0 || b[0] != entriesFormat {
 		return nil, errors.New("unknown entry list format")
 	}
 	b = b[1:]
-	count, n := binary.Uvarint(b)
+	count, n := uvarint(b)
 	if n <= 0 {
 		return nil, errors.New("bad entry count")
 	}
@@ -86,7 +87,7 @@ func decodeEntries(b []byte) ([]stateEntry, error) {
 	all := string(b)
 	off := 0
 	str := func() (string, error) {
-		l, n := binary.Uvarint(b[off:])
+		l, n := uvarint(b[off:])
 		if n <= 0 || l > uint64(len(b)-off-n) {
 			return "", errors.New("bad string length")
 		}
@@ -118,6 +119,16 @@ func decodeEntries(b []byte) ([]stateEntry, error) {
 		return nil, errors.New("trailing bytes after the entries")
 	}
 	return out, nil
+}
+
+// uvarint is binary.Uvarint that also rejects overlong encodings (a last
+// byte of zero after the first), so that one list has one encoding.
+func uvarint(b []byte) (uint64, int) {
+	v, n := binary.Uvarint(b)
+	if n > 1 && b[n-1] == 0 {
+		return 0, 0
+	}
+	return v, n
 }
 
 // querier is what snapshot reads need: the database or a transaction.

@@ -31,16 +31,38 @@ type scaleResult struct {
 // members register (bcrypt cost 4) and join one by one over HTTP, then the
 // owner sends messages one at a time. It reports the join time of the
 // first and last 100 joiners, send latency, database growth per message
-// and the time to load the state after random events of the room.
+// and the time to load the state after random events of the room. The
+// sends go in rounds that visit every room in turn, so that the rooms'
+// send figures are taken over the same minutes of a shared machine.
 func runScale(sizes []int, nMessages, workers int) error {
-	var results []scaleResult
+	var rooms []*scaleRoom
+	defer func() {
+		for _, r := range rooms {
+			r.close()
+		}
+	}()
 	for _, n := range sizes {
-		r, err := scaleOne(n, nMessages, workers)
+		r, err := buildRoom(n, workers)
 		if err != nil {
 			return fmt.Errorf("%d members: %w", n, err)
 		}
-		results = append(results, r)
-		printScale(r)
+		rooms = append(rooms, r)
+	}
+	const rounds = 4
+	for round := 0; round < rounds; round++ {
+		for _, r := range rooms {
+			if err := r.sendRound(round*nMessages/rounds, (round+1)*nMessages/rounds); err != nil {
+				return fmt.Errorf("%d members: %w", r.res.members, err)
+			}
+		}
+	}
+	var results []scaleResult
+	for _, r := range rooms {
+		if err := r.finish(nMessages); err != nil {
+			return fmt.Errorf("%d members: %w", r.res.members, err)
+		}
+		results = append(results, r.res)
+		printScale(r.res)
 	}
 	if len(results) > 1 {
 		base := results[0]
@@ -65,27 +87,55 @@ func printScale(r scaleResult) {
 	fmt.Printf("  state after a random event (%d entries at the end): load p50 %v, max %v over %d events\n", r.stateSize, pct(r.stateLoads, 0.5).Round(time.Microsecond), r.stateLoads[len(r.stateLoads)-1].Round(time.Microsecond), len(r.stateLoads))
 }
 
-func scaleOne(members, nMessages, workers int) (scaleResult, error) {
-	res := scaleResult{members: members}
-	dir, err := os.MkdirTemp("", "loadtest-scale")
-	if err != nil {
-		return res, err
+// scaleRoom is one room of the scale run, alive until close.
+type scaleRoom struct {
+	res    scaleResult
+	dir    string
+	s      *server.Server
+	d      *db.DB // a second handle, for sizes and state loads
+	owner  *testclient.Client
+	roomID string
+	before int64 // used bytes before the first timed send
+	last   string
+}
+
+func (r *scaleRoom) close() {
+	if r.d != nil {
+		r.d.Close()
 	}
-	defer os.RemoveAll(dir)
+	if r.s != nil {
+		r.s.Close()
+	}
+	os.RemoveAll(r.dir)
+}
+
+// buildRoom starts a server and fills its room with members.
+func buildRoom(members, workers int) (_ *scaleRoom, err error) {
+	r := &scaleRoom{res: scaleResult{members: members}}
+	defer func() {
+		if err != nil {
+			r.close()
+		}
+	}()
+	res := &r.res
+	if r.dir, err = os.MkdirTemp("", "loadtest-scale"); err != nil {
+		return nil, err
+	}
+	dir := r.dir
 	s, err := server.Start(server.Config{DataDir: dir, ClientAddr: "127.0.0.1:0", FederationAddr: "127.0.0.1:0",
 		ServerName: "scale.test", BcryptCost: 4, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
-		return res, err
+		return nil, err
 	}
-	defer s.Close()
+	r.s = s
 	base := "http://" + s.ClientAddr()
 	owner := &testclient.Client{Base: base}
 	if err := owner.Register("owner", "pw"); err != nil {
-		return res, err
+		return nil, err
 	}
 	created, err := owner.MustOK("POST", "/createRoom", map[string]any{"preset": "public_chat"})
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	roomID := created["room_id"].(string)
 	joinPath := "/rooms/" + url.PathEscape(roomID) + "/join"
@@ -96,7 +146,7 @@ func scaleOne(members, nMessages, workers int) (scaleResult, error) {
 		cs[i] = &testclient.Client{Base: base}
 		return cs[i].Register(fmt.Sprintf("m%d", i), "pw")
 	}); err != nil {
-		return res, err
+		return nil, err
 	}
 	// Joins: the first and last 100 one at a time (timed), the middle in
 	// parallel.
@@ -109,7 +159,7 @@ func scaleOne(members, nMessages, workers int) (scaleResult, error) {
 	for _, c := range cs[:edge] {
 		d, err := timedJoin(c)
 		if err != nil {
-			return res, err
+			return nil, err
 		}
 		res.firstJoins = append(res.firstJoins, d)
 	}
@@ -118,69 +168,78 @@ func scaleOne(members, nMessages, workers int) (scaleResult, error) {
 		_, err := middle[i].MustOK("POST", joinPath, nil)
 		return err
 	}); err != nil {
-		return res, err
+		return nil, err
 	}
 	for _, c := range cs[len(cs)-edge:] {
 		d, err := timedJoin(c)
 		if err != nil {
-			return res, err
+			return nil, err
 		}
 		res.lastJoins = append(res.lastJoins, d)
 	}
 
-	// A second handle on the database, for sizes and state loads.
-	d, err := db.Open(dir, "")
-	if err != nil {
-		return res, err
+	if r.d, err = db.Open(dir, ""); err != nil {
+		return nil, err
 	}
-	defer d.Close()
-	waitSynced := func(eventID string) error {
-		deadline := time.Now().Add(2 * time.Minute)
-		for time.Now().Before(deadline) {
-			var n int
-			if err := d.QueryRow(`SELECT COUNT(*) FROM sync_events WHERE event_id = ?`, eventID).Scan(&n); err != nil {
-				return err
-			}
-			if n == 1 {
-				return nil
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		return fmt.Errorf("sync reader did not apply %s", eventID)
-	}
+	r.owner, r.roomID = owner, roomID
 	warm, err := owner.Send(roomID, "warm", "warm-up")
 	if err != nil {
-		return res, err
+		return nil, err
 	}
-	if err := waitSynced(warm); err != nil {
-		return res, err
+	if err := r.waitSynced(warm); err != nil {
+		return nil, err
 	}
-	before, err := usedBytes(d)
-	if err != nil {
-		return res, err
+	if r.before, err = usedBytes(r.d); err != nil {
+		return nil, err
 	}
-	var last string
-	for i := 0; i < nMessages; i++ {
-		t0 := time.Now()
-		id, err := owner.Send(roomID, fmt.Sprintf("t%d", i), fmt.Sprintf("message %d of the scale test", i))
-		if err != nil {
-			return res, err
+	return r, nil
+}
+
+// waitSynced waits until the sync reader has applied the event.
+func (r *scaleRoom) waitSynced(eventID string) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		var n int
+		if err := r.d.QueryRow(`SELECT COUNT(*) FROM sync_events WHERE event_id = ?`, eventID).Scan(&n); err != nil {
+			return err
 		}
-		res.sends = append(res.sends, time.Since(t0))
-		last = id
+		if n == 1 {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	if err := waitSynced(last); err != nil {
-		return res, err
+	return fmt.Errorf("sync reader did not apply %s", eventID)
+}
+
+// sendRound sends messages from to to-1, one at a time, timing each.
+func (r *scaleRoom) sendRound(from, to int) error {
+	for i := from; i < to; i++ {
+		t0 := time.Now()
+		id, err := r.owner.Send(r.roomID, fmt.Sprintf("t%d", i), fmt.Sprintf("message %d of the scale test", i))
+		if err != nil {
+			return err
+		}
+		r.res.sends = append(r.res.sends, time.Since(t0))
+		r.last = id
+	}
+	return nil
+}
+
+// finish measures the database growth over the sends and the state loads.
+func (r *scaleRoom) finish(nMessages int) error {
+	res, d, roomID, members, last := &r.res, r.d, r.roomID, r.res.members, r.last
+	if err := r.waitSynced(last); err != nil {
+		return err
 	}
 	after, err := usedBytes(d)
 	if err != nil {
-		return res, err
+		return err
 	}
-	res.bytesPerMsg = float64(after-before) / float64(nMessages)
+	res.bytesPerMsg = float64(after-r.before) / float64(nMessages)
 	var jsonBytes int64
 	if err := d.QueryRow(`SELECT SUM(LENGTH(json)) FROM rs_events WHERE room_id = ? AND event_id IN (SELECT event_id FROM rs_events WHERE room_id = ? ORDER BY nid DESC LIMIT ?)`,
 		roomID, roomID, nMessages).Scan(&jsonBytes); err != nil {
-		return res, err
+		return err
 	}
 	res.jsonPerMsg = float64(jsonBytes) / float64(nMessages)
 	slices.Sort(res.sends)
@@ -189,18 +248,18 @@ func scaleOne(members, nMessages, workers int) (scaleResult, error) {
 	// query API on the second handle (cold: no event cache is involved).
 	rs, err := roomserver.New(d, nil, "scale.test", nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
-		return res, err
+		return err
 	}
 	var ids []string
 	rows, err := d.Query(`SELECT event_id FROM rs_events WHERE room_id = ?`, roomID)
 	if err != nil {
-		return res, err
+		return err
 	}
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
-			return res, err
+			return err
 		}
 		ids = append(ids, id)
 	}
@@ -214,7 +273,7 @@ func scaleOne(members, nMessages, workers int) (scaleResult, error) {
 		t0 := time.Now()
 		st, err := rs.StateAfter(id)
 		if err != nil {
-			return res, err
+			return err
 		}
 		res.stateLoads = append(res.stateLoads, time.Since(t0))
 		if i == 0 {
@@ -222,7 +281,7 @@ func scaleOne(members, nMessages, workers int) (scaleResult, error) {
 		}
 	}
 	slices.Sort(res.stateLoads)
-	return res, nil
+	return nil
 }
 
 // usedBytes is the size of the SQLite database without free pages (the
