@@ -31,6 +31,8 @@ func main() {
 	flag.StringVar(&cfg.Registration, "registration", "", "registration: open, token or closed (default: open on a loopback client address, token otherwise)")
 	tokens := flag.String("registration-tokens", "", "comma-separated registration tokens (for -registration token)")
 	flag.BoolVar(&cfg.NoRateLimits, "no-rate-limits", false, "turn off the rate limits on login, registration and sends")
+	flag.BoolVar(&cfg.AllowPrivateDestinations, "allow-private-destinations", false, "let outbound federation reach loopback and private addresses (UNSAFE outside tests and private deployments)")
+	flag.BoolVar(&cfg.InsecureSkipTLSVerify, "insecure-skip-tls-verify", false, "do not verify other servers' TLS certificates (UNSAFE outside tests)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: homeserver [flags]\n\nA minimal log-based Matrix homeserver built on gomatrixlib.\n\n")
 		flag.PrintDefaults()

@@ -26,6 +26,7 @@ import (
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/roomserver"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/syncapi"
+	"github.com/gomatrixlib/gomatrixlib/federation"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 	"github.com/gomatrixlib/gomatrixlib/signing"
 	"github.com/nats-io/nats.go"
@@ -52,6 +53,9 @@ type API struct {
 	typing   typingTimers
 	presence presenceState
 
+	// fed reaches other servers (nil: no federation).
+	fed *federation.Client
+
 	roomLocksMu sync.Mutex
 	roomLocks   map[string]*sync.Mutex
 
@@ -76,6 +80,9 @@ type Options struct {
 	RegistrationTokens []string
 	// RateLimits; nil means no limits.
 	RateLimits *RateLimits
+	// Federation reaches other servers for remote joins, invites and
+	// profiles; nil: this server does not federate.
+	Federation *federation.Client
 }
 
 // New prepares the tables.
@@ -111,7 +118,7 @@ func New(db *db.DB, rs *roomserver.RoomServer, sy *syncapi.SyncAPI, serverName s
 	if maxUpload <= 0 {
 		maxUpload = DefaultMaxUploadBytes
 	}
-	return &API{db: db, rs: rs, sync: sy, serverName: serverName, key: key, log: log, bcryptCost: cost, js: opts.Logs,
+	return &API{db: db, rs: rs, sync: sy, serverName: serverName, key: key, log: log, bcryptCost: cost, js: opts.Logs, fed: opts.Federation,
 		mediaDir: opts.MediaDir, maxUpload: maxUpload, registration: opts.Registration,
 		loginLimit: newLimiter(limits.Login), registerLimit: newLimiter(limits.Register), sendLimit: newLimiter(limits.Send),
 		typing: typingTimers{timers: map[[2]string]*time.Timer{}}, presence: presenceState{last: map[string]presenceMemo{}},

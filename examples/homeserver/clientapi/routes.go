@@ -438,6 +438,17 @@ func (a *API) whoami(w http.ResponseWriter, _ *http.Request, d *device) error {
 
 func (a *API) getProfile(w http.ResponseWriter, r *http.Request) error {
 	userID := r.PathValue("userId")
+	if s := serverOf(userID); s != "" && s != a.serverName {
+		resp, err := a.remoteProfile(r.Context(), userID)
+		if err != nil {
+			return err
+		}
+		if strings.HasSuffix(r.URL.Path, "/displayname") {
+			delete(resp, "avatar_url")
+		}
+		httputil.WriteJSON(w, 200, resp)
+		return nil
+	}
 	name, ok, err := a.displayName(r.Context(), userID)
 	if err != nil {
 		return err
@@ -719,6 +730,14 @@ func (a *API) join(w http.ResponseWriter, r *http.Request, d *device) error {
 	if _, err := httputil.ReadRawObject(r); err != nil && r.ContentLength > 0 {
 		return err
 	}
+	if !a.resident(roomID) {
+		// Not in the room: join through a server that is.
+		if err := a.remoteJoin(r.Context(), roomID, d.userID, a.joinServers(roomID, d.userID, r.URL.Query()["server_name"])); err != nil {
+			return err
+		}
+		httputil.WriteJSON(w, 200, map[string]string{"room_id": roomID})
+		return nil
+	}
 	content, err := a.memberContent(r.Context(), d.userID, "join", "")
 	if err != nil {
 		return err
@@ -733,6 +752,14 @@ func (a *API) join(w http.ResponseWriter, r *http.Request, d *device) error {
 func (a *API) leave(w http.ResponseWriter, r *http.Request, d *device) error {
 	roomID := r.PathValue("roomId")
 	content, _ := json.Marshal(map[string]string{"membership": "leave"})
+	if !a.resident(roomID) && a.rs.PendingInvite(roomID, d.userID) != nil {
+		// Rejecting an invite to a room we are not in.
+		if err := a.remoteLeave(r.Context(), roomID, d.userID); err != nil {
+			return err
+		}
+		httputil.WriteJSON(w, 200, map[string]any{})
+		return nil
+	}
 	if _, err := a.send(r.Context(), roomID, "m.room.member", d.userID, &d.userID, content, ""); err != nil {
 		return err
 	}
@@ -757,6 +784,13 @@ func (a *API) membershipOf(membership string) func(http.ResponseWriter, *http.Re
 		content, err := a.memberContent(r.Context(), req.UserID, membership, req.Reason)
 		if err != nil {
 			return err
+		}
+		if membership == "invite" && serverOf(req.UserID) != a.serverName {
+			if err := a.sendInvite(r.Context(), r.PathValue("roomId"), d.userID, req.UserID, content); err != nil {
+				return err
+			}
+			httputil.WriteJSON(w, 200, map[string]any{})
+			return nil
 		}
 		if _, err := a.send(r.Context(), r.PathValue("roomId"), "m.room.member", d.userID, &req.UserID, content, ""); err != nil {
 			return err
@@ -830,7 +864,7 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, d *device) error 
 	if dir != "b" && dir != "f" {
 		return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "dir must be b or f")
 	}
-	chunk, start, end, err := a.sync.Messages(r.Context(), roomID, from, dir, parseLimit(q.Get("limit"), 10))
+	chunk, start, end, err := a.sync.Messages(r.Context(), roomID, d.userID, from, dir, parseLimit(q.Get("limit"), 10))
 	if err != nil {
 		return err
 	}

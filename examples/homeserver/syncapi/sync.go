@@ -187,7 +187,16 @@ func (s *SyncAPI) build(ctx context.Context, req Request, since, latest Pos, ini
 			if err != nil {
 				return nil, err
 			}
-			resp.Rooms.Invite[m.roomID] = &InvitedRoom{InviteState: Events{Events: strip(st, req.UserID)}}
+			inv := strip(st, req.UserID)
+			var remote string
+			if err := s.db.QueryRowContext(ctx, `SELECT json FROM sync_invite_state WHERE room_id = ?`, m.roomID).Scan(&remote); err == nil {
+				// An invite from another server to a room we are not in:
+				// the room state it sent.
+				var extra []json.RawMessage
+				_ = json.Unmarshal([]byte(remote), &extra)
+				inv = append(strip(rawList(extra), req.UserID), inv...)
+			}
+			resp.Rooms.Invite[m.roomID] = &InvitedRoom{InviteState: Events{Events: inv}}
 		case "leave", "ban":
 			if !changed || initial {
 				continue
@@ -268,6 +277,19 @@ func (s *SyncAPI) roomSection(ctx context.Context, roomID string, since, upto in
 			break
 		}
 	}
+	// History visibility: events the user may not see are left out of the
+	// timeline (the state section is not filtered).
+	kept := items[:0]
+	for _, it := range items {
+		ok, err := s.visible(ctx, roomID, req.UserID, it.pos, it.raw)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			kept = append(kept, it)
+		}
+	}
+	items = kept
 	room := &JoinedRoom{State: Events{Events: []json.RawMessage{}}, Timeline: Timeline{Events: []json.RawMessage{}}}
 	if len(items) > limit || more {
 		room.Timeline.Limited = true
@@ -442,7 +464,7 @@ func (s *SyncAPI) JoinedRooms(ctx context.Context, userID string) ([]string, err
 // Messages answers /rooms/{roomId}/messages: events of the room before
 // (dir "b") or after (dir "f") the token, up to limit, and the next token.
 // The caller checks that the user may see the room.
-func (s *SyncAPI) Messages(ctx context.Context, roomID string, from int64, dir string, limit int) (chunk []json.RawMessage, start, end string, err error) {
+func (s *SyncAPI) Messages(ctx context.Context, roomID, userID string, from int64, dir string, limit int) (chunk []json.RawMessage, start, end string, err error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 10
 	}
@@ -460,15 +482,33 @@ func (s *SyncAPI) Messages(ctx context.Context, roomID string, from int64, dir s
 	}
 	var stored []Stored
 	last := from
+	type row struct {
+		pos          int64
+		raw, eventID string
+	}
+	var read []row
 	for rows.Next() {
-		var pos int64
-		var raw, eventID string
-		if err := rows.Scan(&pos, &raw, &eventID); err != nil {
+		var r row
+		if err := rows.Scan(&r.pos, &r.raw, &r.eventID); err != nil {
 			rows.Close()
 			return nil, "", "", err
 		}
-		stored = append(stored, Stored{ID: eventID, JSON: []byte(raw)})
-		last = pos
+		read = append(read, r)
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return nil, "", "", err
+	}
+	rows.Close() // before the visibility lookups (SQLite has one connection)
+	n := len(read)
+	for _, r := range read {
+		last = r.pos
+		if ok, err := s.visible(ctx, roomID, userID, r.pos, r.raw); err != nil {
+			return nil, "", "", err
+		} else if !ok {
+			continue // hidden by history visibility
+		}
+		stored = append(stored, Stored{ID: r.eventID, JSON: []byte(r.raw)})
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -478,11 +518,19 @@ func (s *SyncAPI) Messages(ctx context.Context, roomID string, from int64, dir s
 		return nil, "", "", err
 	}
 	start = Token(from)
-	if len(chunk) < limit {
+	if n < limit {
 		return chunk, start, "", nil
 	}
 	if dir == "f" {
 		return chunk, start, Token(last), nil
 	}
 	return chunk, start, Token(last - 1), nil
+}
+
+func rawList(in []json.RawMessage) [][]byte {
+	out := make([][]byte, len(in))
+	for i, r := range in {
+		out[i] = r
+	}
+	return out
 }

@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS sync_state (
 CREATE TABLE IF NOT EXISTS sync_memberships (
 	user_id TEXT NOT NULL, room_id TEXT NOT NULL, membership TEXT NOT NULL,
 	pos BIGINT NOT NULL, PRIMARY KEY (user_id, room_id));
+CREATE TABLE IF NOT EXISTS sync_invite_state (
+	room_id TEXT PRIMARY KEY, json TEXT NOT NULL);
 `
 
 // SyncAPI is the sync reader.
@@ -120,6 +122,22 @@ func (s *SyncAPI) apply(data []byte) error {
 	if sk.Exists() {
 		isState = 1
 	}
+	// The room state that came with the event (the state of a room we
+	// joined through another server, or what state resolution changed)
+	// goes in first, as state events, so that /sync shows the room's
+	// state and memberships.
+	for _, se := range out.StateEvents {
+		if err := s.applyState(tx, out.RoomID, se.EventID, se.Event); err != nil {
+			return err
+		}
+	}
+	if len(out.InviteRoomState) > 0 {
+		b, _ := json.Marshal(out.InviteRoomState)
+		if _, err := tx.Exec(`INSERT INTO sync_invite_state (room_id, json) VALUES (?, ?)
+			ON CONFLICT(room_id) DO UPDATE SET json = excluded.json`, out.RoomID, string(b)); err != nil {
+			return err
+		}
+	}
 	var pos int64
 	var evType, stateKey any // NULL for a non-state event
 	if sk.Exists() {
@@ -200,6 +218,37 @@ func (s *SyncAPI) waitBeyond(ctx context.Context, pos Pos, deadline time.Time) P
 }
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+// applyState stores a state event that came with an output entry (not in
+// the room's timeline order) unless it is stored.
+func (s *SyncAPI) applyState(tx *db.Tx, roomID, eventID string, raw json.RawMessage) error {
+	ev := gjson.ParseBytes(raw)
+	sk := ev.Get("state_key")
+	if eventID == "" || !sk.Exists() {
+		return nil
+	}
+	var pos int64
+	err := tx.QueryRow(`INSERT INTO sync_events (event_id, room_id, json, is_state, type, state_key) VALUES (?, ?, ?, 1, ?, ?)
+		ON CONFLICT DO NOTHING RETURNING pos`, eventID, roomID, string(raw), ev.Get("type").Str, sk.Str).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(`INSERT INTO sync_state (room_id, type, state_key, event_id) VALUES (?, ?, ?, ?)
+		ON CONFLICT(room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id`,
+		roomID, ev.Get("type").Str, sk.Str, eventID); err != nil {
+		return err
+	}
+	if ev.Get("type").Str == "m.room.member" {
+		if _, err := tx.Exec(`INSERT INTO sync_memberships (user_id, room_id, membership, pos) VALUES (?, ?, ?, ?)
+			ON CONFLICT(user_id, room_id) DO UPDATE SET membership = excluded.membership, pos = excluded.pos`,
+			sk.Str, roomID, ev.Get("content.membership").Str, pos); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // addStateKeyColumns adds sync_events.type and state_key to a database made
 // before they existed and fills them in from each state event's JSON, in
