@@ -124,6 +124,13 @@ func newGraph(fetch fetchFunc, maxNodes, sizeHint int) *graph {
 	}
 }
 
+// reserve makes room for n more events.
+func (g *graph) reserve(n int) {
+	g.nodes = slices.Grow(g.nodes, n)
+	g.info = slices.Grow(g.info, n)
+	g.byID.reserve(n, 44)
+}
+
 // intern returns the key ID of k, adding it if needed.
 func (g *graph) intern(k stateKey) int32 {
 	id, _ := g.keys.intern(k)
