@@ -124,8 +124,15 @@ func newGraph(fetch fetchFunc, maxNodes, sizeHint int) *graph {
 	}
 }
 
-// reserve makes room for n more events.
+// reserve makes room for n more events, within the graph's event limit
+// (a provider's long answer must not make us allocate beyond it).
 func (g *graph) reserve(n int) {
+	if g.maxNodes > 0 {
+		n = min(n, g.maxNodes-len(g.nodes))
+	}
+	if n <= 0 {
+		return
+	}
 	g.nodes = slices.Grow(g.nodes, n)
 	g.info = slices.Grow(g.info, n)
 	g.byID.reserve(n, 44)
