@@ -26,8 +26,10 @@ import (
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/roomserver"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/syncapi"
+	"github.com/gomatrixlib/gomatrixlib/federation"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 	"github.com/gomatrixlib/gomatrixlib/signing"
+	"github.com/nats-io/nats.go"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -40,27 +42,87 @@ type API struct {
 	key        *signing.Key
 	log        *slog.Logger
 	bcryptCost int
+	js         nats.JetStreamContext
+
+	mediaDir  string
+	maxUpload int64
+
+	registration                         string
+	loginLimit, registerLimit, sendLimit *limiter
+
+	typing   typingTimers
+	presence presenceState
+
+	// fed reaches other servers (nil: no federation).
+	fed *federation.Client
 
 	roomLocksMu sync.Mutex
 	roomLocks   map[string]*sync.Mutex
+
+	ext *ext // set by Extend (ext.go)
 }
 
 // Options configure the API.
 type Options struct {
 	// BcryptCost for password hashes; zero means bcrypt.DefaultCost.
 	BcryptCost int
+	// Logs is the JetStream context the API writes the typing, receipt,
+	// presence, to-device and account data logs through.
+	Logs nats.JetStreamContext
+	// MediaDir holds uploaded files; required for media.
+	MediaDir string
+	// MaxUploadBytes limits uploads; zero means DefaultMaxUploadBytes.
+	MaxUploadBytes int64
+	// Registration is "open" (the dummy stage), "token" (a registration
+	// token, m.login.registration_token) or "closed".
+	Registration string
+	// RegistrationTokens are accepted with unlimited uses.
+	RegistrationTokens []string
+	// RateLimits; nil means no limits.
+	RateLimits *RateLimits
+	// Federation reaches other servers for remote joins, invites and
+	// profiles; nil: this server does not federate.
+	Federation *federation.Client
 }
 
 // New prepares the tables.
 func New(db *db.DB, rs *roomserver.RoomServer, sy *syncapi.SyncAPI, serverName string, key *signing.Key, log *slog.Logger, opts Options) (*API, error) {
-	if _, err := db.Exec(schema); err != nil {
+	if _, err := db.Exec(schema + deviceSchema + mediaSchema + directorySchema); err != nil {
 		return nil, fmt.Errorf("clientapi: schema: %w", err)
 	}
 	cost := opts.BcryptCost
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
 	}
-	return &API{db: db, rs: rs, sync: sy, serverName: serverName, key: key, log: log, bcryptCost: cost, roomLocks: map[string]*sync.Mutex{}}, nil
+	if err := hashStoredTokens(db); err != nil {
+		return nil, fmt.Errorf("clientapi: hashing stored access tokens: %w", err)
+	}
+	switch opts.Registration {
+	case "open", "token", "closed":
+	default:
+		return nil, fmt.Errorf("clientapi: registration mode %q: want open, token or closed", opts.Registration)
+	}
+	for _, t := range opts.RegistrationTokens {
+		if !registrationTokenPattern.MatchString(t) {
+			return nil, fmt.Errorf("clientapi: registration token %q: want 1-64 of [A-Za-z0-9._~-]", t)
+		}
+		if _, err := db.Exec(`INSERT INTO cs_registration_tokens (token) VALUES (?) ON CONFLICT DO NOTHING`, t); err != nil {
+			return nil, err
+		}
+	}
+	var limits RateLimits
+	if opts.RateLimits != nil {
+		limits = *opts.RateLimits
+	}
+	maxUpload := opts.MaxUploadBytes
+	if maxUpload <= 0 {
+		maxUpload = DefaultMaxUploadBytes
+	}
+	return &API{db: db, rs: rs, sync: sy, serverName: serverName, key: key, log: log, bcryptCost: cost, js: opts.Logs, fed: opts.Federation,
+		mediaDir: opts.MediaDir, maxUpload: maxUpload, registration: opts.Registration,
+		loginLimit: newLimiter(limits.Login), registerLimit: newLimiter(limits.Register), sendLimit: newLimiter(limits.Send),
+		typing: typingTimers{timers: map[[2]string]*time.Timer{}}, presence: presenceState{last: map[string]presenceMemo{}},
+		roomLocks: map[string]*sync.Mutex{}}, nil
 }
 
 func (a *API) roomLock(roomID string) *sync.Mutex {
@@ -77,6 +139,12 @@ func (a *API) roomLock(roomID string) *sync.Mutex {
 // send builds an event in an existing room from the current state, checks
 // it, and submits it to the room server. It returns the event ID.
 func (a *API) send(ctx context.Context, roomID, evType, sender string, stateKey *string, content []byte, redacts string) (string, error) {
+	return a.sendTxn(ctx, nil, roomID, evType, sender, stateKey, content, redacts)
+}
+
+// sendTxn is send for a client transaction, which travels with the event
+// in the input log.
+func (a *API) sendTxn(ctx context.Context, txn *roomserver.Txn, roomID, evType, sender string, stateKey *string, content []byte, redacts string) (string, error) {
 	lock := a.roomLock(roomID)
 	lock.Lock()
 	defer lock.Unlock()
@@ -109,20 +177,23 @@ func (a *API) send(ctx context.Context, roomID, evType, sender string, stateKey 
 	}
 	b := event.Builder{RoomID: roomID, Type: evType, Sender: sender, StateKey: stateKey, Content: content,
 		PrevEvents: prev, AuthEvents: auth, Depth: min(depth+1, rules.MaxDepth), Redacts: redacts}
-	return a.buildAndSubmit(ctx, rules, &b, state)
+	return a.buildAndSubmit(ctx, rules, &b, state, txn)
 }
 
-func (a *API) buildAndSubmit(ctx context.Context, rules roomversion.Rules, b *event.Builder, state eventauth.StateMap) (string, error) {
+func (a *API) buildAndSubmit(ctx context.Context, rules roomversion.Rules, b *event.Builder, state eventauth.StateMap, txn *roomserver.Txn) (string, error) {
 	ev, err := b.Build(rules, a.serverName, a.key.KeyID(), a.key.PrivateKey())
+	if errors.Is(err, event.ErrTooLarge) {
+		return "", httputil.Errorf(http.StatusRequestEntityTooLarge, "M_TOO_LARGE", err.Error())
+	}
 	if err != nil {
 		return "", httputil.Errorf(http.StatusBadRequest, "M_BAD_JSON", err.Error())
 	}
-	return a.submit(ctx, rules, ev, state)
+	return a.submit(ctx, rules, ev, state, txn)
 }
 
 // submit checks a built event against state (when given) and hands it to
 // the room server.
-func (a *API) submit(ctx context.Context, rules roomversion.Rules, ev *event.PDU, state eventauth.StateMap) (string, error) {
+func (a *API) submit(ctx context.Context, rules roomversion.Rules, ev *event.PDU, state eventauth.StateMap, txn *roomserver.Txn) (string, error) {
 	// Check against the current state first: a forbidden event is never
 	// appended to the log.
 	if state != nil {
@@ -132,14 +203,20 @@ func (a *API) submit(ctx context.Context, rules roomversion.Rules, ev *event.PDU
 	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := a.rs.Submit(sctx, rules, ev); err != nil {
+	eventID, err := a.rs.Submit(sctx, rules, ev, txn)
+	if err != nil {
 		var rej *roomserver.RejectedError
 		if errors.As(err, &rej) {
 			return "", httputil.Errorf(http.StatusForbidden, "M_FORBIDDEN", rej.Err.Error())
 		}
+		if errors.Is(err, roomserver.ErrLogUnavailable) {
+			e := httputil.Errorf(http.StatusServiceUnavailable, "M_UNKNOWN", "the event log is unreachable; retry later")
+			e.RetryAfter = 5 * time.Second
+			return "", e
+		}
 		return "", err
 	}
-	return ev.EventID(), nil
+	return eventID, nil
 }
 
 // membership returns the user's current membership in the room.

@@ -12,6 +12,7 @@ import (
 
 type createRoomRequest struct {
 	Visibility      string         `json:"visibility"`
+	RoomAliasName   string         `json:"room_alias_name"`
 	Name            string         `json:"name"`
 	Topic           string         `json:"topic"`
 	Invite          []string       `json:"invite"`
@@ -47,6 +48,19 @@ func (a *API) createRoom(w http.ResponseWriter, r *http.Request, d *device) erro
 		if _, err := id.ParseUserID(u); err != nil {
 			return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "invite list holds an invalid user ID")
 		}
+	}
+	alias := ""
+	if req.RoomAliasName != "" {
+		var err error
+		if alias, err = a.parseLocalAlias("#" + req.RoomAliasName + ":" + a.serverName); err != nil {
+			return err
+		}
+		if _, err := a.resolveAlias(r.Context(), alias); err == nil {
+			return httputil.Errorf(http.StatusBadRequest, "M_ROOM_IN_USE", "room alias already taken")
+		}
+	}
+	if req.Visibility != "" && req.Visibility != "public" && req.Visibility != "private" {
+		return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "visibility must be public or private")
 	}
 	preset := req.Preset
 	if preset == "" {
@@ -85,7 +99,7 @@ func (a *API) createRoom(w http.ResponseWriter, r *http.Request, d *device) erro
 	roomID := ev.RoomID()
 	lock := a.roomLock(roomID)
 	lock.Lock()
-	_, err = a.submit(r.Context(), rules, ev, nil)
+	_, err = a.submit(r.Context(), rules, ev, nil, nil)
 	lock.Unlock()
 	if err != nil {
 		return err
@@ -119,6 +133,21 @@ func (a *API) createRoom(w http.ResponseWriter, r *http.Request, d *device) erro
 		sk      string
 		content any
 	}{"m.room.history_visibility", "", map[string]string{"history_visibility": "shared"}})
+	if alias != "" {
+		if err := a.createAlias(r.Context(), alias, roomID, d.userID); err != nil {
+			return httputil.Errorf(http.StatusBadRequest, "M_ROOM_IN_USE", "room alias already taken")
+		}
+		steps = append(steps, struct {
+			typ     string
+			sk      string
+			content any
+		}{"m.room.canonical_alias", "", aliasContent(alias)})
+	}
+	if req.Visibility == "public" {
+		if err := a.setVisibility(r.Context(), roomID, "public"); err != nil {
+			return err
+		}
+	}
 	for _, s := range req.InitialState {
 		steps = append(steps, struct {
 			typ     string

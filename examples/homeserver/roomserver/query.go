@@ -1,13 +1,16 @@
 package roomserver
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/gomatrixlib/gomatrixlib/event"
 	"github.com/gomatrixlib/gomatrixlib/eventauth"
+	"github.com/gomatrixlib/gomatrixlib/hashing"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 )
 
@@ -108,6 +111,9 @@ func (rs *RoomServer) eventSnapshot(eventID string) (roomID string, snap int64, 
 	err = rs.db.QueryRow(`SELECT room_id, snapshot FROM rs_events WHERE event_id = ?`, eventID).Scan(&roomID, &snap)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", 0, fmt.Errorf("%w: %s", ErrUnknownEvent, eventID)
+	}
+	if err == nil && snap == outlierSnap {
+		return "", 0, fmt.Errorf("%w: the state at %s is not known", ErrUnknownEvent, eventID)
 	}
 	return roomID, snap, err
 }
@@ -215,7 +221,7 @@ func (rs *RoomServer) History(roomID string, before int64, limit int) ([]*event.
 	if before <= 0 {
 		before = 1 << 62
 	}
-	rows, err := rs.db.Query(`SELECT nid, event_id FROM rs_events WHERE room_id = ? AND nid < ? ORDER BY nid DESC LIMIT ?`, roomID, before, limit)
+	rows, err := rs.db.Query(`SELECT nid, event_id FROM rs_events WHERE room_id = ? AND nid < ? AND snapshot <> -1 ORDER BY nid DESC LIMIT ?`, roomID, before, limit)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -247,4 +253,198 @@ func (rs *RoomServer) History(roomID string, before int64, limit int) ([]*event.
 		next = 0
 	}
 	return out, next, nil
+}
+
+// HasState reports whether the event is stored with its state (not only
+// as an outlier).
+func (rs *RoomServer) HasState(eventID string) bool {
+	var snap int64
+	err := rs.db.QueryRow(`SELECT snapshot FROM rs_events WHERE event_id = ?`, eventID).Scan(&snap)
+	return err == nil && snap != outlierSnap
+}
+
+// StateBeforeEvent returns the state before a stored event: the
+// resolution of the states after its previous events, or, when those are
+// not known (the first event of a room we joined through another server),
+// the state after the event without the event itself.
+func (rs *RoomServer) StateBeforeEvent(ctx context.Context, eventID string) (eventauth.StateMap, error) {
+	ev, err := rs.Event(eventID)
+	if err != nil {
+		return nil, err
+	}
+	if !rs.HasState(eventID) {
+		return nil, fmt.Errorf("%w: the state at %s is not known", ErrUnknownEvent, eventID)
+	}
+	if len(rs.missingPrevs(ev)) == 0 {
+		return rs.stateBefore(ctx, ev.Rules(), ev, nil)
+	}
+	after, err := rs.StateAfter(eventID)
+	if err != nil {
+		return nil, err
+	}
+	if sk, ok := ev.StateKey(); ok {
+		k := eventauth.StateKey{Type: ev.Type(), StateKey: sk}
+		if after[k] == eventID {
+			delete(after, k)
+		}
+	}
+	return rs.loadState(after)
+}
+
+// AuthChain returns the events of the auth chains of the given events
+// (not the events themselves unless one is in another's chain), in
+// increasing depth.
+func (rs *RoomServer) AuthChain(ids []string) ([]*event.PDU, error) {
+	seen := map[string]bool{}
+	var out []*event.PDU
+	queue := []string{}
+	for _, id := range ids {
+		ev, err := rs.Event(id)
+		if err != nil {
+			return nil, err
+		}
+		queue = append(queue, ev.AuthEventIDs()...)
+	}
+	for len(queue) > 0 {
+		id := queue[0]
+		queue = queue[1:]
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		ev, err := rs.Event(id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+		queue = append(queue, ev.AuthEventIDs()...)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Depth() < out[j].Depth() })
+	return out, nil
+}
+
+// Rooms returns the IDs of the rooms the room server has.
+func (rs *RoomServer) Rooms() ([]string, error) {
+	rows, err := rs.db.Query(`SELECT room_id FROM rs_rooms ORDER BY room_id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// JoinedServers returns the servers with a joined member in the room's
+// current state.
+func (rs *RoomServer) JoinedServers(roomID string) ([]string, error) {
+	state, err := rs.CurrentState(roomID)
+	if err != nil {
+		return nil, err
+	}
+	return joinedServers(state), nil
+}
+
+// StoreInvite keeps an invite another server sent for one of our users in
+// a room we are not in: the event is stored without state and published,
+// with the room state the inviter gave (stripped events), so that the sync
+// reader shows the invite.
+func (rs *RoomServer) StoreInvite(ctx context.Context, rules roomversion.Rules, ev *event.PDU, inviteRoomState []json.RawMessage) error {
+	if _, err := rs.db.Exec(`INSERT INTO rs_rooms (room_id, version, extremities, depth) VALUES (?, ?, ?, ?) ON CONFLICT(room_id) DO NOTHING`,
+		ev.RoomID(), rules.ID, "[]", 0); err != nil {
+		return err
+	}
+	if err := rs.storeOutlier(rules, ev); err != nil {
+		return err
+	}
+	return rs.publish(ctx, &Output{RoomID: ev.RoomID(), RoomVersion: rules.ID, EventID: ev.EventID(), Event: ev.JSON(),
+		AddsState: []string{ev.EventID()}, InviteRoomState: inviteRoomState})
+}
+
+// NewBuilder describes a new event in the room on its current forward
+// extremities, citing the auth events the selection algorithm names from
+// the current state (with reference hashes for room versions that need
+// them). It returns the builder and the current state, against which the
+// caller checks the built event.
+func (rs *RoomServer) NewBuilder(roomID, evType, sender string, stateKey *string, content []byte) (*event.Builder, eventauth.StateMap, roomversion.Rules, error) {
+	rules, err := rs.RoomVersion(roomID)
+	if err != nil {
+		return nil, nil, rules, err
+	}
+	state, err := rs.CurrentState(roomID)
+	if err != nil {
+		return nil, nil, rules, err
+	}
+	prev, depth, err := rs.LatestEvents(roomID)
+	if err != nil {
+		return nil, nil, rules, err
+	}
+	sk := ""
+	if stateKey != nil {
+		sk = *stateKey
+	}
+	var auth []string
+	for _, k := range eventauth.AuthEventsNeeded(rules, evType, sk, sender, content) {
+		if p := state[k]; p != nil {
+			auth = append(auth, p.EventID())
+		}
+	}
+	b := &event.Builder{RoomID: roomID, Type: evType, Sender: sender, StateKey: stateKey, Content: content,
+		PrevEvents: prev, AuthEvents: auth, Depth: min(depth+1, rules.MaxDepth)}
+	if !rules.EventReferencesWithHashes {
+		return b, state, rules, nil
+	}
+	b.ReferenceHashes = map[string][]byte{}
+	for _, id := range append(append([]string{}, prev...), auth...) {
+		p, err := rs.Event(id)
+		if err != nil {
+			return nil, nil, rules, err
+		}
+		h, err := hashing.ReferenceHash(rules, p.JSON())
+		if err != nil {
+			return nil, nil, rules, err
+		}
+		b.ReferenceHashes[id] = h
+	}
+	return b, state, rules, nil
+}
+
+// PendingInvite returns the newest invite (or rejection) of userID to a
+// room we are not in, stored by StoreInvite, or nil. It is nil once the
+// room's state knows the user.
+func (rs *RoomServer) PendingInvite(roomID, userID string) *event.PDU {
+	if state, err := rs.CurrentState(roomID); err == nil && state.Member(userID) != nil {
+		return nil
+	}
+	rows, err := rs.db.Query(`SELECT event_id FROM rs_events WHERE room_id = ? AND snapshot = -1 ORDER BY nid DESC`, roomID)
+	if err != nil {
+		return nil
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if rows.Scan(&id) == nil {
+			ids = append(ids, id)
+		}
+	}
+	rows.Close()
+	for _, id := range ids {
+		p, err := rs.Event(id)
+		if err != nil {
+			continue
+		}
+		if sk, _ := p.StateKey(); p.Type() == "m.room.member" && sk == userID {
+			if p.Membership() == "invite" {
+				return p
+			}
+			return nil
+		}
+	}
+	return nil
 }

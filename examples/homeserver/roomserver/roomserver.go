@@ -74,6 +74,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,6 +87,7 @@ import (
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/logs"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 	"github.com/gomatrixlib/gomatrixlib/signing"
+	"github.com/gomatrixlib/gomatrixlib/stateres"
 	"github.com/nats-io/nats.go"
 )
 
@@ -90,6 +95,49 @@ import (
 type Input struct {
 	RoomVersion string          `json:"room_version"`
 	Event       json.RawMessage `json:"event"`
+	// Origin is the server that sent the event over federation; empty for
+	// events built here. Events with an origin are also checked against
+	// the room's current state (soft failure), and their missing previous
+	// events are fetched from the origin.
+	Origin string `json:"origin,omitempty"`
+	// Send asks the federation sender to pass the event on to the room's
+	// other servers although its sender is not ours: a join, leave or
+	// knock another server handed us through send_join and friends.
+	Send bool `json:"send,omitempty"`
+	// Outliers are events stored without state before Event is processed:
+	// the auth chain and state a send_join response returned. The writer
+	// checked them (format, signatures, hashes, auth).
+	Outliers []json.RawMessage `json:"outliers,omitempty"`
+	// StateBefore, when set, is the state before Event (event IDs, all
+	// stored or among Outliers) instead of the state after its previous
+	// events: the room state a resident server gave us with our join.
+	StateBefore []string `json:"state_before,omitempty"`
+	// Txn, when set, is the client transaction that asked for the event.
+	// The room server records it in the same database transaction as the
+	// event, and drops a later event of the same client transaction (a
+	// client's retry after a crash or a log outage), answering its waiter
+	// with the first event's ID.
+	Txn *Txn `json:"txn,omitempty"`
+}
+
+// Txn names a client transaction: its scope (user and device) and its ID,
+// which the writer prefixes with the endpoint.
+type Txn struct {
+	UserID   string `json:"user_id"`
+	DeviceID string `json:"device_id"`
+	ID       string `json:"txn_id"`
+}
+
+// ErrLogUnavailable is returned by Submit when the input log cannot be
+// reached; the event was not appended and the client may retry.
+var ErrLogUnavailable = errors.New("roomserver: the input log is unreachable")
+
+// verdict is what a waiter learns: the ID of the event that stands for
+// its request (its own, or the first of its client transaction) or why it
+// was rejected.
+type verdict struct {
+	eventID string
+	err     error
 }
 
 // Output is one entry of the output log: an accepted event and the change
@@ -101,6 +149,22 @@ type Output struct {
 	Event        json.RawMessage `json:"event"`
 	AddsState    []string        `json:"adds_state_event_ids,omitempty"`
 	RemovesState []string        `json:"removes_state_event_ids,omitempty"`
+	// StateEvents are the events of AddsState other than Event (the
+	// room's state when we joined it, or what state resolution chose).
+	StateEvents []StateEvent `json:"state_events,omitempty"`
+	// Send is true when the federation sender must send the event to
+	// Servers: it was sent by one of our users, or handed to us by
+	// another server to relay (Input.Send).
+	Send bool `json:"send,omitempty"`
+	// InviteRoomState is the stripped room state another server sent with
+	// an invite for one of our users to a room we are not in.
+	InviteRoomState []json.RawMessage `json:"invite_room_state,omitempty"`
+}
+
+// StateEvent is a state event carried by an output entry.
+type StateEvent struct {
+	EventID string          `json:"event_id"`
+	Event   json.RawMessage `json:"event"`
 }
 
 // ErrUnknownRoom is returned by queries about rooms the server does not
@@ -124,11 +188,25 @@ type RoomServer struct {
 	key        *signing.Key
 	log        *slog.Logger
 
-	mu      sync.Mutex
-	waiters map[string][]chan error
-	cache   map[string]*event.PDU
+	// keys verifies other servers' signatures; remote fetches missing
+	// events. Both nil for a server that does not federate.
+	keys   signing.KeyLookup
+	remote Remote
+
+	mu       sync.Mutex
+	waiters  map[string][]chan verdict
+	cache    map[string]*event.PDU
+	verdicts map[string]error // recent rejections, for resubmissions the log deduplicated
 
 	consumer *logs.Consumer
+}
+
+// Remote fetches events from other servers (federation.Client implements
+// it).
+type Remote interface {
+	GetMissingEvents(ctx context.Context, destination, roomID string, earliest, latest []string, limit int) (json.RawMessage, error)
+	StateIDs(ctx context.Context, destination, roomID, eventID string) (json.RawMessage, error)
+	GetEvent(ctx context.Context, destination, eventID string) (json.RawMessage, error)
 }
 
 const schema = `
@@ -147,7 +225,14 @@ CREATE TABLE IF NOT EXISTS rs_snapshots (
 CREATE TABLE IF NOT EXISTS rs_state (
 	room_id TEXT NOT NULL, type TEXT NOT NULL, state_key TEXT NOT NULL,
 	event_id TEXT NOT NULL, PRIMARY KEY (room_id, type, state_key));
+CREATE TABLE IF NOT EXISTS rs_txns (
+	user_id TEXT NOT NULL, device_id TEXT NOT NULL, txn_id TEXT NOT NULL,
+	event_id TEXT NOT NULL, PRIMARY KEY (user_id, device_id, txn_id));
 `
+
+// outlierSnap is the snapshot of an event stored without state (an
+// outlier: part of an auth chain or of the state another server gave us).
+const outlierSnap int64 = -1
 
 // New prepares the room server's tables. Call Start to consume the log.
 func New(db *db.DB, js nats.JetStreamContext, serverName string, key *signing.Key, log *slog.Logger) (*RoomServer, error) {
@@ -158,7 +243,13 @@ func New(db *db.DB, js nats.JetStreamContext, serverName string, key *signing.Ke
 		return nil, fmt.Errorf("roomserver: migrating to state snapshots: %w", err)
 	}
 	return &RoomServer{db: db, js: js, serverName: serverName, key: key, log: log,
-		waiters: map[string][]chan error{}, cache: map[string]*event.PDU{}}, nil
+		waiters: map[string][]chan verdict{}, cache: map[string]*event.PDU{}, verdicts: map[string]error{}}, nil
+}
+
+// SetFederation lets the room server verify other servers' signatures
+// with keys and fetch missing events with remote. Call before Start.
+func (rs *RoomServer) SetFederation(keys signing.KeyLookup, remote Remote) {
+	rs.keys, rs.remote = keys, remote
 }
 
 // Start begins consuming the input log with the durable consumer
@@ -179,32 +270,85 @@ func (rs *RoomServer) Stop() {
 	}
 }
 
-// Submit appends the event to the input log and waits for the room
-// server's verdict: nil when accepted, a *RejectedError when a check
-// failed.
-func (rs *RoomServer) Submit(ctx context.Context, rules roomversion.Rules, ev *event.PDU) error {
-	ch := make(chan error, 1)
+// publishTimeout bounds the wait for the log's acknowledgement of an
+// appended entry.
+const publishTimeout = 5 * time.Second
+
+// Submit appends the event (with the client transaction, when given) to
+// the input log and waits for the room server's verdict. It returns the
+// ID of the event that stands for the request: the event's own, or the
+// first event of the same client transaction. A check that failed gives a
+// *RejectedError; a log that cannot be reached gives an error wrapping
+// ErrLogUnavailable, at once rather than after a timeout.
+func (rs *RoomServer) Submit(ctx context.Context, rules roomversion.Rules, ev *event.PDU, txn *Txn) (string, error) {
+	return rs.submit(ctx, Input{RoomVersion: rules.ID, Event: ev.JSON(), Txn: txn})
+}
+
+// SubmitInput appends an input entry and waits for the verdict on its
+// event, as Submit. An event already stored with its state is accepted at
+// once.
+func (rs *RoomServer) SubmitInput(ctx context.Context, in Input) error {
+	_, err := rs.submit(ctx, in)
+	return err
+}
+
+func (rs *RoomServer) submit(ctx context.Context, in Input) (string, error) {
+	rules, err := roomversion.Get(in.RoomVersion)
+	if err != nil {
+		return "", err
+	}
+	ev, err := event.Parse(rules, in.Event)
+	if err != nil {
+		return "", &RejectedError{Err: err}
+	}
+	if rs.HasState(ev.EventID()) {
+		return ev.EventID(), nil
+	}
+	ch := make(chan verdict, 1)
 	rs.mu.Lock()
 	rs.waiters[ev.EventID()] = append(rs.waiters[ev.EventID()], ch)
 	rs.mu.Unlock()
-	data, err := json.Marshal(Input{RoomVersion: rules.ID, Event: ev.JSON()})
+	data, err := json.Marshal(in)
 	if err != nil {
-		return err
-	}
-	if _, err := rs.js.Publish(logs.InputSubject, data, nats.MsgId(ev.EventID()), nats.Context(ctx)); err != nil {
 		rs.dropWaiter(ev.EventID(), ch)
-		return fmt.Errorf("roomserver: appending to the input log: %w", err)
+		return "", err
+	}
+	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	ack, err := rs.js.Publish(logs.InputSubject, data, nats.MsgId(ev.EventID()), nats.Context(pctx))
+	cancel()
+	if err != nil {
+		rs.dropWaiter(ev.EventID(), ch)
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		rs.log.Warn("roomserver: the input log is unreachable; refusing the event", "event_id", ev.EventID(), "err", err)
+		return "", fmt.Errorf("%w: %w", ErrLogUnavailable, err)
+	}
+	if ack.Duplicate {
+		// The log already had this event: it may have been decided
+		// while we registered.
+		if rs.HasState(ev.EventID()) {
+			rs.dropWaiter(ev.EventID(), ch)
+			return ev.EventID(), nil
+		}
+		rs.mu.Lock()
+		v, ok := rs.verdicts[ev.EventID()]
+		rs.mu.Unlock()
+		if ok {
+			rs.dropWaiter(ev.EventID(), ch)
+			return "", v
+		}
 	}
 	select {
-	case err := <-ch:
-		return err
+	case v := <-ch:
+		return v.eventID, v.err
 	case <-ctx.Done():
 		rs.dropWaiter(ev.EventID(), ch)
-		return ctx.Err()
+		return "", ctx.Err()
 	}
 }
 
-func (rs *RoomServer) dropWaiter(eventID string, ch chan error) {
+func (rs *RoomServer) dropWaiter(eventID string, ch chan verdict) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	ws := rs.waiters[eventID]
@@ -219,21 +363,43 @@ func (rs *RoomServer) dropWaiter(eventID string, ch chan error) {
 	}
 }
 
-func (rs *RoomServer) notify(eventID string, verdict error) {
+// notify tells the event's waiters the verdict: nil err for accepted,
+// with standsFor the ID of the event that stands for their request.
+func (rs *RoomServer) notify(eventID, standsFor string, err error) {
 	rs.mu.Lock()
 	ws := rs.waiters[eventID]
 	delete(rs.waiters, eventID)
+	if err != nil {
+		if len(rs.verdicts) > 10000 {
+			clear(rs.verdicts)
+		}
+		rs.verdicts[eventID] = err
+	}
 	rs.mu.Unlock()
 	for _, w := range ws {
-		w <- verdict
+		w <- verdict{eventID: standsFor, err: err}
 	}
 }
 
-// VerifyKey implements signing.KeyLookup for our own key. Events from
-// other servers are not accepted by this single-server example.
-func (rs *RoomServer) VerifyKey(_ context.Context, server, keyID string, _ time.Time) (ed25519.PublicKey, error) {
+// TxnEvent returns the event recorded for a client transaction, if any.
+func (rs *RoomServer) TxnEvent(ctx context.Context, txn Txn) (string, bool, error) {
+	var id string
+	err := rs.db.QueryRowContext(ctx, `SELECT event_id FROM rs_txns WHERE user_id = ? AND device_id = ? AND txn_id = ?`,
+		txn.UserID, txn.DeviceID, txn.ID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return id, err == nil, err
+}
+
+// VerifyKey implements signing.KeyLookup: our own key, other servers'
+// keys through the key ring given to SetFederation.
+func (rs *RoomServer) VerifyKey(ctx context.Context, server, keyID string, validAt time.Time) (ed25519.PublicKey, error) {
 	if server == rs.serverName && keyID == rs.key.KeyID() {
 		return rs.key.Public(), nil
+	}
+	if rs.keys != nil && server != rs.serverName {
+		return rs.keys.VerifyKey(ctx, server, keyID, validAt)
 	}
 	return nil, fmt.Errorf("%w: %s %s", signing.ErrUnknownKey, server, keyID)
 }
@@ -256,45 +422,76 @@ func (rs *RoomServer) process(ctx context.Context, data []byte) error {
 		rs.log.Warn("roomserver: dropping malformed event", "err", err)
 		return nil
 	}
-	// Already stored: a redelivery after a crash. Publish the output again
-	// (the output stream drops duplicates) and report success.
-	var existing int64
-	err = rs.db.QueryRow(`SELECT snapshot FROM rs_events WHERE event_id = ?`, ev.EventID()).Scan(&existing)
-	if err == nil {
-		out, err := rs.outputFor(ev, rules)
+	// A retry of a client transaction whose first event is stored: drop
+	// this one and answer with the first.
+	if in.Txn != nil {
+		first, found, err := rs.TxnEvent(ctx, *in.Txn)
+		if err != nil {
+			return err
+		}
+		if found && first != ev.EventID() {
+			rs.notify(ev.EventID(), first, nil)
+			return nil
+		}
+	}
+	for _, raw := range in.Outliers {
+		o, err := event.Parse(rules, raw)
+		if err != nil {
+			rs.log.Warn("roomserver: dropping malformed outlier", "err", err)
+			continue
+		}
+		if err := rs.storeOutlier(rules, o); err != nil {
+			return err
+		}
+	}
+	// Already stored with its state: a redelivery after a crash. Publish
+	// the output again (the output stream drops duplicates) and report
+	// success.
+	if rs.HasState(ev.EventID()) {
+		out, err := rs.outputFor(ev, rules, in)
 		if err != nil {
 			return err
 		}
 		if err := rs.publish(ctx, out); err != nil {
 			return err
 		}
-		rs.notify(ev.EventID(), nil)
+		rs.notify(ev.EventID(), ev.EventID(), nil)
 		return nil
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return err
+	remote := in.Origin != "" && in.StateBefore == nil
+	if remote {
+		if err := rs.fetchMissing(ctx, rules, ev, in.Origin); err != nil {
+			return err
+		}
 	}
-	out, err := rs.checkAndStore(ctx, rules, ev)
+	out, err := rs.checkAndStore(ctx, rules, ev, in.StateBefore, remote, in.Txn)
 	var rej *RejectedError
 	if errors.As(err, &rej) {
-		rs.log.Info("roomserver: rejected event", "event_id", ev.EventID(), "err", rej.Err)
-		rs.notify(ev.EventID(), err)
+		rs.log.Info("roomserver: rejected event", "event_id", ev.EventID(), "origin", in.Origin, "err", rej.Err)
+		rs.notify(ev.EventID(), "", err)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if err := rs.publish(ctx, out); err != nil {
-		return err
+	if out != nil {
+		out.Send = in.Send || isLocal(ev.Sender(), rs.serverName)
+		if err := rs.publish(ctx, out); err != nil {
+			return err
+		}
 	}
-	rs.notify(ev.EventID(), nil)
+	rs.notify(ev.EventID(), ev.EventID(), nil)
 	return nil
 }
 
 // checkAndStore checks a new event against the state before it and stores
-// it. A *RejectedError is a verdict; any other error is worth a retry.
-func (rs *RoomServer) checkAndStore(ctx context.Context, rules roomversion.Rules, ev *event.PDU) (*Output, error) {
-	snap, err := rs.snapshotBefore(ev)
+// it. stateIDs, when set, is the state before it (a join through another
+// server); softFail also checks it against the current state (events from
+// other servers). A *RejectedError is a verdict; any other error is worth
+// a retry. The output is nil for a soft-failed event. txn, when set, is
+// recorded with the event.
+func (rs *RoomServer) checkAndStore(ctx context.Context, rules roomversion.Rules, ev *event.PDU, stateIDs []string, softFail bool, txn *Txn) (*Output, error) {
+	snap, err := rs.snapshotBefore(ctx, rules, ev, stateIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +502,25 @@ func (rs *RoomServer) checkAndStore(ctx context.Context, rules roomversion.Rules
 	if verdict := rs.check(ctx, rules, ev, before); verdict != nil {
 		return nil, &RejectedError{Err: verdict}
 	}
-	return rs.store(rules, ev, snap, before)
+	softFailed := false
+	if softFail {
+		// Soft failure: an event from another server that the room's
+		// current state does not allow is stored but neither shown to
+		// clients nor built upon.
+		var sk *string
+		if s, ok := ev.StateKey(); ok {
+			sk = &s
+		}
+		current, err := rs.CurrentStateFor(ev.RoomID(), stateKeysFor(rules, ev.Type(), ev.Sender(), sk, ev.Content()))
+		if err != nil {
+			return nil, err
+		}
+		if err := eventauth.Check(ev, current); err != nil {
+			rs.log.Info("roomserver: soft-failed event", "event_id", ev.EventID(), "err", err)
+			softFailed = true
+		}
+	}
+	return rs.store(ctx, rules, ev, snap, before, softFailed, txn)
 }
 
 // check runs the signature, hash and authorization checks.
@@ -331,25 +546,40 @@ func (rs *RoomServer) check(ctx context.Context, rules roomversion.Rules, ev *ev
 	return eventauth.Check(ev, before)
 }
 
-// snapshotBefore returns the snapshot of the state before the event: 0
-// (the empty state) for a create event, else the snapshot after its
-// previous events. This single-server example builds every event on all of
-// the room's forward extremities and serialises sends per room, so the
-// previous events always agree; an event whose previous events have
-// different snapshots is rejected here instead of being resolved.
-func (rs *RoomServer) snapshotBefore(ev *event.PDU) (int64, error) {
+// snapshotBefore returns the snapshot of the state before the event: a new
+// full snapshot of stateIDs when set; 0 (the empty state) for a create
+// event; the snapshot after its previous events when they agree; else a
+// new snapshot of their states' resolution with stateres.Resolve (stored
+// as a delta against the first previous event's).
+func (rs *RoomServer) snapshotBefore(ctx context.Context, rules roomversion.Rules, ev *event.PDU, stateIDs []string) (int64, error) {
+	if stateIDs != nil {
+		entries := make([]stateEntry, 0, len(stateIDs))
+		for _, id := range stateIDs {
+			p, err := rs.Event(id)
+			if err != nil {
+				return 0, &RejectedError{Err: fmt.Errorf("state event %s: %w", id, err)}
+			}
+			sk, ok := p.StateKey()
+			if !ok || p.RoomID() != ev.RoomID() {
+				return 0, &RejectedError{Err: fmt.Errorf("state event %s is not a state event of the room", id)}
+			}
+			entries = append(entries, stateEntry{p.Type(), sk, id})
+		}
+		return rs.writeState(ev.RoomID(), 0, entries)
+	}
 	if len(ev.PrevEventIDs()) == 0 {
 		if ev.Type() != "m.room.create" {
 			return 0, &RejectedError{Err: errors.New("event has no previous events")}
 		}
 		return 0, nil
 	}
-	var first int64
-	for i, prev := range ev.PrevEventIDs() {
+	snaps := make([]int64, 0, len(ev.PrevEventIDs()))
+	agree := true
+	for _, prev := range ev.PrevEventIDs() {
 		var snap int64
 		var roomID string
 		err := rs.db.QueryRow(`SELECT snapshot, room_id FROM rs_events WHERE event_id = ?`, prev).Scan(&snap, &roomID)
-		if errors.Is(err, sql.ErrNoRows) {
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && snap == outlierSnap) {
 			return 0, &RejectedError{Err: fmt.Errorf("previous event %s is unknown", prev)}
 		}
 		if err != nil {
@@ -358,13 +588,479 @@ func (rs *RoomServer) snapshotBefore(ev *event.PDU) (int64, error) {
 		if roomID != ev.RoomID() {
 			return 0, &RejectedError{Err: fmt.Errorf("previous event %s is in another room", prev)}
 		}
-		if i == 0 {
-			first = snap
-		} else if snap != first {
-			return 0, &RejectedError{Err: errors.New("previous events disagree on the room state; state resolution across forks is not wired into this example")}
+		agree = agree && (len(snaps) == 0 || snap == snaps[0])
+		snaps = append(snaps, snap)
+	}
+	if agree {
+		return snaps[0], nil
+	}
+	sets := make([]map[eventauth.StateKey]string, 0, len(snaps))
+	for _, snap := range snaps {
+		m, err := rs.snapshotMap(ev.RoomID(), snap)
+		if err != nil {
+			return 0, err
+		}
+		sets = append(sets, m)
+	}
+	resolved, err := rs.resolve(ctx, rules, sets, nil)
+	if err != nil {
+		return 0, err
+	}
+	return rs.writeState(ev.RoomID(), snaps[0], diffEntries(sets[0], resolved))
+}
+
+// snapshotMap loads a snapshot as a map.
+func (rs *RoomServer) snapshotMap(roomID string, snap int64) (map[eventauth.StateKey]string, error) {
+	entries, err := loadSnapshot(rs.db, roomID, snap)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[eventauth.StateKey]string, len(entries))
+	for _, e := range entries {
+		out[eventauth.StateKey{Type: e.Type, StateKey: e.StateKey}] = e.EventID
+	}
+	return out, nil
+}
+
+// diffEntries returns the entries of to that differ from from, sorted.
+// (Resolved states keep every key of their inputs, so nothing is removed.)
+func diffEntries(from, to map[eventauth.StateKey]string) []stateEntry {
+	var out []stateEntry
+	for k, id := range to {
+		if from[k] != id {
+			out = append(out, stateEntry{k.Type, k.StateKey, id})
 		}
 	}
-	return first, nil
+	sortEntries(out)
+	return out
+}
+
+// writeState stores a snapshot of parent plus changes in its own
+// transaction; with no changes it is parent itself.
+func (rs *RoomServer) writeState(roomID string, parent int64, changes []stateEntry) (int64, error) {
+	if len(changes) == 0 && parent != 0 {
+		return parent, nil
+	}
+	sortEntries(changes)
+	tx, err := rs.db.Begin()
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	added := 0
+	if parent == 0 {
+		added = len(changes)
+	} else {
+		ids, err := lookupSnapshot(tx, roomID, parent, keysOf(changes))
+		if err != nil {
+			return 0, err
+		}
+		for _, c := range changes {
+			if _, ok := ids[eventauth.StateKey{Type: c.Type, StateKey: c.StateKey}]; !ok {
+				added++
+			}
+		}
+	}
+	snap, err := writeSnapshot(tx, roomID, parent, changes, added)
+	if err != nil {
+		return 0, err
+	}
+	return snap, tx.Commit()
+}
+
+func keysOf(es []stateEntry) []eventauth.StateKey {
+	out := make([]eventauth.StateKey, len(es))
+	for i, e := range es {
+		out[i] = eventauth.StateKey{Type: e.Type, StateKey: e.StateKey}
+	}
+	return out
+}
+
+// stateBefore returns the whole state before an event (for federation
+// reads), as snapshotBefore finds it.
+func (rs *RoomServer) stateBefore(ctx context.Context, rules roomversion.Rules, ev *event.PDU, stateIDs []string) (eventauth.StateMap, error) {
+	snap, err := rs.snapshotBefore(ctx, rules, ev, stateIDs)
+	if err != nil {
+		return nil, err
+	}
+	if snap == 0 {
+		return eventauth.StateMap{}, nil
+	}
+	m, err := rs.snapshotMap(ev.RoomID(), snap)
+	if err != nil {
+		return nil, err
+	}
+	return rs.loadState(m)
+}
+
+// resolve returns the one state when all sets agree, else the sets'
+// resolution with stateres.Resolve.
+func (rs *RoomServer) resolve(ctx context.Context, rules roomversion.Rules, sets []map[eventauth.StateKey]string, pending *event.PDU) (map[eventauth.StateKey]string, error) {
+	if len(sets) == 1 || allEqual(sets) {
+		return sets[0], nil
+	}
+	res, err := stateres.Resolve(ctx, rules, sets, provider{rs, pending})
+	if err != nil {
+		return nil, fmt.Errorf("roomserver: state resolution: %w", err)
+	}
+	return res, nil
+}
+
+func allEqual(sets []map[eventauth.StateKey]string) bool {
+	for _, s := range sets[1:] {
+		if !maps.Equal(s, sets[0]) {
+			return false
+		}
+	}
+	return true
+}
+
+// provider gives stateres the room server's events and the event being
+// stored (pending).
+type provider struct {
+	rs      *RoomServer
+	pending *event.PDU
+}
+
+func (p provider) Events(_ context.Context, ids []string) ([]*event.PDU, error) {
+	out := make([]*event.PDU, len(ids))
+	for i, id := range ids {
+		ev, err := p.one(id)
+		if err != nil && !errors.Is(err, ErrUnknownEvent) {
+			return nil, err
+		}
+		out[i] = ev
+	}
+	return out, nil
+}
+
+func (p provider) one(id string) (*event.PDU, error) {
+	if p.pending != nil && id == p.pending.EventID() {
+		return p.pending, nil
+	}
+	return p.rs.Event(id)
+}
+
+func (rs *RoomServer) loadState(ids map[eventauth.StateKey]string) (eventauth.StateMap, error) {
+	state := make(eventauth.StateMap, len(ids))
+	for k, id := range ids {
+		p, err := rs.Event(id)
+		if err != nil {
+			return nil, err
+		}
+		state[k] = p
+	}
+	return state, nil
+}
+
+// storeOutlier stores an event without state, unless it is stored.
+func (rs *RoomServer) storeOutlier(rules roomversion.Rules, ev *event.PDU) error {
+	if ev.Type() == "m.room.create" {
+		if _, err := rs.db.Exec(`INSERT INTO rs_rooms (room_id, version, extremities, depth) VALUES (?, ?, ?, ?) ON CONFLICT(room_id) DO NOTHING`,
+			ev.RoomID(), rules.ID, "[]", 0); err != nil {
+			return err
+		}
+	}
+	_, err := rs.db.Exec(`INSERT INTO rs_events (event_id, room_id, json, snapshot) VALUES (?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING`,
+		ev.EventID(), ev.RoomID(), string(ev.JSON()), outlierSnap)
+	if err == nil {
+		rs.remember(ev)
+	}
+	return err
+}
+
+// store writes, in one transaction, the event with its snapshot (a new
+// delta for a state event, the previous events' snapshot otherwise), the
+// room's forward extremities and current state, and returns the output
+// entry (nil for a soft-failed event, which changes neither).
+//
+// The common case, an event built on the current state, touches only the
+// event's own state entry. Otherwise (a join through another server, a
+// fork) the new current state is the state after the event, or with
+// several forward extremities their resolution (stateres.Resolve), and the
+// current state table and the output carry the whole difference.
+func (rs *RoomServer) store(ctx context.Context, rules roomversion.Rules, ev *event.PDU, snapBefore int64, before eventauth.StateMap, softFailed bool, txn *Txn) (*Output, error) {
+	sk, isState := ev.StateKey()
+	var replaced *event.PDU
+	if isState {
+		replaced = before[eventauth.StateKey{Type: ev.Type(), StateKey: sk}]
+	}
+	ext, _, err := rs.LatestEvents(ev.RoomID())
+	if err != nil && !errors.Is(err, ErrUnknownRoom) {
+		return nil, err
+	}
+	var current int64
+	if err := rs.db.QueryRow(`SELECT snapshot FROM rs_rooms WHERE room_id = ?`, ev.RoomID()).Scan(&current); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	next := ext
+	if !softFailed {
+		next = []string{ev.EventID()}
+		for _, x := range ext {
+			if !slices.Contains(ev.PrevEventIDs(), x) {
+				next = append(next, x)
+			}
+		}
+	}
+	linear := !softFailed && len(next) == 1 && snapBefore == current
+	rs.log.Debug("roomserver: storing", "event_id", ev.EventID(), "type", ev.Type(), "linear", linear, "next", next, "snap_before", snapBefore, "current", current, "server", rs.serverName)
+
+	// Off the linear path: the new current state as a map, computed before
+	// the transaction (resolution reads events).
+	var newCurrent, oldCurrent map[eventauth.StateKey]string
+	if !softFailed && !linear {
+		after, err := rs.snapshotMap(ev.RoomID(), snapBefore)
+		if err != nil {
+			return nil, err
+		}
+		if isState {
+			after[eventauth.StateKey{Type: ev.Type(), StateKey: sk}] = ev.EventID()
+		}
+		newCurrent = after
+		if len(next) > 1 {
+			sets := []map[eventauth.StateKey]string{after}
+			for _, x := range next[1:] {
+				sa, err := rs.StateAfter(x)
+				if err != nil {
+					return nil, err
+				}
+				sets = append(sets, sa)
+			}
+			if newCurrent, err = rs.resolve(ctx, rules, sets, ev); err != nil {
+				return nil, err
+			}
+		}
+		if oldCurrent, err = rs.currentStateIDs(ev.RoomID()); err != nil {
+			return nil, err
+		}
+	}
+
+	tx, err := rs.db.Begin()
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	snapAfter := snapBefore
+	if isState {
+		added := 1
+		if replaced != nil {
+			added = 0
+		}
+		snapAfter, err = writeSnapshot(tx, ev.RoomID(), snapBefore, []stateEntry{{ev.Type(), sk, ev.EventID()}}, added)
+		if err != nil {
+			return nil, err
+		}
+	}
+	// An outlier gets its state; an event already stored with state is
+	// an error (the transaction then leaves nothing).
+	res, err := tx.Exec(`INSERT INTO rs_events (event_id, room_id, json, snapshot) VALUES (?, ?, ?, ?)
+		ON CONFLICT(event_id) DO UPDATE SET snapshot = excluded.snapshot WHERE rs_events.snapshot = -1`,
+		ev.EventID(), ev.RoomID(), string(ev.JSON()), snapAfter)
+	if err != nil {
+		return nil, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return nil, fmt.Errorf("roomserver: storing %s: already stored (%v)", ev.EventID(), err)
+	}
+	if txn != nil {
+		if _, err := tx.Exec(`INSERT INTO rs_txns (user_id, device_id, txn_id, event_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			txn.UserID, txn.DeviceID, txn.ID, ev.EventID()); err != nil {
+			return nil, err
+		}
+	}
+	newSnap := current
+	switch {
+	case linear:
+		newSnap = snapAfter
+	case !softFailed && len(next) == 1:
+		newSnap = snapAfter
+	case !softFailed:
+		// The resolved current state, as a delta against the state after
+		// the event.
+		afterMap, err := rs.snapshotMapTx(tx, ev.RoomID(), snapAfter)
+		if err != nil {
+			return nil, err
+		}
+		changes := diffEntries(afterMap, newCurrent)
+		if len(changes) == 0 {
+			newSnap = snapAfter
+		} else {
+			added := 0
+			for _, c := range changes {
+				if _, ok := afterMap[eventauth.StateKey{Type: c.Type, StateKey: c.StateKey}]; !ok {
+					added++
+				}
+			}
+			if newSnap, err = writeSnapshot(tx, ev.RoomID(), snapAfter, changes, added); err != nil {
+				return nil, err
+			}
+		}
+	}
+	nextJSON, _ := json.Marshal(next)
+	if _, err := tx.Exec(`INSERT INTO rs_rooms (room_id, version, extremities, depth, snapshot) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT(room_id) DO UPDATE SET extremities = excluded.extremities, snapshot = excluded.snapshot,
+		depth = CASE WHEN excluded.depth > rs_rooms.depth THEN excluded.depth ELSE rs_rooms.depth END`,
+		ev.RoomID(), rules.ID, string(nextJSON), ev.Depth(), newSnap); err != nil {
+		return nil, err
+	}
+	out := &Output{RoomID: ev.RoomID(), RoomVersion: rules.ID, EventID: ev.EventID(), Event: ev.JSON()}
+	switch {
+	case softFailed:
+	case linear:
+		if isState {
+			if _, err := tx.Exec(`INSERT INTO rs_state (room_id, type, state_key, event_id) VALUES (?, ?, ?, ?)
+				ON CONFLICT(room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id`,
+				ev.RoomID(), ev.Type(), sk, ev.EventID()); err != nil {
+				return nil, err
+			}
+			out.AddsState = []string{ev.EventID()}
+			if replaced != nil {
+				out.RemovesState = []string{replaced.EventID()}
+			}
+		}
+	default:
+		for k, id := range newCurrent {
+			if oldCurrent[k] == id {
+				continue
+			}
+			if _, err := tx.Exec(`INSERT INTO rs_state (room_id, type, state_key, event_id) VALUES (?, ?, ?, ?)
+				ON CONFLICT(room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id`,
+				ev.RoomID(), k.Type, k.StateKey, id); err != nil {
+				return nil, err
+			}
+			out.AddsState = append(out.AddsState, id)
+			if old, ok := oldCurrent[k]; ok {
+				out.RemovesState = append(out.RemovesState, old)
+			}
+			if id != ev.EventID() {
+				p, err := provider{rs, ev}.one(id)
+				if err != nil {
+					return nil, err
+				}
+				out.StateEvents = append(out.StateEvents, StateEvent{EventID: id, Event: p.JSON()})
+			}
+		}
+		for k, id := range oldCurrent {
+			if _, ok := newCurrent[k]; !ok {
+				if _, err := tx.Exec(`DELETE FROM rs_state WHERE room_id = ? AND type = ? AND state_key = ?`, ev.RoomID(), k.Type, k.StateKey); err != nil {
+					return nil, err
+				}
+				out.RemovesState = append(out.RemovesState, id)
+			}
+		}
+		sort.Strings(out.AddsState)
+		sort.Strings(out.RemovesState)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	rs.remember(ev)
+	if softFailed {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// snapshotMapTx is snapshotMap inside a transaction.
+func (rs *RoomServer) snapshotMapTx(tx querier, roomID string, snap int64) (map[eventauth.StateKey]string, error) {
+	out := map[eventauth.StateKey]string{}
+	if snap == 0 {
+		return out, nil
+	}
+	entries, err := loadSnapshot(tx, roomID, snap)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		out[eventauth.StateKey{Type: e.Type, StateKey: e.StateKey}] = e.EventID
+	}
+	return out, nil
+}
+
+// currentStateIDs returns the room's current state as event IDs (empty
+// for an unknown room).
+func (rs *RoomServer) currentStateIDs(roomID string) (map[eventauth.StateKey]string, error) {
+	rows, err := rs.db.Query(`SELECT type, state_key, event_id FROM rs_state WHERE room_id = ?`, roomID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[eventauth.StateKey]string{}
+	for rows.Next() {
+		var k eventauth.StateKey
+		var id string
+		if err := rows.Scan(&k.Type, &k.StateKey, &id); err != nil {
+			return nil, err
+		}
+		out[k] = id
+	}
+	return out, rows.Err()
+}
+
+// outputFor rebuilds the output entry of a stored event after a crash
+// between storing and publishing: for a state event, the entry it
+// replaced comes from the snapshot before it, by key. (A resolution's
+// other changes are not rebuilt.)
+func (rs *RoomServer) outputFor(ev *event.PDU, rules roomversion.Rules, in Input) (*Output, error) {
+	out := &Output{RoomID: ev.RoomID(), RoomVersion: rules.ID, EventID: ev.EventID(), Event: ev.JSON(),
+		Send: in.Send || isLocal(ev.Sender(), rs.serverName)}
+	if sk, ok := ev.StateKey(); ok {
+		out.AddsState = []string{ev.EventID()}
+		if in.StateBefore != nil {
+			return out, nil
+		}
+		snap, err := rs.snapshotBefore(context.Background(), rules, ev, nil)
+		if err != nil {
+			var rej *RejectedError
+			if errors.As(err, &rej) {
+				return out, nil
+			}
+			return nil, err
+		}
+		if snap != 0 {
+			k := eventauth.StateKey{Type: ev.Type(), StateKey: sk}
+			ids, err := lookupSnapshot(rs.db, ev.RoomID(), snap, []eventauth.StateKey{k})
+			if err != nil {
+				return nil, err
+			}
+			if id, ok := ids[k]; ok && id != ev.EventID() {
+				out.RemovesState = []string{id}
+			}
+		}
+	}
+	return out, nil
+}
+
+// isLocal reports whether the user ID belongs to server.
+func isLocal(userID, server string) bool {
+	return serverOf(userID) == server
+}
+
+// serverOf returns the server name of a user ID ("" if malformed).
+func serverOf(userID string) string {
+	_, s, ok := strings.Cut(userID, ":")
+	if !ok {
+		return ""
+	}
+	return s
+}
+
+// joinedServers returns the servers with a joined member in state, sorted.
+func joinedServers(state eventauth.StateMap) []string {
+	set := map[string]bool{}
+	for k, p := range state {
+		if k.Type == "m.room.member" && p.Membership() == "join" {
+			if s := serverOf(k.StateKey); s != "" {
+				set[s] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // stateKeysFor lists the state entries the room server reads for an
@@ -449,113 +1145,6 @@ func (rs *RoomServer) currentIDs(roomID string, keys []eventauth.StateKey) (map[
 	return out, nil
 }
 
-// store writes, in one transaction, the event with its snapshot (a new
-// delta for a state event, the previous events' snapshot otherwise), the
-// room's forward extremities and, when the event extends the current
-// state, the current state table; it returns the output entry. before must
-// hold the entry a state event replaces (authStateBefore reads it).
-func (rs *RoomServer) store(rules roomversion.Rules, ev *event.PDU, snapBefore int64, before eventauth.StateMap) (*Output, error) {
-	sk, isState := ev.StateKey()
-	var replaced *event.PDU
-	if isState {
-		replaced = before[eventauth.StateKey{Type: ev.Type(), StateKey: sk}]
-	}
-	tx, err := rs.db.Begin()
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	snapAfter := snapBefore
-	if isState {
-		added := 1
-		if replaced != nil {
-			added = 0
-		}
-		snapAfter, err = writeSnapshot(tx, ev.RoomID(), snapBefore, []stateEntry{{ev.Type(), sk, ev.EventID()}}, added)
-		if err != nil {
-			return nil, err
-		}
-	}
-	if _, err := tx.Exec(`INSERT INTO rs_events (event_id, room_id, json, snapshot) VALUES (?, ?, ?, ?)`,
-		ev.EventID(), ev.RoomID(), string(ev.JSON()), snapAfter); err != nil {
-		return nil, err
-	}
-	// Forward extremities: the event replaces its previous events.
-	var extJSON string
-	var depth, current int64
-	err = tx.QueryRow(`SELECT extremities, depth, snapshot FROM rs_rooms WHERE room_id = ?`, ev.RoomID()).Scan(&extJSON, &depth, &current)
-	var ext []string
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return nil, err
-	default:
-		_ = json.Unmarshal([]byte(extJSON), &ext)
-	}
-	next := []string{ev.EventID()}
-	for _, x := range ext {
-		if !contains(ev.PrevEventIDs(), x) {
-			next = append(next, x)
-		}
-	}
-	nextJSON, _ := json.Marshal(next)
-	// The event moves the current state only if it was built on it; an
-	// event on an older state (a fork) leaves the current state alone.
-	extends := current == snapBefore
-	if extends {
-		current = snapAfter
-	}
-	if _, err := tx.Exec(`INSERT INTO rs_rooms (room_id, version, extremities, depth, snapshot) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT(room_id) DO UPDATE SET extremities = excluded.extremities, snapshot = excluded.snapshot,
-		depth = CASE WHEN excluded.depth > rs_rooms.depth THEN excluded.depth ELSE rs_rooms.depth END`,
-		ev.RoomID(), rules.ID, string(nextJSON), ev.Depth(), current); err != nil {
-		return nil, err
-	}
-	if isState && extends {
-		if _, err := tx.Exec(`INSERT INTO rs_state (room_id, type, state_key, event_id) VALUES (?, ?, ?, ?)
-			ON CONFLICT(room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id`,
-			ev.RoomID(), ev.Type(), sk, ev.EventID()); err != nil {
-			return nil, err
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, err
-	}
-	rs.remember(ev)
-	out := &Output{RoomID: ev.RoomID(), RoomVersion: rules.ID, EventID: ev.EventID(), Event: ev.JSON()}
-	if isState && extends {
-		out.AddsState = []string{ev.EventID()}
-		if replaced != nil {
-			out.RemovesState = []string{replaced.EventID()}
-		}
-	}
-	return out, nil
-}
-
-// outputFor rebuilds the output entry of a stored event: for a state event,
-// the entry it replaced comes from the snapshot before it, by key.
-func (rs *RoomServer) outputFor(ev *event.PDU, rules roomversion.Rules) (*Output, error) {
-	out := &Output{RoomID: ev.RoomID(), RoomVersion: rules.ID, EventID: ev.EventID(), Event: ev.JSON()}
-	if sk, ok := ev.StateKey(); ok {
-		out.AddsState = []string{ev.EventID()}
-		snap, err := rs.snapshotBefore(ev)
-		if err != nil {
-			return nil, err
-		}
-		if snap != 0 {
-			k := eventauth.StateKey{Type: ev.Type(), StateKey: sk}
-			ids, err := lookupSnapshot(rs.db, ev.RoomID(), snap, []eventauth.StateKey{k})
-			if err != nil {
-				return nil, err
-			}
-			if id, ok := ids[k]; ok {
-				out.RemovesState = []string{id}
-			}
-		}
-	}
-	return out, nil
-}
-
 func (rs *RoomServer) publish(ctx context.Context, out *Output) error {
 	data, err := json.Marshal(out)
 	if err != nil {
@@ -572,13 +1161,4 @@ func (rs *RoomServer) remember(ev *event.PDU) {
 		clear(rs.cache)
 	}
 	rs.cache[ev.EventID()] = ev
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

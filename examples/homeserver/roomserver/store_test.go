@@ -53,7 +53,7 @@ func newTestRoom(t *testing.T) *testRoom {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rs.checkAndStore(context.Background(), rules, ev); err != nil {
+	if _, err := rs.checkAndStore(context.Background(), rules, ev, nil, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	r.roomID = ev.RoomID()
@@ -97,7 +97,7 @@ func (r *testRoom) build(evType, sender string, stateKey *string, content string
 }
 
 func (r *testRoom) submit(ev *event.PDU) (*Output, error) {
-	return r.rs.checkAndStore(context.Background(), r.rules, ev)
+	return r.rs.checkAndStore(context.Background(), r.rules, ev, nil, false, nil)
 }
 
 func (r *testRoom) state(evType, sender, stateKey, content string) (*event.PDU, *Output) {
@@ -197,7 +197,7 @@ func TestStoreSharesSnapshots(t *testing.T) {
 	// row was written: the transaction leaves neither.
 	snaps = r.count(`SELECT COUNT(*) FROM rs_snapshots`)
 	before := eventauth.StateMap{}
-	if _, err := r.rs.store(r.rules, join, r.snapshotOf(rename.EventID()), before); err == nil {
+	if _, err := r.rs.store(context.Background(), r.rules, join, r.snapshotOf(rename.EventID()), before, false, nil); err == nil {
 		t.Fatal("storing an event twice succeeded")
 	}
 	if n := r.count(`SELECT COUNT(*) FROM rs_snapshots`); n != snaps {

@@ -5,50 +5,55 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
 	"github.com/tidwall/gjson"
 )
 
-// Token is a stream position written as "s<pos>".
+// Token is a room event position written as "s<pos>" (for /messages).
 func Token(pos int64) string { return "s" + strconv.FormatInt(pos, 10) }
 
-// ParseToken reads a token; "" is position 0.
+// ParseToken reads a /messages or /sync token and returns its room event
+// position; "" is position 0.
 func ParseToken(t string) (int64, error) {
-	if t == "" {
-		return 0, nil
-	}
-	if !strings.HasPrefix(t, "s") {
-		return 0, fmt.Errorf("syncapi: bad token %q", t)
-	}
-	n, err := strconv.ParseInt(t[1:], 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("syncapi: bad token %q", t)
-	}
-	return n, nil
+	p, err := ParsePos(t)
+	return p.Events, err
 }
 
 // Request is a /sync request.
 type Request struct {
-	UserID        string
-	Since         int64 // 0: initial sync
+	UserID   string
+	DeviceID string
+	Since    Pos
+	// Initial is set for a sync without a since token.
+	Initial       bool
 	Timeout       time.Duration
 	TimelineLimit int
-	// LazyLoadMembers (the filter's room.state.lazy_load_members): the
-	// state sections carry only the member events of the timeline's
-	// senders and of the user, not every member.
-	LazyLoadMembers bool
+	// Filter, when set, narrows what the response carries.
+	Filter *Filter
 }
 
 // Response is the /sync response body.
 type Response struct {
-	NextBatch string `json:"next_batch"`
-	Rooms     Rooms  `json:"rooms"`
+	NextBatch   string      `json:"next_batch"`
+	Rooms       Rooms       `json:"rooms"`
+	Presence    Events      `json:"presence"`
+	AccountData Events      `json:"account_data"`
+	ToDevice    Events      `json:"to_device"`
+	DeviceLists DeviceLists `json:"device_lists"`
+	// OneTimeKeyCounts and UnusedFallbackKeyTypes are always present
+	// (clients' crypto only updates what it is given).
+	OneTimeKeyCounts       map[string]int `json:"device_one_time_keys_count"`
+	UnusedFallbackKeyTypes []string       `json:"device_unused_fallback_key_types"`
+}
+
+// DeviceLists names users whose devices changed, or who no longer share
+// an encrypted room.
+type DeviceLists struct {
+	Changed []string `json:"changed"`
+	Left    []string `json:"left"`
 }
 
 // Rooms groups rooms by the user's membership.
@@ -60,8 +65,17 @@ type Rooms struct {
 
 // JoinedRoom is a joined (or left) room's section.
 type JoinedRoom struct {
-	State    Events   `json:"state"`
-	Timeline Timeline `json:"timeline"`
+	State               Events              `json:"state"`
+	Timeline            Timeline            `json:"timeline"`
+	Ephemeral           Events              `json:"ephemeral"`
+	AccountData         Events              `json:"account_data"`
+	UnreadNotifications UnreadNotifications `json:"unread_notifications"`
+}
+
+// UnreadNotifications are the room's notification counts.
+type UnreadNotifications struct {
+	Highlight    int `json:"highlight_count"`
+	Notification int `json:"notification_count"`
 }
 
 // InvitedRoom is an invited room's section.
@@ -86,22 +100,45 @@ type membershipRow struct {
 	pos                int64
 }
 
-// Sync answers a /sync request, long-polling up to req.Timeout for an
-// incremental sync with nothing new.
+func (r *Response) empty() bool {
+	return len(r.Rooms.Join) == 0 && len(r.Rooms.Invite) == 0 && len(r.Rooms.Leave) == 0 &&
+		len(r.Presence.Events) == 0 && len(r.AccountData.Events) == 0 && len(r.ToDevice.Events) == 0 &&
+		len(r.DeviceLists.Changed) == 0 && len(r.DeviceLists.Left) == 0
+}
+
+// Sync answers a /sync request. An incremental sync with nothing for the
+// user waits, up to req.Timeout, for something that is.
 func (s *SyncAPI) Sync(ctx context.Context, req Request) (*Response, error) {
 	if req.TimelineLimit <= 0 {
 		req.TimelineLimit = 20
 	}
-	latest := s.Latest()
-	if req.Since > latest {
-		req.Since = latest
+	latest := s.LatestPos()
+	since := req.Since.clamp(latest)
+	initial := req.Initial
+	deadline := time.Now().Add(req.Timeout)
+	for {
+		resp, err := s.build(ctx, req, since, latest, initial)
+		if err != nil {
+			return nil, err
+		}
+		if initial || !resp.empty() || !time.Now().Before(deadline) {
+			return resp, nil
+		}
+		latest = s.waitBeyond(ctx, latest, deadline)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 	}
-	if req.Since > 0 && req.Timeout > 0 {
-		latest = s.waitBeyond(ctx, req.Since, req.Timeout)
-	}
-	resp := &Response{NextBatch: Token(latest), Rooms: Rooms{Join: map[string]*JoinedRoom{}, Invite: map[string]*InvitedRoom{}, Leave: map[string]*JoinedRoom{}}}
+}
+
+// build makes the response for the streams between since and latest.
+func (s *SyncAPI) build(ctx context.Context, req Request, since, latest Pos, initial bool) (*Response, error) {
+	next := latest
+	resp := &Response{Rooms: Rooms{Join: map[string]*JoinedRoom{}, Invite: map[string]*InvitedRoom{}, Leave: map[string]*JoinedRoom{}},
+		Presence: Events{Events: []json.RawMessage{}}, AccountData: Events{Events: []json.RawMessage{}}, ToDevice: Events{Events: []json.RawMessage{}},
+		DeviceLists: DeviceLists{Changed: []string{}, Left: []string{}}, OneTimeKeyCounts: map[string]int{}, UnusedFallbackKeyTypes: []string{}}
 	var ms []membershipRow
-	rows, err := s.db.QueryContext(ctx, `SELECT room_id, membership, pos FROM sync_memberships WHERE user_id = ? AND pos <= ?`, req.UserID, latest)
+	rows, err := s.db.QueryContext(ctx, `SELECT room_id, membership, pos FROM sync_memberships WHERE user_id = ? AND pos <= ?`, req.UserID, latest.Events)
 	if err != nil {
 		return nil, err
 	}
@@ -114,100 +151,195 @@ func (s *SyncAPI) Sync(ctx context.Context, req Request) (*Response, error) {
 		ms = append(ms, m)
 	}
 	rows.Close()
+	roomData, globalData, err := s.accountData(ctx, req.UserID, since.AccountData, latest.AccountData)
+	if err != nil {
+		return nil, err
+	}
+	resp.AccountData.Events = globalData
 	for _, m := range ms {
-		changed := m.pos > req.Since
+		if !req.Filter.roomAllowed(m.roomID) {
+			continue
+		}
+		changed := m.pos > since.Events
 		switch m.membership {
 		case "join":
-			newlyJoined := req.Since == 0 || changed
-			room, err := s.roomSection(ctx, req, m.roomID, req.Since, latest, newlyJoined)
+			newlyJoined := initial || changed
+			room, err := s.roomSection(ctx, m.roomID, since.Events, latest.Events, req.TimelineLimit, newlyJoined, req)
 			if err != nil {
 				return nil, err
 			}
-			if newlyJoined || len(room.Timeline.Events) > 0 {
+			if room.Ephemeral.Events, err = s.ephemeral(ctx, m.roomID, req.UserID, since, latest, initial || changed); err != nil {
+				return nil, err
+			}
+			room.AccountData.Events = roomData[m.roomID]
+			if room.AccountData.Events == nil {
+				room.AccountData.Events = []json.RawMessage{}
+			}
+			if newlyJoined || len(room.Timeline.Events) > 0 || len(room.Ephemeral.Events) > 0 || len(room.AccountData.Events) > 0 {
 				resp.Rooms.Join[m.roomID] = room
 			}
 		case "invite":
-			if !changed && req.Since > 0 {
+			if !changed && !initial {
 				continue
 			}
 			// Stripped state needs no other member than the invitee.
-			st, err := s.stateAt(ctx, m.roomID, 0, latest, []string{req.UserID})
+			st, err := s.stateAt(ctx, m.roomID, 0, latest.Events, []string{req.UserID})
 			if err != nil {
 				return nil, err
 			}
-			resp.Rooms.Invite[m.roomID] = &InvitedRoom{InviteState: Events{Events: strip(st, req.UserID)}}
+			inv := strip(st, req.UserID)
+			var remote string
+			if err := s.db.QueryRowContext(ctx, `SELECT json FROM sync_invite_state WHERE room_id = ?`, m.roomID).Scan(&remote); err == nil {
+				// An invite from another server to a room we are not in:
+				// the room state it sent.
+				var extra []json.RawMessage
+				_ = json.Unmarshal([]byte(remote), &extra)
+				inv = append(strip(rawList(extra), req.UserID), inv...)
+			}
+			resp.Rooms.Invite[m.roomID] = &InvitedRoom{InviteState: Events{Events: inv}}
 		case "leave", "ban":
-			if !changed || req.Since == 0 {
+			if !changed || initial {
 				continue
 			}
-			room, err := s.roomSection(ctx, req, m.roomID, req.Since, m.pos, false)
+			room, err := s.roomSection(ctx, m.roomID, since.Events, m.pos, req.TimelineLimit, false, req)
 			if err != nil {
 				return nil, err
 			}
+			room.Ephemeral.Events, room.AccountData.Events = []json.RawMessage{}, []json.RawMessage{}
 			resp.Rooms.Leave[m.roomID] = room
 		}
 	}
+	if resp.Presence.Events, err = s.presence(ctx, req.UserID, since.Presence, latest.Presence); err != nil {
+		return nil, err
+	}
+	if !initial {
+		if resp.DeviceLists.Changed, err = s.DeviceListChanges(ctx, req.UserID, since.DeviceLists, latest.DeviceLists); err != nil {
+			return nil, err
+		}
+	}
+	if resp.ToDevice.Events, next.ToDevice, err = s.toDevice(ctx, req.UserID, req.DeviceID, since.ToDevice, latest.ToDevice); err != nil {
+		return nil, err
+	}
+	resp.NextBatch = next.String()
 	return resp, nil
 }
 
+// maxScan bounds how many events one room's timeline looks at to fill a
+// filtered timeline.
+const maxScan = 5000
+
 // roomSection builds the timeline of events in (since, upto] (the last
-// req.TimelineLimit of them) and the state section: when full is set, the
-// state at the start of the timeline; for a gappy incremental timeline,
-// the state changes between since and the start of the timeline.
-func (s *SyncAPI) roomSection(ctx context.Context, req Request, roomID string, since, upto int64, full bool) (*JoinedRoom, error) {
-	limit := req.TimelineLimit
-	rows, err := s.db.QueryContext(ctx, `SELECT pos, json, event_id FROM sync_events WHERE room_id = ? AND pos > ? AND pos <= ? ORDER BY pos DESC LIMIT ?`,
-		roomID, since, upto, limit+1)
-	if err != nil {
-		return nil, err
+// limit of them that pass the filter) and, when full is set or the
+// timeline is limited, the state before the timeline (with lazy-loaded
+// members, only the members the timeline needs).
+func (s *SyncAPI) roomSection(ctx context.Context, roomID string, since, upto int64, limit int, full bool, req Request) (*JoinedRoom, error) {
+	var tf, sf EventFilter
+	lazy := false
+	if req.Filter != nil {
+		tf, sf, lazy = req.Filter.Timeline, req.Filter.State, req.Filter.LazyLoadMembers
 	}
 	type item struct {
 		pos     int64
 		raw, id string
 	}
 	var items []item
-	for rows.Next() {
-		var it item
-		if err := rows.Scan(&it.pos, &it.raw, &it.id); err != nil {
-			rows.Close()
+	batch := limit + 1
+	if !tf.empty() {
+		batch = 200
+	}
+	cursor, scanned, more := upto, 0, false
+	for len(items) <= limit {
+		rows, err := s.db.QueryContext(ctx, `SELECT pos, json, event_id FROM sync_events WHERE room_id = ? AND pos > ? AND pos <= ? ORDER BY pos DESC LIMIT ?`,
+			roomID, since, cursor, batch)
+		if err != nil {
 			return nil, err
 		}
-		items = append(items, it)
+		n := 0
+		for rows.Next() && len(items) <= limit {
+			var it item
+			if err := rows.Scan(&it.pos, &it.raw, &it.id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			n++
+			cursor = it.pos - 1
+			if tf.empty() || tf.Matches(gjson.Get(it.raw, "type").Str, gjson.Get(it.raw, "sender").Str) {
+				items = append(items, it)
+			}
+		}
+		rows.Close()
+		scanned += n
+		if n < batch {
+			break
+		}
+		if scanned >= maxScan {
+			more = true
+			break
+		}
 	}
-	rows.Close()
+	// History visibility: events the user may not see are left out of the
+	// timeline (the state section is not filtered).
+	kept := items[:0]
+	for _, it := range items {
+		ok, err := s.visible(ctx, roomID, req.UserID, it.pos, it.raw)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			kept = append(kept, it)
+		}
+	}
+	items = kept
 	room := &JoinedRoom{State: Events{Events: []json.RawMessage{}}, Timeline: Timeline{Events: []json.RawMessage{}}}
-	if len(items) > limit {
+	if len(items) > limit || more {
 		room.Timeline.Limited = true
-		items = items[:limit]
+		items = items[:min(len(items), limit)]
 	}
 	first := upto + 1 // position of the oldest timeline event
-	var senders []string
+	stored := make([]Stored, 0, len(items))
+	senders := map[string]bool{req.UserID: true}
 	for i := len(items) - 1; i >= 0; i-- {
-		room.Timeline.Events = append(room.Timeline.Events, httputil.ClientEvent([]byte(items[i].raw), roomID, items[i].id))
-		if snd := gjson.Get(items[i].raw, "sender").Str; !slices.Contains(senders, snd) {
-			senders = append(senders, snd)
-		}
+		stored = append(stored, Stored{ID: items[i].id, JSON: []byte(items[i].raw)})
+		senders[gjson.Get(items[i].raw, "sender").Str] = true
+	}
+	var err error
+	if room.Timeline.Events, err = s.ClientEvents(ctx, roomID, stored); err != nil {
+		return nil, err
 	}
 	if len(items) > 0 {
 		first = items[len(items)-1].pos
 	}
 	room.Timeline.PrevBatch = Token(first - 1)
-	var members []string // nil: every member
-	if req.LazyLoadMembers {
-		members = append(senders, req.UserID)
-	}
-	var st [][]byte
-	switch {
-	case full:
-		st, err = s.stateAt(ctx, roomID, 0, first-1, members)
-	case room.Timeline.Limited:
-		st, err = s.stateAt(ctx, roomID, since, first-1, members)
-	}
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range st {
-		room.State.Events = append(room.State.Events, e)
+	if full || room.Timeline.Limited || (lazy && len(items) > 0) {
+		// full: the state at the start of the timeline; a gappy
+		// incremental timeline: the state changes in the gap; with lazy
+		// loading, only the members the timeline needs (for an incremental
+		// timeline without a gap, only them).
+		var members []string // nil: every member
+		if lazy {
+			for u := range senders {
+				members = append(members, u)
+			}
+		}
+		after := int64(0)
+		if !full && room.Timeline.Limited {
+			after = since
+		}
+		st, err := s.stateAt(ctx, roomID, after, first-1, members)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range st {
+			ev := gjson.ParseBytes(e)
+			typ := ev.Get("type").Str
+			if !full && !room.Timeline.Limited && typ != "m.room.member" {
+				continue // only the lazy-loaded members
+			}
+			if !sf.empty() && !sf.Matches(typ, ev.Get("sender").Str) {
+				continue
+			}
+			room.State.Events = append(room.State.Events, e)
+		}
 	}
 	return room, nil
 }
@@ -268,9 +400,17 @@ func (s *SyncAPI) stateAt(ctx context.Context, roomID string, after, upto int64,
 		}
 	}
 	slices.SortFunc(events, func(a, b found) int { return cmp.Compare(a.pos, b.pos) })
-	out := make([][]byte, 0, len(events))
+	stored := make([]Stored, 0, len(events))
 	for _, f := range events {
-		out = append(out, httputil.ClientEvent([]byte(f.raw), roomID, f.eventID))
+		stored = append(stored, Stored{ID: f.eventID, JSON: []byte(f.raw)})
+	}
+	evs, err := s.ClientEvents(ctx, roomID, stored)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(evs))
+	for i, e := range evs {
+		out[i] = e
 	}
 	return out, nil
 }
@@ -324,7 +464,7 @@ func (s *SyncAPI) JoinedRooms(ctx context.Context, userID string) ([]string, err
 // Messages answers /rooms/{roomId}/messages: events of the room before
 // (dir "b") or after (dir "f") the token, up to limit, and the next token.
 // The caller checks that the user may see the room.
-func (s *SyncAPI) Messages(ctx context.Context, roomID string, from int64, dir string, limit int) (chunk []json.RawMessage, start, end string, err error) {
+func (s *SyncAPI) Messages(ctx context.Context, roomID, userID string, from int64, dir string, limit int) (chunk []json.RawMessage, start, end string, err error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 10
 	}
@@ -340,24 +480,57 @@ func (s *SyncAPI) Messages(ctx context.Context, roomID string, from int64, dir s
 	if err != nil {
 		return nil, "", "", err
 	}
-	defer rows.Close()
-	chunk = []json.RawMessage{}
+	var stored []Stored
 	last := from
+	type row struct {
+		pos          int64
+		raw, eventID string
+	}
+	var read []row
 	for rows.Next() {
-		var pos int64
-		var raw, eventID string
-		if err := rows.Scan(&pos, &raw, &eventID); err != nil {
+		var r row
+		if err := rows.Scan(&r.pos, &r.raw, &r.eventID); err != nil {
+			rows.Close()
 			return nil, "", "", err
 		}
-		chunk = append(chunk, httputil.ClientEvent([]byte(raw), roomID, eventID))
-		last = pos
+		read = append(read, r)
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return nil, "", "", err
+	}
+	rows.Close() // before the visibility lookups (SQLite has one connection)
+	n := len(read)
+	for _, r := range read {
+		last = r.pos
+		if ok, err := s.visible(ctx, roomID, userID, r.pos, r.raw); err != nil {
+			return nil, "", "", err
+		} else if !ok {
+			continue // hidden by history visibility
+		}
+		stored = append(stored, Stored{ID: r.eventID, JSON: []byte(r.raw)})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, "", "", err
+	}
+	if chunk, err = s.ClientEvents(ctx, roomID, stored); err != nil {
+		return nil, "", "", err
 	}
 	start = Token(from)
-	if len(chunk) < limit {
-		return chunk, start, "", rows.Err()
+	if n < limit {
+		return chunk, start, "", nil
 	}
 	if dir == "f" {
-		return chunk, start, Token(last), rows.Err()
+		return chunk, start, Token(last), nil
 	}
-	return chunk, start, Token(last - 1), rows.Err()
+	return chunk, start, Token(last - 1), nil
+}
+
+func rawList(in []json.RawMessage) [][]byte {
+	out := make([][]byte, len(in))
+	for i, r := range in {
+		out[i] = r
+	}
+	return out
 }

@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS sync_state (
 CREATE TABLE IF NOT EXISTS sync_memberships (
 	user_id TEXT NOT NULL, room_id TEXT NOT NULL, membership TEXT NOT NULL,
 	pos BIGINT NOT NULL, PRIMARY KEY (user_id, room_id));
+CREATE TABLE IF NOT EXISTS sync_invite_state (
+	room_id TEXT PRIMARY KEY, json TEXT NOT NULL);
 `
 
 // SyncAPI is the sync reader.
@@ -46,14 +48,20 @@ type SyncAPI struct {
 	log *slog.Logger
 
 	mu       sync.Mutex
-	latest   int64
+	pos      Pos              // newest position applied, per stream
+	applied  map[string]int64 // per log besides the room events: last sequence applied
 	wake     chan struct{}
 	consumer *logs.Consumer
+
+	streamConsumers []*logs.Consumer
+	// toDeviceAcked is, per user and device, the to-device position whose
+	// messages this process already deleted as acknowledged.
+	toDeviceAcked map[string]int64
 }
 
 // New prepares the tables.
 func New(db *db.DB, js nats.JetStreamContext, log *slog.Logger) (*SyncAPI, error) {
-	if _, err := db.Exec(schema); err != nil {
+	if _, err := db.Exec(schema + redactionSchema + streamSchema); err != nil {
 		return nil, fmt.Errorf("syncapi: schema: %w", err)
 	}
 	if err := addStateKeyColumns(db); err != nil {
@@ -64,8 +72,11 @@ func New(db *db.DB, js nats.JetStreamContext, log *slog.Logger) (*SyncAPI, error
 	if _, err := db.Exec(`CREATE INDEX IF NOT EXISTS sync_events_state ON sync_events(room_id, type, state_key, pos)`); err != nil {
 		return nil, fmt.Errorf("syncapi: schema: %w", err)
 	}
-	s := &SyncAPI{db: db, js: js, log: log, wake: make(chan struct{})}
-	if err := db.QueryRow(`SELECT COALESCE(MAX(pos), 0) FROM sync_events`).Scan(&s.latest); err != nil {
+	s := &SyncAPI{db: db, js: js, log: log, wake: make(chan struct{}), applied: map[string]int64{}, toDeviceAcked: map[string]int64{}}
+	if err := db.QueryRow(`SELECT COALESCE(MAX(pos), 0) FROM sync_events`).Scan(&s.pos.Events); err != nil {
+		return nil, err
+	}
+	if err := s.loadStreamPositions(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -79,13 +90,16 @@ func (s *SyncAPI) Start() error {
 		return err
 	}
 	s.consumer = c
-	return nil
+	return s.startStreams()
 }
 
 // Stop stops consuming.
 func (s *SyncAPI) Stop() {
 	if s.consumer != nil {
 		s.consumer.Stop()
+	}
+	for _, c := range s.streamConsumers {
+		c.Stop()
 	}
 }
 
@@ -108,6 +122,22 @@ func (s *SyncAPI) apply(data []byte) error {
 	if sk.Exists() {
 		isState = 1
 	}
+	// The room state that came with the event (the state of a room we
+	// joined through another server, or what state resolution changed)
+	// goes in first, as state events, so that /sync shows the room's
+	// state and memberships.
+	for _, se := range out.StateEvents {
+		if err := s.applyState(tx, out.RoomID, se.EventID, se.Event); err != nil {
+			return err
+		}
+	}
+	if len(out.InviteRoomState) > 0 {
+		b, _ := json.Marshal(out.InviteRoomState)
+		if _, err := tx.Exec(`INSERT INTO sync_invite_state (room_id, json) VALUES (?, ?)
+			ON CONFLICT(room_id) DO UPDATE SET json = excluded.json`, out.RoomID, string(b)); err != nil {
+			return err
+		}
+	}
 	var pos int64
 	var evType, stateKey any // NULL for a non-state event
 	if sk.Exists() {
@@ -120,6 +150,11 @@ func (s *SyncAPI) apply(data []byte) error {
 	}
 	if err != nil {
 		return err
+	}
+	if ev.Get("type").Str == "m.room.redaction" {
+		if err := recordRedaction(tx, out.RoomVersion, out.EventID, out.Event); err != nil {
+			return err
+		}
 	}
 	if len(out.AddsState) > 0 && sk.Exists() {
 		if _, err := tx.Exec(`INSERT INTO sync_state (room_id, type, state_key, event_id) VALUES (?, ?, ?, ?)
@@ -139,40 +174,80 @@ func (s *SyncAPI) apply(data []byte) error {
 		return err
 	}
 	s.mu.Lock()
-	s.latest = pos
+	s.pos.Events = pos
 	close(s.wake)
 	s.wake = make(chan struct{})
 	s.mu.Unlock()
 	return nil
 }
 
-// Latest returns the newest stream position applied.
+// Latest returns the newest room event position applied.
 func (s *SyncAPI) Latest() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.latest
+	return s.pos.Events
 }
 
-// waitBeyond blocks until the stream passes pos, the timeout passes or ctx
-// ends, and returns the newest position.
-func (s *SyncAPI) waitBeyond(ctx context.Context, pos int64, timeout time.Duration) int64 {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
+// LatestPos returns the newest position of every stream.
+func (s *SyncAPI) LatestPos() Pos {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pos
+}
+
+// waitBeyond blocks until some stream passes pos, the deadline passes or
+// ctx ends, and returns the newest position.
+func (s *SyncAPI) waitBeyond(ctx context.Context, pos Pos, deadline time.Time) Pos {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
 	for {
 		s.mu.Lock()
-		latest, wake := s.latest, s.wake
+		latest, wake := s.pos, s.wake
 		s.mu.Unlock()
-		if latest > pos {
+		if latest.after(pos) {
 			return latest
 		}
 		select {
 		case <-wake:
-		case <-deadline.C:
+		case <-timer.C:
 			return latest
 		case <-ctx.Done():
 			return latest
 		}
 	}
+}
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+// applyState stores a state event that came with an output entry (not in
+// the room's timeline order) unless it is stored.
+func (s *SyncAPI) applyState(tx *db.Tx, roomID, eventID string, raw json.RawMessage) error {
+	ev := gjson.ParseBytes(raw)
+	sk := ev.Get("state_key")
+	if eventID == "" || !sk.Exists() {
+		return nil
+	}
+	var pos int64
+	err := tx.QueryRow(`INSERT INTO sync_events (event_id, room_id, json, is_state, type, state_key) VALUES (?, ?, ?, 1, ?, ?)
+		ON CONFLICT DO NOTHING RETURNING pos`, eventID, roomID, string(raw), ev.Get("type").Str, sk.Str).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(`INSERT INTO sync_state (room_id, type, state_key, event_id) VALUES (?, ?, ?, ?)
+		ON CONFLICT(room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id`,
+		roomID, ev.Get("type").Str, sk.Str, eventID); err != nil {
+		return err
+	}
+	if ev.Get("type").Str == "m.room.member" {
+		if _, err := tx.Exec(`INSERT INTO sync_memberships (user_id, room_id, membership, pos) VALUES (?, ?, ?, ?)
+			ON CONFLICT(user_id, room_id) DO UPDATE SET membership = excluded.membership, pos = excluded.pos`,
+			sk.Str, roomID, ev.Get("content.membership").Str, pos); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // addStateKeyColumns adds sync_events.type and state_key to a database made

@@ -32,6 +32,8 @@ import (
 
 func main() {
 	clients := flag.Int("clients", 50, "concurrent clients")
+	ephemeral := flag.Duration("ephemeral", 500*time.Millisecond, "each client also sends a typing notification or a read receipt this often while sending (0: off)")
+	syncer := flag.Bool("syncer", true, "one member long-polls /sync while the others send")
 	messages := flag.Int("messages", 100, "messages per client (with -scale: messages sent)")
 	scale := flag.String("scale", "", "comma-separated room sizes to measure scaling with (e.g. 10,1000,10000)")
 	workers := flag.Int("workers", 8, "with -scale: parallel registrations and middle joins")
@@ -66,20 +68,20 @@ func main() {
 		}
 		return
 	}
-	if err := run(*clients, *messages); err != nil {
+	if err := run(*clients, *messages, *ephemeral, *syncer); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
 	}
 }
 
-func run(nClients, nMessages int) error {
+func run(nClients, nMessages int, ephemeralEvery time.Duration, syncer bool) error {
 	dir, err := os.MkdirTemp("", "loadtest")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 	s, err := server.Start(server.Config{DataDir: dir, ClientAddr: "127.0.0.1:0", FederationAddr: "127.0.0.1:0",
-		ServerName: "load.test", BcryptCost: 4, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		ServerName: "load.test", BcryptCost: 4, NoRateLimits: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return err
 	}
@@ -113,6 +115,74 @@ func run(nClients, nMessages int) error {
 	accepted := map[string]bool{}
 	var firstErr error
 	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var ephWG sync.WaitGroup
+	var ephOps, ephErrs, syncs int64
+	if ephemeralEvery > 0 {
+		for i, c := range cs {
+			ephWG.Add(1)
+			go func() {
+				defer ephWG.Done()
+				tick := time.NewTicker(ephemeralEvery)
+				defer tick.Stop()
+				for n := 0; ; n++ {
+					select {
+					case <-stop:
+						return
+					case <-tick.C:
+					}
+					var err error
+					if n%2 == 0 {
+						_, err = c.MustOK("PUT", "/rooms/"+url.PathEscape(roomID)+"/typing/"+url.PathEscape(c.UserID), map[string]any{"typing": true, "timeout": 5000})
+					} else {
+						mu.Lock()
+						var last string
+						for id := range accepted {
+							last = id
+							break
+						}
+						mu.Unlock()
+						if last == "" {
+							continue
+						}
+						_, err = c.MustOK("POST", "/rooms/"+url.PathEscape(roomID)+"/receipt/m.read/"+url.PathEscape(last), map[string]any{})
+					}
+					mu.Lock()
+					ephOps++
+					if err != nil {
+						ephErrs++
+						if ephErrs == 1 {
+							fmt.Fprintf(os.Stderr, "client %d: ephemeral request failed: %v\n", i, err)
+						}
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	if syncer {
+		// A member long-polls /sync throughout, as a client would.
+		ephWG.Add(1)
+		go func() {
+			defer ephWG.Done()
+			tok := since
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				res, err := owner.Sync(tok, 2*time.Second, 50)
+				if err != nil {
+					return
+				}
+				tok, _ = res["next_batch"].(string)
+				mu.Lock()
+				syncs++
+				mu.Unlock()
+			}
+		}()
+	}
 	start := time.Now()
 	for i, c := range cs {
 		wg.Add(1)
@@ -136,6 +206,11 @@ func run(nClients, nMessages int) error {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	close(stop)
+	ephWG.Wait()
+	if ephErrs > 0 {
+		return fmt.Errorf("%d of %d typing/receipt requests failed", ephErrs, ephOps)
+	}
 	if firstErr != nil {
 		return firstErr
 	}
@@ -167,6 +242,9 @@ func run(nClients, nMessages int) error {
 	slices.Sort(latencies)
 	pct := func(p float64) time.Duration { return latencies[int(p*float64(len(latencies)-1))] }
 	fmt.Printf("clients=%d messages/client=%d sent=%d in %v: %.0f messages/s\n", nClients, nMessages, len(accepted), elapsed.Round(time.Millisecond), float64(len(accepted))/elapsed.Seconds())
+	if ephemeralEvery > 0 || syncer {
+		fmt.Printf("meanwhile: %d typing notifications and read receipts (%.0f/s), %d long-poll /sync responses to one member\n", ephOps, float64(ephOps)/elapsed.Seconds(), syncs)
+	}
 	fmt.Printf("send latency: p50 %v  p90 %v  p99 %v  max %v\n", pct(0.50).Round(time.Microsecond), pct(0.90).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), latencies[len(latencies)-1].Round(time.Microsecond))
 	fmt.Printf("read back by a member (/messages from the /sync token): %d of %d (lost %d, duplicated 0)\n", len(seen), len(accepted), lost)
 	if lost > 0 {

@@ -123,7 +123,7 @@ func buildRoom(members, workers int) (_ *scaleRoom, err error) {
 	}
 	dir := r.dir
 	s, err := server.Start(server.Config{DataDir: dir, ClientAddr: "127.0.0.1:0", FederationAddr: "127.0.0.1:0",
-		ServerName: "scale.test", BcryptCost: 4, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		ServerName: "scale.test", BcryptCost: 4, NoRateLimits: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return nil, err
 	}

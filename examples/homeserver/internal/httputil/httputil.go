@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // MaxBodyBytes bounds request bodies (the spec's event size limit plus
@@ -18,6 +20,10 @@ type Error struct {
 	Status  int    `json:"-"`
 	Errcode string `json:"errcode"`
 	Message string `json:"error"`
+	// RetryAfter, when set, is sent as a Retry-After header in whole
+	// seconds, and for 429 also as retry_after_ms.
+	RetryAfter   time.Duration `json:"-"`
+	RetryAfterMS int64         `json:"retry_after_ms,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Errcode + ": " + e.Message }
@@ -47,6 +53,15 @@ func WriteError(w http.ResponseWriter, err error) {
 	var me *Error
 	if !errors.As(err, &me) {
 		me = Errorf(http.StatusInternalServerError, "M_UNKNOWN", err.Error())
+	}
+	if me.RetryAfter > 0 {
+		secs := int64((me.RetryAfter + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		if me.Status == http.StatusTooManyRequests {
+			c := *me
+			c.RetryAfterMS = max(me.RetryAfter.Milliseconds(), 1)
+			me = &c
+		}
 	}
 	WriteJSON(w, me.Status, me)
 }

@@ -21,6 +21,11 @@ type Consumer struct {
 // Consume starts a Consumer named durable on subject of stream, fetching
 // up to batch entries at a time.
 func Consume(js nats.JetStreamContext, stream, subject, durable string, batch int, log *slog.Logger, handle func(ctx context.Context, data []byte) error) (*Consumer, error) {
+	return ConsumeSeq(js, stream, subject, durable, batch, log, func(ctx context.Context, _ uint64, data []byte) error { return handle(ctx, data) })
+}
+
+// ConsumeSeq is Consume with each entry's sequence number in the stream.
+func ConsumeSeq(js nats.JetStreamContext, stream, subject, durable string, batch int, log *slog.Logger, handle func(ctx context.Context, seq uint64, data []byte) error) (*Consumer, error) {
 	sub, err := js.PullSubscribe(subject, durable, nats.BindStream(stream), nats.AckExplicit(), nats.MaxDeliver(-1))
 	if err != nil {
 		return nil, fmt.Errorf("logs: subscribing %s to %s: %w", durable, stream, err)
@@ -37,7 +42,11 @@ func Consume(js nats.JetStreamContext, stream, subject, durable string, batch in
 				continue
 			}
 			for _, m := range msgs {
-				if err := handle(ctx, m.Data); err != nil {
+				var seq uint64
+				if md, err := m.Metadata(); err == nil {
+					seq = md.Sequence.Stream
+				}
+				if err := handle(ctx, seq, m.Data); err != nil {
 					log.Error("logs: handling an entry failed; it will be redelivered", "consumer", durable, "err", err)
 					_ = m.NakWithDelay(time.Second)
 					continue

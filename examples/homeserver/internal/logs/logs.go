@@ -21,6 +21,25 @@ const (
 	OutputSubject = "roomserver.output"
 )
 
+// Stream is one of the logs besides the room events: ephemeral and
+// per-device data (typing, receipts, presence, to-device messages) and
+// account data, each written by the client API and read by the sync
+// reader.
+type Stream struct{ Name, Subject string }
+
+// The logs of data that is not room events.
+var (
+	Typing      = Stream{"EDU_TYPING", "edu.typing"}
+	Receipts    = Stream{"EDU_RECEIPTS", "edu.receipts"}
+	Presence    = Stream{"EDU_PRESENCE", "edu.presence"}
+	ToDevice    = Stream{"EDU_TO_DEVICE", "edu.todevice"}
+	AccountData = Stream{"ACCOUNT_DATA", "accountdata"}
+	DeviceLists = Stream{"DEVICE_LISTS", "devicelists"}
+)
+
+// Streams lists them.
+var Streams = []Stream{Typing, Receipts, Presence, ToDevice, AccountData, DeviceLists}
+
 // Logs holds the NATS connection and, when embedded, the server.
 type Logs struct {
 	NC *nats.Conn
@@ -57,7 +76,11 @@ func Open(url, dataDir string) (*Logs, error) {
 		}
 		l.NC = nc
 	} else {
-		nc, err := nats.Connect(url)
+		// No reconnect buffer: while the server is unreachable a publish
+		// fails at once instead of being sent whenever the connection
+		// comes back (after the writer has given up on it); and keep
+		// reconnecting for as long as the process runs.
+		nc, err := nats.Connect(url, nats.ReconnectBufSize(-1), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second))
 		if err != nil {
 			return nil, fmt.Errorf("logs: connecting to %s: %w", url, err)
 		}
@@ -69,10 +92,14 @@ func Open(url, dataDir string) (*Logs, error) {
 		return nil, err
 	}
 	l.JS = js
-	for _, s := range []nats.StreamConfig{
+	configs := []nats.StreamConfig{
 		{Name: InputStream, Subjects: []string{InputSubject}, Storage: nats.FileStorage, Duplicates: 10 * time.Minute},
 		{Name: OutputStream, Subjects: []string{OutputSubject}, Storage: nats.FileStorage, Duplicates: 10 * time.Minute},
-	} {
+	}
+	for _, st := range Streams {
+		configs = append(configs, nats.StreamConfig{Name: st.Name, Subjects: []string{st.Subject}, Storage: nats.FileStorage, Duplicates: 10 * time.Minute})
+	}
+	for _, s := range configs {
 		if _, err := js.StreamInfo(s.Name); err == nil {
 			continue
 		}

@@ -51,7 +51,7 @@ func TestMakeOldFixture(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	clientAddr, fedAddr := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(bin, "-data", data, "-server-name", fixtureServerName, "-client-addr", clientAddr, "-federation-addr", fedAddr)
+	cmd := exec.Command(bin, "-no-rate-limits", "-data", data, "-server-name", fixtureServerName, "-client-addr", clientAddr, "-federation-addr", fedAddr)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -213,7 +213,7 @@ func extractTarGz(t *testing.T, src, dst string) {
 func TestStartOnOldData(t *testing.T) {
 	fx, dir := oldData(t)
 	s, err := server.Start(server.Config{DataDir: dir, ClientAddr: "127.0.0.1:0", FederationAddr: "127.0.0.1:0",
-		ServerName: fx.ServerName, BcryptCost: 4, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		ServerName: fx.ServerName, BcryptCost: 4, NoRateLimits: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

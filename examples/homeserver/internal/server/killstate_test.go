@@ -29,7 +29,7 @@ func TestKillDuringStateChanges(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	clientAddr, fedAddr := freeAddr(t), freeAddr(t)
 	startBin := func() *exec.Cmd {
-		cmd := exec.Command(bin, "-data", data, "-server-name", "kill.test", "-client-addr", clientAddr, "-federation-addr", fedAddr)
+		cmd := exec.Command(bin, "-no-rate-limits", "-data", data, "-server-name", "kill.test", "-client-addr", clientAddr, "-federation-addr", fedAddr)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -10,8 +10,10 @@ import (
 )
 
 // TestMatrixNio drives the server with matrix-nio (Debian's
-// python3-matrix-nio, run with Debian's /usr/bin/python3). Without it the
-// test skips locally; in CI (GOMATRIXLIB_CI=1) a missing nio fails.
+// python3-matrix-nio, run with Debian's /usr/bin/python3): two users,
+// invite, join, message, name and topic, typing, read receipt, redaction,
+// each seen through the other's sync, and no request answered 404 or 5xx.
+// Without nio the test skips locally; in CI (GOMATRIXLIB_CI=1) it fails.
 func TestMatrixNio(t *testing.T) {
 	const python = "/usr/bin/python3"
 	if err := exec.Command(python, "-c", "import nio").Run(); err != nil {
@@ -20,7 +22,8 @@ func TestMatrixNio(t *testing.T) {
 		}
 		t.Skipf("matrix-nio not installed (apt-get install python3-matrix-nio): %v", err)
 	}
-	s := start(t, t.TempDir())
+	var logBuf syncBuffer
+	s := startLogged(t, &logBuf)
 	defer s.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -30,5 +33,8 @@ func TestMatrixNio(t *testing.T) {
 	}
 	if !strings.HasPrefix(string(out), "OK !") {
 		t.Fatalf("unexpected nio output: %s", out)
+	}
+	if bad := refusedRequests(logBuf.String()); len(bad) > 0 {
+		t.Fatalf("the server answered matrix-nio requests with 404 or 5xx:\n%s", strings.Join(bad, "\n"))
 	}
 }

@@ -81,7 +81,7 @@ func TestPostgres(t *testing.T) {
 	dataDir := t.TempDir()
 	startPG := func() *server.Server {
 		s, err := server.Start(server.Config{DataDir: dataDir, PostgresDSN: dsn, ClientAddr: "127.0.0.1:0", FederationAddr: "127.0.0.1:0",
-			ServerName: "pg.test", BcryptCost: 4, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			ServerName: "pg.test", BcryptCost: 4, NoRateLimits: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}

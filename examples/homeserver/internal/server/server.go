@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
@@ -19,18 +20,23 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/clientapi"
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/federationapi"
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/federationsender"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/db"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/logs"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/roomserver"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/syncapi"
+	"github.com/gomatrixlib/gomatrixlib/federation"
 	"github.com/gomatrixlib/gomatrixlib/keys"
+	"github.com/gomatrixlib/gomatrixlib/serverdiscovery"
 	"github.com/gomatrixlib/gomatrixlib/signing"
 )
 
@@ -50,10 +56,43 @@ type Config struct {
 	// PostgresDSN, if set, stores everything in PostgreSQL instead of the
 	// SQLite database in DataDir.
 	PostgresDSN string
+	// MaxUploadBytes limits media uploads; zero is clientapi's default
+	// (50 MiB).
+	MaxUploadBytes int64
+	// Registration is "open", "token" or "closed"; empty means open while
+	// the client API listens on a loopback address, token-only otherwise.
+	Registration string
+	// RegistrationTokens are accepted for token registration.
+	RegistrationTokens []string
+	// NoRateLimits turns the rate limits off (tests that need speed);
+	// otherwise RateLimits, or clientapi.DefaultRateLimits when nil.
+	NoRateLimits bool
+	RateLimits   *clientapi.RateLimits
 	// BcryptCost for passwords; zero is the default cost.
 	BcryptCost int
 	// Logger; nil logs to stderr at info level.
 	Logger *slog.Logger
+
+	// AllowPrivateDestinations lets outbound federation (and key fetches)
+	// reach loopback, private and link-local addresses, which the
+	// library's serverdiscovery.Guard refuses by default. Unsafe outside
+	// tests and private deployments: any server in a room could make us
+	// send requests into our own network.
+	AllowPrivateDestinations bool
+	// InsecureSkipTLSVerify skips the verification of other servers' TLS
+	// certificates (self-signed test servers). Unsafe outside tests.
+	InsecureSkipTLSVerify bool
+	// SenderBackoff overrides the outbound queue's backoff (tests use
+	// short delays). Nil: the library's default (5 s doubling to 1 h).
+	SenderBackoff *federation.Backoff
+	// OutboundFilter, if set, is asked before every outbound federation
+	// request and fails it with its error: tests cut a server off from
+	// another (a partition) without stopping it.
+	OutboundFilter func(destination string) error
+	// OutboundTransport, if set, replaces the outbound HTTP transport
+	// (server discovery, TLS) for federation and key fetches: tests reach
+	// fake servers through their own resolver and CA with it.
+	OutboundTransport http.RoundTripper
 }
 
 // Server is a running homeserver.
@@ -66,6 +105,10 @@ type Server struct {
 	rs        *roomserver.RoomServer
 	sync      *syncapi.SyncAPI
 	client    *clientapi.API
+	fedAPI    *federationapi.API
+	fedSender *federationsender.FederationSender
+	fedClient *federation.Client
+	keyRing   *keys.Ring
 	clientLn  net.Listener
 	fedLn     net.Listener
 	clientSrv *http.Server
@@ -122,19 +165,36 @@ func Start(cfg Config) (*Server, error) {
 	if s.logs, err = logs.Open(cfg.NATSURL, cfg.DataDir); err != nil {
 		return nil, err
 	}
+	s.outbound()
 	if s.rs, err = roomserver.New(s.db, s.logs.JS, s.cfg.ServerName, s.key, log); err != nil {
 		return nil, err
 	}
+	s.rs.SetFederation(s.keyRing, s.fedClient)
 	if s.sync, err = syncapi.New(s.db, s.logs.JS, log); err != nil {
 		return nil, err
 	}
-	if s.client, err = clientapi.New(s.db, s.rs, s.sync, s.cfg.ServerName, s.key, log, clientapi.Options{BcryptCost: cfg.BcryptCost}); err != nil {
+	if s.client, err = clientapi.New(s.db, s.rs, s.sync, s.cfg.ServerName, s.key, log, clientapi.Options{BcryptCost: cfg.BcryptCost, Logs: s.logs.JS, Federation: s.fedClient,
+		MediaDir: filepath.Join(cfg.DataDir, "media"), MaxUploadBytes: cfg.MaxUploadBytes,
+		Registration: s.registrationMode(), RegistrationTokens: cfg.RegistrationTokens, RateLimits: s.rateLimits()}); err != nil {
 		return nil, err
 	}
+	if err := s.client.Extend(); err != nil { // push rule changes (clientapi/ext.go)
+		return nil, err
+	}
+	if s.fedAPI, err = federationapi.New(s.db, s.rs, s.cfg.ServerName, s.key, s.rs, s.client, log); err != nil {
+		return nil, err
+	}
+	if s.fedSender, err = federationsender.New(s.db, s.logs.JS, s.cfg.ServerName, s.fedClient, log, federationsender.Options{Backoff: cfg.SenderBackoff}); err != nil {
+		return nil, err
+	}
+	s.fedAPI.OnRequest = s.fedSender.Wake
 	if err := s.rs.Start(); err != nil {
 		return nil, err
 	}
 	if err := s.sync.Start(); err != nil {
+		return nil, err
+	}
+	if err := s.fedSender.Start(); err != nil {
 		return nil, err
 	}
 	s.clientSrv = &http.Server{Handler: s.client.Handler(), ReadHeaderTimeout: 10 * time.Second}
@@ -147,6 +207,29 @@ func Start(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// registrationMode is the configured mode, or open on a loopback client
+// listener and token-only elsewhere.
+func (s *Server) registrationMode() string {
+	if s.cfg.Registration != "" {
+		return s.cfg.Registration
+	}
+	if ap, err := netip.ParseAddrPort(s.clientLn.Addr().String()); err == nil && ap.Addr().IsLoopback() {
+		return "open"
+	}
+	return "token"
+}
+
+func (s *Server) rateLimits() *clientapi.RateLimits {
+	if s.cfg.NoRateLimits {
+		return nil
+	}
+	if s.cfg.RateLimits != nil {
+		return s.cfg.RateLimits
+	}
+	l := clientapi.DefaultRateLimits
+	return &l
+}
+
 func (s *Server) federationHandler() http.Handler {
 	mux := http.NewServeMux()
 	kh := &keys.Handler{ServerName: s.cfg.ServerName, Keys: []*signing.Key{s.key}}
@@ -154,12 +237,44 @@ func (s *Server) federationHandler() http.Handler {
 	mux.HandleFunc("GET /_matrix/federation/v1/version", func(w http.ResponseWriter, _ *http.Request) {
 		httputil.WriteJSON(w, 200, map[string]any{"server": map[string]string{"name": "gomatrixlib example homeserver", "version": "0.1"}})
 	})
+	mux.Handle("/_matrix/federation/", s.fedAPI.Handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { httputil.WriteError(w, httputil.ErrNotFound) })
 	return mux
 }
 
+// outbound makes the HTTP client other servers are reached with (server
+// discovery with its address guard, TLS verification unless turned off),
+// the key ring that fetches their keys, and the federation client.
+func (s *Server) outbound() {
+	var guard serverdiscovery.Guard
+	if s.cfg.AllowPrivateDestinations {
+		guard.Allow = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+	}
+	resolver := &serverdiscovery.Resolver{Guard: guard, Logger: s.log}
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: s.cfg.InsecureSkipTLSVerify} //nolint:gosec // documented test option
+	var rt http.RoundTripper = &serverdiscovery.Transport{Resolver: resolver, TLSConfig: tlsConf}
+	if s.cfg.OutboundTransport != nil {
+		rt = s.cfg.OutboundTransport
+	}
+	if s.cfg.OutboundFilter != nil {
+		rt = filterTransport{rt, s.cfg.OutboundFilter}
+	}
+	hc := &http.Client{Transport: rt, Timeout: 60 * time.Second}
+	s.keyRing = &keys.Ring{Sources: []keys.Source{&keys.Fetcher{Client: hc}}, Logger: s.log}
+	s.fedClient = &federation.Client{ServerName: s.cfg.ServerName, Key: s.key, HTTPClient: hc}
+}
+
 // ServerName returns the server name in use.
 func (s *Server) ServerName() string { return s.cfg.ServerName }
+
+// SigningKey returns the server's signing key ID and public key.
+func (s *Server) SigningKey() (string, ed25519.PublicKey) { return s.key.KeyID(), s.key.Public() }
+
+// FederationStats returns how many PDUs the federation API refused and
+// how many EDUs it dropped since the start.
+func (s *Server) FederationStats() (rejectedPDUs, droppedEDUs int64) {
+	return s.fedAPI.RejectedPDUs.Load(), s.fedAPI.DroppedEDUs.Load()
+}
 
 // ClientAddr returns the client API address.
 func (s *Server) ClientAddr() string { return s.clientLn.Addr().String() }
@@ -181,6 +296,9 @@ func (s *Server) Close() {
 		_ = s.fedSrv.Shutdown(ctx)
 	} else if s.fedLn != nil {
 		s.fedLn.Close()
+	}
+	if s.fedSender != nil {
+		s.fedSender.Stop()
 	}
 	if s.rs != nil {
 		s.rs.Stop()
@@ -267,4 +385,20 @@ func loadOrCreateCert(dir, serverName string) (tls.Certificate, error) {
 		return tls.Certificate{}, err
 	}
 	return tls.LoadX509KeyPair(certPath, keyPath)
+}
+
+// filterTransport fails the requests its filter refuses.
+type filterTransport struct {
+	base   http.RoundTripper
+	filter func(destination string) error
+}
+
+func (f filterTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := f.filter(req.URL.Host); err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	return f.base.RoundTrip(req)
 }

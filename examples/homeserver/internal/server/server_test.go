@@ -17,7 +17,7 @@ import (
 func start(t *testing.T, dir string) *server.Server {
 	t.Helper()
 	s, err := server.Start(server.Config{DataDir: dir, ClientAddr: "127.0.0.1:0", FederationAddr: "127.0.0.1:0",
-		ServerName: "test.local", BcryptCost: 4, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		ServerName: "test.local", BcryptCost: 4, NoRateLimits: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
