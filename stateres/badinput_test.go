@@ -112,6 +112,10 @@ func TestBadInput(t *testing.T) {
 			check("provider error", err, errProvider)
 			_, err = stateres.Resolver{MaxEvents: 5}.Resolve(ctx, rules, sets2, room2)
 			check("too many events", err, stateres.ErrTooManyEvents)
+			// With an index the graph reserves room for the index's answer,
+			// within the limit.
+			_, err = stateres.Resolver{MaxEvents: 5}.Resolve(ctx, rules, sets2, walkedIndex{room2})
+			check("too many events, indexed", err, stateres.ErrTooManyEvents)
 			cctx, cancel := context.WithCancel(ctx)
 			cancel()
 			_, err = stateres.Resolve(cctx, rules, sets2, room2)

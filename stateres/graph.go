@@ -124,6 +124,20 @@ func newGraph(fetch fetchFunc, maxNodes, sizeHint int) *graph {
 	}
 }
 
+// reserve makes room for n more events, within the graph's event limit
+// (a provider's long answer must not make us allocate beyond it).
+func (g *graph) reserve(n int) {
+	if g.maxNodes > 0 {
+		n = min(n, g.maxNodes-len(g.nodes))
+	}
+	if n <= 0 {
+		return
+	}
+	g.nodes = slices.Grow(g.nodes, n)
+	g.info = slices.Grow(g.info, n)
+	g.byID.reserve(n, 44)
+}
+
 // intern returns the key ID of k, adding it if needed.
 func (g *graph) intern(k stateKey) int32 {
 	id, _ := g.keys.intern(k)

@@ -81,7 +81,9 @@ func (r Resolver) Resolve(ctx context.Context, rules roomversion.Rules, stateSet
 		for _, s := range sets {
 			hint += len(s)
 		}
-		hint += hint / 4
+		// The auth chains add events that are in no set, such as the
+		// earlier memberships the member events cite: half as many again.
+		hint += hint / 2
 	}
 	limit := r.MaxEvents
 	if limit <= 0 {

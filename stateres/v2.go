@@ -256,6 +256,10 @@ func (e *engine) resolveV2(ctx context.Context, sets []map[stateKey]string, inde
 			}
 			fcsIDs = append(fcsIDs, sub...)
 		}
+		// The graph was sized for a small conflict: make room for the full
+		// conflicted set and, half as many again, the auth events its
+		// events cite (loaded below).
+		g.reserve(len(fcsIDs) + len(fcsIDs)/2)
 		if err := g.ensure(ctx, fcsIDs); err != nil {
 			return nil, err
 		}
