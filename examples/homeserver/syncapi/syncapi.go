@@ -218,6 +218,7 @@ func (s *SyncAPI) waitBeyond(ctx context.Context, pos Pos, deadline time.Time) P
 }
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
 // applyState stores a state event that came with an output entry (not in
 // the room's timeline order) unless it is stored.
 func (s *SyncAPI) applyState(tx *db.Tx, roomID, eventID string, raw json.RawMessage) error {
