@@ -77,42 +77,14 @@ func (a *API) mediaConfig(w http.ResponseWriter, _ *http.Request, _ *device) err
 }
 
 func (a *API) upload(w http.ResponseWriter, r *http.Request, d *device) error {
-	tooLarge := httputil.Errorf(http.StatusRequestEntityTooLarge, "M_TOO_LARGE", fmt.Sprintf("uploads are limited to %d bytes", a.maxUpload))
-	if r.ContentLength > a.maxUpload {
-		return tooLarge
-	}
-	ctype := r.Header.Get("Content-Type")
-	if ctype == "" {
-		ctype = "application/octet-stream"
-	}
-	if _, _, err := mime.ParseMediaType(ctype); err != nil || len(ctype) > 255 {
-		return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "bad Content-Type")
-	}
-	filename := r.URL.Query().Get("filename")
-	if len(filename) > 255 || strings.ContainsAny(filename, "/\\\x00") {
-		return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "bad file name")
-	}
-	if err := os.MkdirAll(a.mediaDir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(a.mediaDir, ".upload-*")
+	u, err := a.receive(w, r)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	n, err := io.Copy(tmp, http.MaxBytesReader(w, r.Body, a.maxUpload))
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return tooLarge
-		}
-		return httputil.Errorf(http.StatusBadRequest, "M_UNKNOWN", "could not read the upload")
-	}
+	defer os.Remove(u.tmp) // a no-op once renamed
+	ctype, filename, n := u.contentType, u.filename, u.size
 	mediaID := rand.Text()
-	if err := os.Rename(tmp.Name(), filepath.Join(a.mediaDir, mediaID)); err != nil {
+	if err := os.Rename(u.tmp, filepath.Join(a.mediaDir, mediaID)); err != nil {
 		return err
 	}
 	if _, err := a.db.ExecContext(r.Context(), `INSERT INTO cs_media (media_id, content_type, filename, size, user_id, created_ts) VALUES (?, ?, ?, ?, ?, ?)`,
@@ -274,4 +246,54 @@ func resize(src image.Image, w, h int, crop bool) image.Image {
 	dst := image.NewRGBA(image.Rect(0, 0, tw, th))
 	draw.CatmullRom.Scale(dst, dst.Bounds(), src, region, draw.Src, nil)
 	return dst
+}
+
+// received is an upload read into a temporary file of the media folder;
+// the caller renames tmp into place or removes it.
+type received struct {
+	tmp, contentType, filename string
+	size                       int64
+}
+
+// receive checks an upload's headers and reads its body into a temporary
+// file, refusing one over the size limit before and while reading it.
+func (a *API) receive(w http.ResponseWriter, r *http.Request) (*received, error) {
+	tooLarge := httputil.Errorf(http.StatusRequestEntityTooLarge, "M_TOO_LARGE", fmt.Sprintf("uploads are limited to %d bytes", a.maxUpload))
+	if r.ContentLength > a.maxUpload {
+		return nil, tooLarge
+	}
+	u := &received{contentType: r.Header.Get("Content-Type"), filename: r.URL.Query().Get("filename")}
+	if u.contentType == "" {
+		u.contentType = "application/octet-stream"
+	}
+	if _, _, err := mime.ParseMediaType(u.contentType); err != nil || len(u.contentType) > 255 {
+		return nil, httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "bad Content-Type")
+	}
+	if len(u.filename) > 255 || strings.ContainsAny(u.filename, "/\\\x00") {
+		return nil, httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "bad file name")
+	}
+	if err := os.MkdirAll(a.mediaDir, 0o700); err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp(a.mediaDir, ".upload-*")
+	if err != nil {
+		return nil, err
+	}
+	u.tmp = tmp.Name()
+	u.size, err = io.Copy(tmp, http.MaxBytesReader(w, r.Body, a.maxUpload))
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(u.tmp)
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge
+		}
+		return nil, httputil.Errorf(http.StatusBadRequest, "M_UNKNOWN", "could not read the upload")
+	}
+	return u, nil
 }

@@ -2,14 +2,9 @@ package clientapi
 
 import (
 	"crypto/rand"
-	"errors"
-	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
@@ -79,43 +74,12 @@ func (a *API) mediaUploadTo(w http.ResponseWriter, r *http.Request, d *device) e
 	if expires < time.Now().UnixMilli() {
 		return httputil.Errorf(http.StatusNotFound, "M_NOT_FOUND", "unknown or expired media ID")
 	}
-	tooLarge := httputil.Errorf(http.StatusRequestEntityTooLarge, "M_TOO_LARGE", fmt.Sprintf("uploads are limited to %d bytes", a.maxUpload))
-	if r.ContentLength > a.maxUpload {
-		return tooLarge
-	}
-	ctype := r.Header.Get("Content-Type")
-	if ctype == "" {
-		ctype = "application/octet-stream"
-	}
-	if _, _, err := mime.ParseMediaType(ctype); err != nil || len(ctype) > 255 {
-		return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "bad Content-Type")
-	}
-	filename := r.URL.Query().Get("filename")
-	if len(filename) > 255 || strings.ContainsAny(filename, "/\\\x00") {
-		return httputil.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "bad file name")
-	}
-	if err := os.MkdirAll(a.mediaDir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(a.mediaDir, ".upload-*")
+	u, err := a.receive(w, r)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	n, err := io.Copy(tmp, http.MaxBytesReader(w, r.Body, a.maxUpload))
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return tooLarge
-		}
-		return httputil.Errorf(http.StatusBadRequest, "M_UNKNOWN", "could not read the upload")
-	}
+	defer os.Remove(u.tmp) // a no-op once renamed
+	ctype, filename, n := u.contentType, u.filename, u.size
 	// Claim the reservation and record the upload in one transaction, so
 	// that two uploads racing for one ID store one.
 	tx, err := a.db.Begin()
@@ -134,7 +98,7 @@ func (a *API) mediaUploadTo(w http.ResponseWriter, r *http.Request, d *device) e
 		mediaID, ctype, filename, n, d.userID, time.Now().UnixMilli()); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(a.mediaDir, mediaID)); err != nil {
+	if err := os.Rename(u.tmp, filepath.Join(a.mediaDir, mediaID)); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
