@@ -76,6 +76,10 @@ type API struct {
 	// request (the federation sender wakes a backed-off destination).
 	OnRequest func(origin string)
 
+	// Ephemeral, if set, takes the typing notifications and receipts of
+	// other servers' EDUs; without it EDUs are dropped with a log line.
+	Ephemeral Ephemeral
+
 	// Counters of what was refused, for logs and tests.
 	RejectedPDUs atomic.Int64
 	DroppedEDUs  atomic.Int64

@@ -87,8 +87,7 @@ func (a *API) send(w http.ResponseWriter, r *http.Request, origin string) error 
 		}
 	}
 	for _, e := range edus.Array() {
-		a.DroppedEDUs.Add(1)
-		a.log.Debug("federationapi: EDU accepted and dropped (not supported yet)", "origin", origin, "edu_type", e.Get("edu_type").Str)
+		a.edu(r.Context(), origin, e)
 	}
 	resp, _ := json.Marshal(map[string]any{"pdus": results})
 	if _, err := a.db.ExecContext(r.Context(), `INSERT INTO fed_txns (origin, txn_id, response) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, origin, txnID, string(resp)); err != nil {

@@ -188,6 +188,7 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.fedAPI.OnRequest = s.fedSender.Wake
+	s.fedAPI.Ephemeral = s.client
 	if err := s.rs.Start(); err != nil {
 		return nil, err
 	}
