@@ -5,17 +5,13 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"sync"
 	"time"
 
-	"github.com/gomatrixlib/gomatrixlib/event"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
+	"github.com/gomatrixlib/gomatrixlib/federation/inbound"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/roomserver"
-	"github.com/gomatrixlib/gomatrixlib/hashing"
-	"github.com/gomatrixlib/gomatrixlib/roomversion"
-	"github.com/gomatrixlib/gomatrixlib/signing"
 	"github.com/tidwall/gjson"
 )
 
@@ -114,26 +110,28 @@ func (a *API) receivePDU(ctx context.Context, origin string, raw []byte) (string
 		}
 		return "", pduResult{}, err
 	}
-	ev, err := event.Parse(rules, raw)
-	if err != nil {
-		id := gjson.GetBytes(raw, "event_id").Str
-		a.RejectedPDUs.Add(1)
-		a.log.Info("federationapi: malformed PDU dropped", "origin", origin, "event_id", id, "err", err)
-		if id != "" {
-			return id, pduResult{Error: "malformed event: " + err.Error()}, nil
+	// Steps 1-3 (format, signatures, content hash) are the library's;
+	// the room server runs the auth steps against the state it owns.
+	res := (&inbound.Checker{Keys: a.rs}).Verify(ctx, rules, [][]byte{raw})[0]
+	if res.Outcome != inbound.Accepted {
+		id := res.EventID
+		if id == "" {
+			id = gjson.GetBytes(raw, "event_id").Str // room versions 1 and 2
 		}
+		a.log.Info("federationapi: PDU dropped", "origin", origin, "event_id", id, "err", res.Err)
+		if id != "" {
+			return id, pduResult{Error: res.Err.Error()}, nil
+		}
+		a.RejectedPDUs.Add(1)
 		return "", pduResult{}, nil
 	}
+	ev := res.Event
 	state, err := a.rs.CurrentState(roomID)
 	if err != nil {
 		return "", pduResult{}, err
 	}
 	if !ACLAllows(state, origin) {
 		return ev.EventID(), pduResult{Error: "Forbidden by server ACLs"}, nil
-	}
-	ev, err = verifyPDU(ctx, rules, ev, a.rs)
-	if err != nil {
-		return ev.EventID(), pduResult{Error: err.Error()}, nil
 	}
 	err = a.rs.SubmitInput(ctx, roomserver.Input{RoomVersion: rules.ID, Event: ev.JSON(), Origin: origin})
 	var rej *roomserver.RejectedError
@@ -144,28 +142,6 @@ func (a *API) receivePDU(ctx context.Context, origin string, raw []byte) (string
 		return "", pduResult{}, err
 	}
 	return ev.EventID(), pduResult{}, nil
-}
-
-// verifyPDU checks the signatures of a PDU; when they are good but the
-// content hash does not match, it returns the redacted event instead, as
-// the spec says.
-func verifyPDU(ctx context.Context, rules roomversion.Rules, ev *event.PDU, keys signing.KeyLookup) (*event.PDU, error) {
-	err := signing.VerifyEvent(ctx, rules, ev.JSON(), keys)
-	if errors.Is(err, hashing.ErrContentHashMismatch) || errors.Is(err, hashing.ErrMissingContentHash) {
-		red, rerr := hashing.Redact(rules, ev.JSON())
-		if rerr != nil {
-			return ev, fmt.Errorf("redacting an event with a bad content hash: %w", rerr)
-		}
-		p, perr := event.Parse(rules, red)
-		if perr != nil {
-			return ev, fmt.Errorf("redacted event: %w", perr)
-		}
-		return p, nil
-	}
-	if err != nil {
-		return ev, fmt.Errorf("signature check failed: %w", err)
-	}
-	return ev, nil
 }
 
 var _ = httputil.WriteJSON
