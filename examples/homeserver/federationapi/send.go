@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/httputil"
-	"github.com/gomatrixlib/gomatrixlib/federation/inbound"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/roomserver"
+	"github.com/gomatrixlib/gomatrixlib/federation/inbound"
 	"github.com/tidwall/gjson"
 )
 
