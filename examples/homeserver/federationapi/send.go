@@ -96,8 +96,9 @@ func (a *API) send(w http.ResponseWriter, r *http.Request, origin string) error 
 
 // receivePDU runs the receipt checks on one PDU (spec: server-server API,
 // "Checks performed on receipt of a PDU"): a room we have, the format of
-// its room version, the ACL, signatures (a content hash mismatch keeps the
-// redacted event), then the room server's auth checks. It returns the
+// its room version and the signatures (inbound.Checker.Verify; a content
+// hash mismatch keeps the redacted event), the ACL, then the room server's
+// auth checks. It returns the
 // event ID ("" when none can be given) and the result; an error only for
 // failures worth retrying.
 func (a *API) receivePDU(ctx context.Context, origin string, raw []byte) (string, pduResult, error) {
