@@ -11,6 +11,7 @@ package clientapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,6 +36,10 @@ import (
 
 // API serves the client-server API.
 type API struct {
+	// OutboundEDU, if set, queues an EDU about a room (our users' typing
+	// and public read receipts) for the room's other servers.
+	OutboundEDU func(ctx context.Context, roomID string, edu json.RawMessage) error
+
 	db         *db.DB
 	rs         *roomserver.RoomServer
 	sync       *syncapi.SyncAPI

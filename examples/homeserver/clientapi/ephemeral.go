@@ -95,6 +95,7 @@ func (a *API) putTyping(w http.ResponseWriter, r *http.Request, d *device) error
 	if _, err := a.publish(r.Context(), logs.Typing, "", entry); err != nil {
 		return err
 	}
+	a.sendTyping(r.Context(), roomID, d.userID, entry.Typing)
 	key := [2]string{roomID, d.userID}
 	a.typing.mu.Lock()
 	if t := a.typing.timers[key]; t != nil {
@@ -114,6 +115,7 @@ func (a *API) putTyping(w http.ResponseWriter, r *http.Request, d *device) error
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
 				_, _ = a.publish(ctx, logs.Typing, "", syncapi.TypingEntry{RoomID: roomID, UserID: d.userID})
+				a.sendTyping(ctx, roomID, d.userID, false)
 			}
 		})
 		a.typing.timers[key] = t
@@ -209,8 +211,15 @@ func (a *API) checkReadTarget(roomID, eventID, userID string) error {
 }
 
 func (a *API) writeReceipt(ctx context.Context, userID, roomID, typ, threadID, eventID string) error {
-	return a.publishAndWait(ctx, logs.Receipts, "", syncapi.ReceiptEntry{RoomID: roomID, UserID: userID, Type: typ,
-		ThreadID: threadID, EventID: eventID, TS: time.Now().UnixMilli()})
+	ts := time.Now().UnixMilli()
+	if err := a.publishAndWait(ctx, logs.Receipts, "", syncapi.ReceiptEntry{RoomID: roomID, UserID: userID, Type: typ,
+		ThreadID: threadID, EventID: eventID, TS: ts}); err != nil {
+		return err
+	}
+	if typ == "m.read" {
+		a.sendReceipt(ctx, roomID, userID, threadID, eventID, ts)
+	}
+	return nil
 }
 
 func (a *API) setFullyRead(ctx context.Context, userID, roomID, eventID string) error {

@@ -41,6 +41,43 @@ CREATE TABLE IF NOT EXISTS fs_positions (
 	txn_id TEXT NOT NULL, txn_last BIGINT NOT NULL);
 `
 
+// otherServers returns the servers other than ours with a joined member
+// in the room, as the output log has shown them so far.
+func (fs *FederationSender) otherServers(ctx context.Context, roomID string) ([]string, error) {
+	rows, err := fs.db.QueryContext(ctx, `SELECT DISTINCT server FROM fs_members WHERE room_id = ? AND membership = 'join' ORDER BY server`, roomID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var dests []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, err
+		}
+		if d != fs.serverName {
+			dests = append(dests, d)
+		}
+	}
+	return dests, rows.Err()
+}
+
+// SendEDU queues an EDU about the room (typing, a receipt) for every other
+// server with a joined member. EDUs are not stored: one lost in a restart
+// or to a full queue is not sent again, as the spec allows.
+func (fs *FederationSender) SendEDU(ctx context.Context, roomID string, edu json.RawMessage) error {
+	dests, err := fs.otherServers(ctx, roomID)
+	if err != nil {
+		return err
+	}
+	for _, d := range dests {
+		if err := fs.sender.SendEDU(d, edu); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // FederationSender is the outbound reader.
 type FederationSender struct {
 	db         *db.DB
@@ -140,21 +177,10 @@ func (fs *FederationSender) apply(ctx context.Context, data []byte) error {
 	}
 	var dests []string
 	if out.Send {
-		rows, err := fs.db.QueryContext(ctx, `SELECT DISTINCT server FROM fs_members WHERE room_id = ? AND membership = 'join' ORDER BY server`, out.RoomID)
-		if err != nil {
+		var err error
+		if dests, err = fs.otherServers(ctx, out.RoomID); err != nil {
 			return err
 		}
-		for rows.Next() {
-			var d string
-			if err := rows.Scan(&d); err != nil {
-				rows.Close()
-				return err
-			}
-			if d != fs.serverName {
-				dests = append(dests, d)
-			}
-		}
-		rows.Close()
 	}
 	tx, err := fs.db.Begin()
 	if err != nil {

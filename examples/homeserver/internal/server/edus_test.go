@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"slices"
 	"testing"
@@ -122,4 +123,65 @@ func ephemeralOf(sync map[string]any, roomID, eventID string) (typing, read []st
 		}
 	}
 	return typing, read
+}
+
+// TestFederationTypingAndReceipts: alice on one server types and reads a
+// message; bob on the other server sees both in his /sync, and sees the
+// typing end when alice stops.
+func TestFederationTypingAndReceipts(t *testing.T) {
+	a, b := newPeer(t), newPeer(t)
+	defer a.stop()
+	defer b.stop()
+	alice, bob := a.user("alice"), b.user("bob")
+	created, err := alice.MustOK("POST", "/createRoom", map[string]any{"preset": "public_chat", "room_version": "10"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roomID := created["room_id"].(string)
+	room := "/rooms/" + url.PathEscape(roomID)
+	if _, err := bob.MustOK("POST", "/join/"+url.PathEscape(roomID)+"?server_name="+url.QueryEscape(a.name), map[string]any{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "bob's join on a", func() error {
+		if m, err := membershipOf(alice, roomID, bob.UserID); err != nil || m != "join" {
+			return fmt.Errorf("membership %q %v", m, err)
+		}
+		return nil
+	})
+	msg, err := bob.Send(roomID, "hi", "hello alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wa := newSyncWaiter(t, alice, roomID)
+	if _, err := wa.waitFor(msg, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := alice.MustOK("PUT", room+"/typing/"+url.PathEscape(alice.UserID), map[string]any{"typing": true, "timeout": 30000}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.MustOK("POST", room+"/receipt/m.read/"+url.PathEscape(msg), map[string]any{}); err != nil {
+		t.Fatal(err)
+	}
+	seen := func(wantTyping bool) func() error {
+		return func() error {
+			sync, err := bob.Sync("", 0, 10)
+			if err != nil {
+				return err
+			}
+			typing, read := ephemeralOf(sync, roomID, msg)
+			if slices.Contains(typing, alice.UserID) != wantTyping {
+				return fmt.Errorf("typing %v, want alice typing: %v", typing, wantTyping)
+			}
+			if !slices.Contains(read, alice.UserID) {
+				return fmt.Errorf("alice's receipt not seen: read %v", read)
+			}
+			return nil
+		}
+	}
+	eventually(t, 20*time.Second, "alice typing and her receipt on b", seen(true))
+	if _, err := alice.MustOK("PUT", room+"/typing/"+url.PathEscape(alice.UserID), map[string]any{"typing": false}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "alice no longer typing on b", seen(false))
 }

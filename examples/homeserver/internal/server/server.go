@@ -189,6 +189,7 @@ func Start(cfg Config) (*Server, error) {
 	}
 	s.fedAPI.OnRequest = s.fedSender.Wake
 	s.fedAPI.Ephemeral = s.client
+	s.client.OutboundEDU = s.fedSender.SendEDU
 	if err := s.rs.Start(); err != nil {
 		return nil, err
 	}
