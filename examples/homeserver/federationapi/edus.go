@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gomatrixlib/gomatrixlib/eventauth"
 	"github.com/tidwall/gjson"
 )
 
@@ -98,13 +99,21 @@ func (a *API) edu(ctx context.Context, origin string, e gjson.Result) {
 }
 
 // mayAct says why origin may not speak for userID in roomID ("" if it
-// may): the user must belong to origin and be joined to the room.
+// may): the user must belong to origin and be joined to the room, and the
+// room's server ACL must allow origin.
 func (a *API) mayAct(origin, roomID, userID string) string {
 	if i := strings.IndexByte(userID, ':'); !strings.HasPrefix(userID, "@") || i < 0 || userID[i+1:] != origin {
 		return "the user does not belong to the sending server"
 	}
-	m, err := a.rs.CurrentStateEvent(roomID, "m.room.member", userID)
-	if err != nil || m == nil || gjson.GetBytes(m.Content(), "membership").Str != "join" {
+	member := eventauth.StateKey{Type: "m.room.member", StateKey: userID}
+	state, err := a.rs.CurrentStateFor(roomID, []eventauth.StateKey{member, {Type: "m.room.server_acl", StateKey: ""}})
+	if err != nil {
+		return "unknown room"
+	}
+	if !ACLAllows(state, origin) {
+		return "the room's server ACL denies the sending server"
+	}
+	if m := state[member]; m == nil || gjson.GetBytes(m.Content(), "membership").Str != "join" {
 		return "the user is not joined to the room"
 	}
 	return ""
