@@ -129,25 +129,8 @@ func ephemeralOf(sync map[string]any, roomID, eventID string) (typing, read []st
 // message; bob on the other server sees both in his /sync, and sees the
 // typing end when alice stops.
 func TestFederationTypingAndReceipts(t *testing.T) {
-	a, b := newPeer(t), newPeer(t)
-	defer a.stop()
-	defer b.stop()
-	alice, bob := a.user("alice"), b.user("bob")
-	created, err := alice.MustOK("POST", "/createRoom", map[string]any{"preset": "public_chat", "room_version": "10"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	roomID := created["room_id"].(string)
+	_, _, alice, bob, roomID := federatedRoom(t)
 	room := "/rooms/" + url.PathEscape(roomID)
-	if _, err := bob.MustOK("POST", "/join/"+url.PathEscape(roomID)+"?server_name="+url.QueryEscape(a.name), map[string]any{}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 10*time.Second, "bob's join on a", func() error {
-		if m, err := membershipOf(alice, roomID, bob.UserID); err != nil || m != "join" {
-			return fmt.Errorf("membership %q %v", m, err)
-		}
-		return nil
-	})
 	msg, err := bob.Send(roomID, "hi", "hello alice")
 	if err != nil {
 		t.Fatal(err)

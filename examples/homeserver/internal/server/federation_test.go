@@ -388,23 +388,33 @@ func TestFederationTwoServers(t *testing.T) {
 	}
 }
 
-// TestFederationSenderRestart checks the outbound queue is durable: the
-// sending server is restarted while the destination is down, and once the
-// destination is back it receives every event sent meanwhile, once.
-func TestFederationSenderRestart(t *testing.T) {
-	a, b := newPeer(t), newPeer(t)
-	defer a.stop()
-	defer b.stop()
-	alice, bob := a.user("alice"), b.user("bob")
+// federatedRoom starts two peers, creates a public room of version 10 as
+// alice on a, and joins bob of b to it through a.
+func federatedRoom(t *testing.T) (a, b *peer, alice, bob *testclient.Client, roomID string) {
+	t.Helper()
+	a, b = newPeer(t), newPeer(t)
+	t.Cleanup(a.stop)
+	t.Cleanup(b.stop)
+	alice, bob = a.user("alice"), b.user("bob")
 	created, err := alice.MustOK("POST", "/createRoom", map[string]any{"preset": "public_chat", "room_version": "10"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	roomID := created["room_id"].(string)
+	roomID = created["room_id"].(string)
 	if _, err := bob.MustOK("POST", "/join/"+url.PathEscape(roomID)+"?server_name="+url.QueryEscape(a.name), map[string]any{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "bob's join on a", func() error { return joinedOn(alice, roomID, bob.UserID) })
+	return a, b, alice, bob, roomID
+}
+
+// TestFederationSenderRestart checks the outbound queue is durable: the
+// sending server is restarted while the destination is down, and once the
+// destination is back it receives every event sent meanwhile, once.
+func TestFederationSenderRestart(t *testing.T) {
+	a, b, alice, bob, roomID := federatedRoom(t)
+	defer a.stop()
+	defer b.stop()
 
 	b.stop()
 	var sent []string
