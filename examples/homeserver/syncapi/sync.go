@@ -279,11 +279,31 @@ func (s *SyncAPI) roomSection(ctx context.Context, roomID string, since, upto in
 	}
 	// History visibility: events the user may not see are left out of the
 	// timeline (the state section is not filtered).
-	kept := items[:0]
-	for _, it := range items {
-		ok, err := s.visible(ctx, roomID, req.UserID, it.pos, it.raw)
+	// Without a timeline filter the items are a run of the room's events
+	// with none left out between them, checked in one pass.
+	var shown []bool
+	if tf.empty() {
+		pos, raws := make([]int64, len(items)), make([]string, len(items))
+		for i, it := range items {
+			pos[len(items)-1-i], raws[len(items)-1-i] = it.pos, it.raw
+		}
+		run, err := s.visibleRun(ctx, roomID, req.UserID, pos, raws)
 		if err != nil {
 			return nil, err
+		}
+		shown = make([]bool, len(items))
+		for i := range items {
+			shown[i] = run[len(items)-1-i]
+		}
+	}
+	kept := items[:0]
+	for i, it := range items {
+		ok := shown != nil && shown[i]
+		if shown == nil {
+			var err error
+			if ok, err = s.visible(ctx, roomID, req.UserID, it.pos, it.raw); err != nil {
+				return nil, err
+			}
 		}
 		if ok {
 			kept = append(kept, it)
