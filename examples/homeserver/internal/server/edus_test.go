@@ -131,11 +131,11 @@ func ephemeralOf(sync map[string]any, roomID, eventID string) (typing, read []st
 func TestFederationTypingAndReceipts(t *testing.T) {
 	_, _, alice, bob, roomID := federatedRoom(t)
 	room := "/rooms/" + url.PathEscape(roomID)
+	wa := newSyncWaiter(t, alice, roomID)
 	msg, err := bob.Send(roomID, "hi", "hello alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	wa := newSyncWaiter(t, alice, roomID)
 	if _, err := wa.waitFor(msg, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
