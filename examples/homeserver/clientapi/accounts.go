@@ -83,14 +83,22 @@ func (a *API) newDevice(ctx context.Context, userID, deviceID, name string) (*de
 }
 
 func (a *API) deviceByToken(ctx context.Context, token string) (*device, error) {
-	d := &device{token: token}
 	key := tokenKey(token)
+	if c, ok := a.tokens.get(key); ok {
+		return &device{userID: c.userID, deviceID: c.deviceID, token: token}, nil
+	}
+	gen := a.tokens.generation()
+	d := &device{token: token}
 	var stored string
 	err := a.db.QueryRowContext(ctx, `SELECT access_token, user_id, device_id FROM cs_devices WHERE access_token = ?`, key).Scan(&stored, &d.userID, &d.deviceID)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare([]byte(stored), []byte(key)) != 1) {
 		return nil, httputil.ErrUnknownToken
 	}
-	return d, err
+	if err != nil {
+		return nil, err
+	}
+	a.tokens.put(key, device{userID: d.userID, deviceID: d.deviceID}, gen)
+	return d, nil
 }
 
 func (a *API) displayName(ctx context.Context, userID string) (string, bool, error) {

@@ -61,6 +61,9 @@ type API struct {
 	// fed reaches other servers (nil: no federation).
 	fed *federation.Client
 
+	// tokens caches access tokens' devices (tokencache.go).
+	tokens tokenCache
+
 	roomLocksMu sync.Mutex
 	roomLocks   map[string]*sync.Mutex
 

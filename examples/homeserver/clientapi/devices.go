@@ -217,7 +217,9 @@ func (a *API) removeDevices(ctx context.Context, userID string, deviceIDs []stri
 			}
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	a.tokens.forget()
+	if err != nil {
 		return err
 	}
 	return a.deviceListChanged(ctx, userID)

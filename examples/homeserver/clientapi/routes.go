@@ -424,7 +424,9 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) logout(w http.ResponseWriter, r *http.Request, d *device) error {
-	if _, err := a.db.ExecContext(r.Context(), `DELETE FROM cs_devices WHERE access_token = ?`, tokenKey(d.token)); err != nil {
+	_, err := a.db.ExecContext(r.Context(), `DELETE FROM cs_devices WHERE access_token = ?`, tokenKey(d.token))
+	a.tokens.forget()
+	if err != nil {
 		return err
 	}
 	httputil.WriteJSON(w, 200, map[string]any{})

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/db"
@@ -42,8 +43,34 @@ CREATE TABLE IF NOT EXISTS fs_positions (
 `
 
 // otherServers returns the servers other than ours with a joined member
-// in the room, as the output log has shown them so far.
+// in the room, as the output log has shown them so far. The answer is
+// kept per room until apply writes a membership of the room (apply is the
+// only writer of fs_members); a read that raced with such a write is not
+// kept (gen).
 func (fs *FederationSender) otherServers(ctx context.Context, roomID string) ([]string, error) {
+	fs.mu.Lock()
+	dests, ok := fs.servers[roomID]
+	gen := fs.gen
+	fs.mu.Unlock()
+	if ok {
+		return dests, nil
+	}
+	dests, err := fs.readOtherServers(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	fs.mu.Lock()
+	if fs.gen == gen {
+		if len(fs.servers) >= 10000 {
+			clear(fs.servers)
+		}
+		fs.servers[roomID] = dests
+	}
+	fs.mu.Unlock()
+	return dests, nil
+}
+
+func (fs *FederationSender) readOtherServers(ctx context.Context, roomID string) ([]string, error) {
 	rows, err := fs.db.QueryContext(ctx, `SELECT DISTINCT server FROM fs_members WHERE room_id = ? AND membership = 'join' ORDER BY server`, roomID)
 	if err != nil {
 		return nil, err
@@ -86,6 +113,10 @@ type FederationSender struct {
 	log        *slog.Logger
 	sender     *sender.Sender
 	consumer   *logs.Consumer
+
+	mu      sync.Mutex
+	servers map[string][]string // per room, otherServers' answer
+	gen     uint64              // bumped by every fs_members write
 }
 
 // Options configure the sender.
@@ -99,7 +130,7 @@ func New(d *db.DB, js nats.JetStreamContext, serverName string, transport sender
 	if _, err := d.Exec(schema); err != nil {
 		return nil, fmt.Errorf("federationsender: schema: %w", err)
 	}
-	fs := &FederationSender{db: d, js: js, serverName: serverName, log: log}
+	fs := &FederationSender{db: d, js: js, serverName: serverName, log: log, servers: map[string][]string{}}
 	s, err := sender.New(sender.Options{ServerName: serverName, Transport: transport, Log: queueLog{d}, Store: positions{d},
 		Backoff: opts.Backoff, Logger: log,
 		OnDelivered: func(dest, txnID string, pdus []sender.PDU, results map[string]json.RawMessage) {
@@ -182,6 +213,16 @@ func (fs *FederationSender) apply(ctx context.Context, data []byte) error {
 			return err
 		}
 	}
+	members := make([]gjson.Result, 0, 1)
+	for _, raw := range append([]json.RawMessage{out.Event}, stateEvents(out)...) {
+		ev := gjson.ParseBytes(raw)
+		if ev.Get("type").Str == "m.room.member" && ev.Get("state_key").Exists() {
+			members = append(members, ev)
+		}
+	}
+	if len(dests) == 0 && len(members) == 0 {
+		return nil // nothing to queue or record
+	}
 	tx, err := fs.db.Begin()
 	if err != nil {
 		return err
@@ -194,15 +235,7 @@ func (fs *FederationSender) apply(ctx context.Context, data []byte) error {
 			}
 		}
 	}
-	members := append([]json.RawMessage{out.Event}, nil...)
-	for _, se := range out.StateEvents {
-		members = append(members, se.Event)
-	}
-	for _, raw := range members {
-		ev := gjson.ParseBytes(raw)
-		if ev.Get("type").Str != "m.room.member" || !ev.Get("state_key").Exists() {
-			continue
-		}
+	for _, ev := range members {
 		userID := ev.Get("state_key").Str
 		_, server, _ := strings.Cut(userID, ":")
 		if _, err := tx.Exec(`INSERT INTO fs_members (room_id, user_id, server, membership) VALUES (?, ?, ?, ?)
@@ -214,10 +247,24 @@ func (fs *FederationSender) apply(ctx context.Context, data []byte) error {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
+	if len(members) > 0 {
+		fs.mu.Lock()
+		fs.gen++
+		delete(fs.servers, out.RoomID)
+		fs.mu.Unlock()
+	}
 	for _, d := range dests {
 		_ = fs.sender.Notify(d)
 	}
 	return nil
+}
+
+func stateEvents(out roomserver.Output) []json.RawMessage {
+	raws := make([]json.RawMessage, 0, len(out.StateEvents))
+	for _, se := range out.StateEvents {
+		raws = append(raws, se.Event)
+	}
+	return raws
 }
 
 // queueLog is the sender's Log over fs_queue.

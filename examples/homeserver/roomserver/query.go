@@ -47,15 +47,24 @@ func (rs *RoomServer) Event(eventID string) (*event.PDU, error) {
 
 // RoomVersion returns the rules of a room.
 func (rs *RoomServer) RoomVersion(roomID string) (roomversion.Rules, error) {
-	var v string
-	err := rs.db.QueryRow(`SELECT version FROM rs_rooms WHERE room_id = ?`, roomID).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return roomversion.Rules{}, fmt.Errorf("%w: %s", ErrUnknownRoom, roomID)
+	if rules, ok := rs.cachedVersion(roomID); ok {
+		return rules, nil
 	}
+	info, err := rs.roomInfo(roomID)
 	if err != nil {
 		return roomversion.Rules{}, err
 	}
-	return roomversion.Get(v)
+	rules, err := roomversion.Get(info.version)
+	if err != nil {
+		return roomversion.Rules{}, err
+	}
+	rs.mu.Lock()
+	if len(rs.versions) >= 10*cacheMaxRooms {
+		clear(rs.versions)
+	}
+	rs.versions[roomID] = rules
+	rs.mu.Unlock()
+	return rules, nil
 }
 
 // CurrentState returns the room's current state.
@@ -90,16 +99,11 @@ func (rs *RoomServer) CurrentState(roomID string) (eventauth.StateMap, error) {
 
 // LatestEvents returns the room's forward extremities and greatest depth.
 func (rs *RoomServer) LatestEvents(roomID string) (extremities []string, depth int64, err error) {
-	var extJSON string
-	err = rs.db.QueryRow(`SELECT extremities, depth FROM rs_rooms WHERE room_id = ?`, roomID).Scan(&extJSON, &depth)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, 0, fmt.Errorf("%w: %s", ErrUnknownRoom, roomID)
-	}
+	info, err := rs.roomInfo(roomID)
 	if err != nil {
 		return nil, 0, err
 	}
-	err = json.Unmarshal([]byte(extJSON), &extremities)
-	return extremities, depth, err
+	return info.extremities, info.depth, nil
 }
 
 // ErrEventNotInRoom is returned by state queries naming an event of
@@ -360,6 +364,7 @@ func (rs *RoomServer) StoreInvite(ctx context.Context, rules roomversion.Rules, 
 		ev.RoomID(), rules.ID, "[]", 0); err != nil {
 		return err
 	}
+	rs.forgetRoom(ev.RoomID())
 	if err := rs.storeOutlier(rules, ev); err != nil {
 		return err
 	}

@@ -197,6 +197,10 @@ type RoomServer struct {
 	waiters  map[string][]chan verdict
 	cache    map[string]*event.PDU
 	verdicts map[string]error // recent rejections, for resubmissions the log deduplicated
+	// The room cache (roomcache.go).
+	rooms    map[string]*roomEntry
+	genSeq   uint64
+	versions map[string]roomversion.Rules
 
 	consumer *logs.Consumer
 }
@@ -243,7 +247,8 @@ func New(db *db.DB, js nats.JetStreamContext, serverName string, key *signing.Ke
 		return nil, fmt.Errorf("roomserver: migrating to state snapshots: %w", err)
 	}
 	return &RoomServer{db: db, js: js, serverName: serverName, key: key, log: log,
-		waiters: map[string][]chan verdict{}, cache: map[string]*event.PDU{}, verdicts: map[string]error{}}, nil
+		waiters: map[string][]chan verdict{}, cache: map[string]*event.PDU{}, verdicts: map[string]error{},
+		rooms: map[string]*roomEntry{}, versions: map[string]roomversion.Rules{}}, nil
 }
 
 // SetFederation lets the room server verify other servers' signatures
@@ -760,6 +765,7 @@ func (rs *RoomServer) storeOutlier(rules roomversion.Rules, ev *event.PDU) error
 			ev.RoomID(), rules.ID, "[]", 0); err != nil {
 			return err
 		}
+		rs.forgetRoom(ev.RoomID())
 	}
 	_, err := rs.db.Exec(`INSERT INTO rs_events (event_id, room_id, json, snapshot) VALUES (?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING`,
 		ev.EventID(), ev.RoomID(), string(ev.JSON()), outlierSnap)
@@ -785,14 +791,12 @@ func (rs *RoomServer) store(ctx context.Context, rules roomversion.Rules, ev *ev
 	if isState {
 		replaced = before[eventauth.StateKey{Type: ev.Type(), StateKey: sk}]
 	}
-	ext, _, err := rs.LatestEvents(ev.RoomID())
+	info, err := rs.roomInfo(ev.RoomID())
+	known := err == nil
 	if err != nil && !errors.Is(err, ErrUnknownRoom) {
 		return nil, err
 	}
-	var current int64
-	if err := rs.db.QueryRow(`SELECT snapshot FROM rs_rooms WHERE room_id = ?`, ev.RoomID()).Scan(&current); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, err
-	}
+	ext, current := info.extremities, info.snapshot
 	next := ext
 	if !softFailed {
 		next = []string{ev.EventID()}
@@ -954,6 +958,15 @@ func (rs *RoomServer) store(ctx context.Context, rules roomversion.Rules, ev *ev
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
+	row := roomRow{version: rules.ID, extremities: next, depth: ev.Depth(), snapshot: newSnap}
+	if known {
+		row.version, row.depth = info.version, max(info.depth, ev.Depth())
+	}
+	var key *eventauth.StateKey
+	if linear && isState {
+		key = &eventauth.StateKey{Type: ev.Type(), StateKey: sk}
+	}
+	rs.stored(ev.RoomID(), row, key, ev.EventID(), !softFailed && !linear)
 	rs.remember(ev)
 	if softFailed {
 		return nil, nil
@@ -1104,13 +1117,12 @@ func (rs *RoomServer) authStateBefore(rules roomversion.Rules, ev *event.PDU, sn
 		sk = &s
 	}
 	keys := stateKeysFor(rules, ev.Type(), ev.Sender(), sk, ev.Content())
-	var current int64
-	if err := rs.db.QueryRow(`SELECT snapshot FROM rs_rooms WHERE room_id = ?`, ev.RoomID()).Scan(&current); err != nil {
+	info, err := rs.roomInfo(ev.RoomID())
+	if err != nil {
 		return nil, fmt.Errorf("roomserver: room of %s: %w", ev.EventID(), err)
 	}
 	var ids map[eventauth.StateKey]string
-	var err error
-	if current == snap {
+	if info.snapshot == snap {
 		ids, err = rs.currentIDs(ev.RoomID(), keys)
 	} else {
 		ids, err = lookupSnapshot(rs.db, ev.RoomID(), snap, keys)
@@ -1126,23 +1138,6 @@ func (rs *RoomServer) authStateBefore(rules roomversion.Rules, ev *event.PDU, sn
 		state[k] = p
 	}
 	return state, nil
-}
-
-// currentIDs reads keys from the room's current state table.
-func (rs *RoomServer) currentIDs(roomID string, keys []eventauth.StateKey) (map[eventauth.StateKey]string, error) {
-	out := make(map[eventauth.StateKey]string, len(keys))
-	for _, k := range keys {
-		var id string
-		err := rs.db.QueryRow(`SELECT event_id FROM rs_state WHERE room_id = ? AND type = ? AND state_key = ?`, roomID, k.Type, k.StateKey).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out[k] = id
-	}
-	return out, nil
 }
 
 func (rs *RoomServer) publish(ctx context.Context, out *Output) error {

@@ -116,14 +116,19 @@ func (s *SyncAPI) Sync(ctx context.Context, req Request) (*Response, error) {
 	since := req.Since.clamp(latest)
 	initial := req.Initial
 	deadline := time.Now().Add(req.Timeout)
+	var ms memberships
 	for {
-		resp, err := s.build(ctx, req, since, latest, initial)
+		resp, err := s.build(ctx, req, since, latest, initial, &ms)
 		if err != nil {
 			return nil, err
 		}
 		if initial || !resp.empty() || !time.Now().Before(deadline) {
 			return resp, nil
 		}
+		// Nothing in (since, latest] for this user: the next build
+		// need only read what comes after latest, and only in the
+		// streams that move (build skips the others).
+		since = latest
 		latest = s.waitBeyond(ctx, latest, deadline)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -131,32 +136,53 @@ func (s *SyncAPI) Sync(ctx context.Context, req Request) (*Response, error) {
 	}
 }
 
+// memberships are a user's membership rows up to a room event position,
+// kept across the builds of one long-poll: they change only with the room
+// events.
+type memberships struct {
+	rows  []membershipRow
+	upto  int64
+	valid bool
+}
+
 // build makes the response for the streams between since and latest.
-func (s *SyncAPI) build(ctx context.Context, req Request, since, latest Pos, initial bool) (*Response, error) {
+//
+// A stream whose position did not move past since is not read (its range
+// is empty), except what a newly joined room shows in full; ms carries the
+// user's memberships from an earlier build at the same room event
+// position.
+func (s *SyncAPI) build(ctx context.Context, req Request, since, latest Pos, initial bool, ms *memberships) (*Response, error) {
 	next := latest
 	resp := &Response{Rooms: Rooms{Join: map[string]*JoinedRoom{}, Invite: map[string]*InvitedRoom{}, Leave: map[string]*JoinedRoom{}},
 		Presence: Events{Events: []json.RawMessage{}}, AccountData: Events{Events: []json.RawMessage{}}, ToDevice: Events{Events: []json.RawMessage{}},
 		DeviceLists: DeviceLists{Changed: []string{}, Left: []string{}}, OneTimeKeyCounts: map[string]int{}, UnusedFallbackKeyTypes: []string{}}
-	var ms []membershipRow
-	rows, err := s.db.QueryContext(ctx, `SELECT room_id, membership, pos FROM sync_memberships WHERE user_id = ? AND pos <= ?`, req.UserID, latest.Events)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var m membershipRow
-		if err := rows.Scan(&m.roomID, &m.membership, &m.pos); err != nil {
-			rows.Close()
+	if !ms.valid || ms.upto != latest.Events {
+		rows, err := s.db.QueryContext(ctx, `SELECT room_id, membership, pos FROM sync_memberships WHERE user_id = ? AND pos <= ?`, req.UserID, latest.Events)
+		if err != nil {
 			return nil, err
 		}
-		ms = append(ms, m)
+		ms.rows, ms.upto, ms.valid = ms.rows[:0], latest.Events, false
+		for rows.Next() {
+			var m membershipRow
+			if err := rows.Scan(&m.roomID, &m.membership, &m.pos); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			ms.rows = append(ms.rows, m)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+		ms.valid = true
 	}
-	rows.Close()
 	roomData, globalData, err := s.accountData(ctx, req.UserID, since.AccountData, latest.AccountData)
 	if err != nil {
 		return nil, err
 	}
 	resp.AccountData.Events = globalData
-	for _, m := range ms {
+	for _, m := range ms.rows {
 		if !req.Filter.roomAllowed(m.roomID) {
 			continue
 		}
@@ -164,9 +190,16 @@ func (s *SyncAPI) build(ctx context.Context, req Request, since, latest Pos, ini
 		switch m.membership {
 		case "join":
 			newlyJoined := initial || changed
-			room, err := s.roomSection(ctx, m.roomID, since.Events, latest.Events, req.TimelineLimit, newlyJoined, req)
-			if err != nil {
-				return nil, err
+			var room *JoinedRoom
+			if newlyJoined || since.Events < latest.Events {
+				if room, err = s.roomSection(ctx, m.roomID, since.Events, latest.Events, req.TimelineLimit, newlyJoined, req); err != nil {
+					return nil, err
+				}
+			} else {
+				// No room event since: what roomSection gives for an
+				// empty range.
+				room = &JoinedRoom{State: Events{Events: []json.RawMessage{}},
+					Timeline: Timeline{Events: []json.RawMessage{}, PrevBatch: Token(latest.Events)}}
 			}
 			if room.Ephemeral.Events, err = s.ephemeral(ctx, m.roomID, req.UserID, since, latest, initial || changed); err != nil {
 				return nil, err
@@ -279,11 +312,31 @@ func (s *SyncAPI) roomSection(ctx context.Context, roomID string, since, upto in
 	}
 	// History visibility: events the user may not see are left out of the
 	// timeline (the state section is not filtered).
-	kept := items[:0]
-	for _, it := range items {
-		ok, err := s.visible(ctx, roomID, req.UserID, it.pos, it.raw)
+	// Without a timeline filter the items are a run of the room's events
+	// with none left out between them, checked in one pass.
+	var shown []bool
+	if tf.empty() {
+		pos, raws := make([]int64, len(items)), make([]string, len(items))
+		for i, it := range items {
+			pos[len(items)-1-i], raws[len(items)-1-i] = it.pos, it.raw
+		}
+		run, err := s.visibleRun(ctx, roomID, req.UserID, pos, raws)
 		if err != nil {
 			return nil, err
+		}
+		shown = make([]bool, len(items))
+		for i := range items {
+			shown[i] = run[len(items)-1-i]
+		}
+	}
+	kept := items[:0]
+	for i, it := range items {
+		ok := shown != nil && shown[i]
+		if shown == nil {
+			var err error
+			if ok, err = s.visible(ctx, roomID, req.UserID, it.pos, it.raw); err != nil {
+				return nil, err
+			}
 		}
 		if ok {
 			kept = append(kept, it)

@@ -24,14 +24,8 @@ import (
 //
 // Each check is a lookup by key (the sync_events_state index).
 func (s *SyncAPI) visible(ctx context.Context, roomID, userID string, pos int64, raw string) (bool, error) {
-	setting := "shared"
-	var hv string
-	err := s.db.QueryRowContext(ctx, `SELECT json FROM sync_events WHERE room_id = ? AND type = 'm.room.history_visibility' AND state_key = '' AND pos < ? ORDER BY pos DESC LIMIT 1`,
-		roomID, pos).Scan(&hv)
-	switch {
-	case err == nil:
-		setting = knownSetting(gjson.Get(hv, "content.history_visibility").Str)
-	case !errors.Is(err, sql.ErrNoRows):
+	setting, err := s.settingBefore(ctx, roomID, pos)
+	if err != nil {
 		return false, err
 	}
 	ev := gjson.Parse(raw)
@@ -44,17 +38,90 @@ func (s *SyncAPI) visible(ctx context.Context, roomID, userID string, pos int64,
 	if setting == "world_readable" {
 		return true, nil
 	}
-	membership := ""
+	membership, err := s.membershipAt(ctx, roomID, userID, pos)
+	if err != nil {
+		return false, err
+	}
+	return s.decide(ctx, roomID, userID, pos, setting, membership)
+}
+
+// settingBefore returns the history visibility in force before position
+// pos.
+func (s *SyncAPI) settingBefore(ctx context.Context, roomID string, pos int64) (string, error) {
+	var hv string
+	err := s.db.QueryRowContext(ctx, `SELECT json FROM sync_events WHERE room_id = ? AND type = 'm.room.history_visibility' AND state_key = '' AND pos < ? ORDER BY pos DESC LIMIT 1`,
+		roomID, pos).Scan(&hv)
+	switch {
+	case err == nil:
+		return knownSetting(gjson.Get(hv, "content.history_visibility").Str), nil
+	case errors.Is(err, sql.ErrNoRows):
+		return "shared", nil
+	}
+	return "", err
+}
+
+// membershipAt returns the user's membership at position pos (their
+// member event at pos included), "" for none.
+func (s *SyncAPI) membershipAt(ctx context.Context, roomID, userID string, pos int64) (string, error) {
 	var m string
-	err = s.db.QueryRowContext(ctx, `SELECT json FROM sync_events WHERE room_id = ? AND type = 'm.room.member' AND state_key = ? AND pos <= ? ORDER BY pos DESC LIMIT 1`,
+	err := s.db.QueryRowContext(ctx, `SELECT json FROM sync_events WHERE room_id = ? AND type = 'm.room.member' AND state_key = ? AND pos <= ? ORDER BY pos DESC LIMIT 1`,
 		roomID, userID, pos).Scan(&m)
 	switch {
 	case err == nil:
-		membership = gjson.Get(m, "content.membership").Str
-	case !errors.Is(err, sql.ErrNoRows):
-		return false, err
+		return gjson.Get(m, "content.membership").Str, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return "", nil
 	}
-	if membership == "join" {
+	return "", err
+}
+
+// visibleRun is visible for a run of the room's events with no other
+// event of the room between them (positions ascending): the setting and
+// membership are read once, before the first, and carried along the run
+// through its own history visibility and member events.
+func (s *SyncAPI) visibleRun(ctx context.Context, roomID, userID string, pos []int64, raws []string) ([]bool, error) {
+	out := make([]bool, len(pos))
+	if len(pos) == 0 {
+		return out, nil
+	}
+	setting, err := s.settingBefore(ctx, roomID, pos[0])
+	if err != nil {
+		return nil, err
+	}
+	membership, err := s.membershipAt(ctx, roomID, userID, pos[0]-1)
+	if err != nil {
+		return nil, err
+	}
+	for i, raw := range raws {
+		ev := gjson.Parse(raw)
+		typ := ev.Get("type").Str
+		sk := ev.Get("state_key")
+		if typ == "m.room.member" && sk.Exists() && sk.Str == userID {
+			membership = ev.Get("content.membership").Str
+		}
+		// As in visible: the event's own setting counts for itself; a
+		// state event's sets the one in force for the events after it.
+		effective := setting
+		isHV := typ == "m.room.history_visibility" && sk.Str == ""
+		if isHV {
+			if own := knownSetting(ev.Get("content.history_visibility").Str); rank(own) > rank(effective) {
+				effective = own
+			}
+		}
+		if out[i], err = s.decide(ctx, roomID, userID, pos[i], effective, membership); err != nil {
+			return nil, err
+		}
+		if isHV && sk.Exists() {
+			setting = knownSetting(ev.Get("content.history_visibility").Str)
+		}
+	}
+	return out, nil
+}
+
+// decide applies the rules given the setting in force and the user's
+// membership at the event.
+func (s *SyncAPI) decide(ctx context.Context, roomID, userID string, pos int64, setting, membership string) (bool, error) {
+	if setting == "world_readable" || membership == "join" {
 		return true, nil
 	}
 	switch setting {

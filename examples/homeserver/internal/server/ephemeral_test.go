@@ -266,3 +266,118 @@ func TestFilters(t *testing.T) {
 		}
 	}
 }
+
+// TestLongPollWakesPerStream: a long-poll from a token with nothing after
+// it stays parked while nothing happens, and wakes within 100 ms of a
+// change to any one stream alone (typing, a receipt, a to-device
+// message), with that change in its response.
+func TestLongPollWakesPerStream(t *testing.T) {
+	s := start(t, t.TempDir())
+	defer s.Close()
+	ok := must[map[string]any](t)
+	alice, bob := register(t, s, "alice"), register(t, s, "bob")
+	roomID := ok(alice.MustOK("POST", "/createRoom", map[string]any{"preset": "public_chat"}))["room_id"].(string)
+	ok(bob.MustOK("POST", path(roomID)+"/join", nil))
+	msgID := must[string](t)(alice.Send(roomID, "m1", "hello"))
+	since := syncUntil(t, bob, "", func(m map[string]any) bool { return findEvent(roomPart(m, roomID, "timeline"), msgID) != nil })["next_batch"].(string)
+	// Bob's syncs mark him online (an entry of its own): wait until a sync
+	// from the token finds nothing new.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		next := ok(bob.Sync(since, 0, 1))["next_batch"].(string)
+		if next == since {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the streams kept moving on an idle account")
+		}
+		since = next
+	}
+	for _, tc := range []struct {
+		name   string
+		change func() error
+		seen   func(map[string]any) bool
+	}{
+		{"typing", func() error {
+			_, err := alice.MustOK("PUT", path(roomID)+"/typing/"+alice.UserID, map[string]any{"typing": true, "timeout": 30000})
+			return err
+		}, func(m map[string]any) bool { return ofType(roomPart(m, roomID, "ephemeral"), "m.typing") != nil }},
+		{"receipt", func() error {
+			_, err := alice.MustOK("POST", path(roomID)+"/receipt/m.read/"+msgID, map[string]any{})
+			return err
+		}, func(m map[string]any) bool { return ofType(roomPart(m, roomID, "ephemeral"), "m.receipt") != nil }},
+		{"to-device", func() error {
+			_, err := alice.MustOK("PUT", "/sendToDevice/m.test/wake", map[string]any{"messages": map[string]any{bob.UserID: map[string]any{"*": map[string]any{"n": 1}}}})
+			return err
+		}, func(m map[string]any) bool { return len(topPart(m, "to_device")) > 0 }},
+	} {
+		type result struct {
+			at   time.Time
+			resp map[string]any
+			err  error
+		}
+		// Park a long-poll. Bob's syncs mark him online now and then, an
+		// entry that can land after the token settled: a response with
+		// nothing but his own presence moves the token on; anything else
+		// before the change is a failure.
+		var done chan result
+		for attempt, parked := 0, false; !parked; attempt++ {
+			if attempt == 10 {
+				t.Fatalf("%s: no long-poll stayed parked in 10 attempts", tc.name)
+			}
+			done = make(chan result, 1)
+			go func() {
+				r, err := bob.Sync(since, 20*time.Second, 1)
+				done <- result{time.Now(), r, err}
+			}()
+			select {
+			case r := <-done:
+				if r.err != nil || !onlyOwnPresence(r.resp, bob.UserID) {
+					t.Fatalf("%s: the long-poll returned before any change: %v %v", tc.name, r.resp, r.err)
+				}
+				since = r.resp["next_batch"].(string)
+			case <-time.After(300 * time.Millisecond):
+				parked = true
+			}
+		}
+		if err := tc.change(); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		changed := time.Now()
+		select {
+		case r := <-done:
+			if r.err != nil {
+				t.Fatalf("%s: %v", tc.name, r.err)
+			}
+			if !tc.seen(r.resp) {
+				t.Fatalf("%s: woke without the change: %s", tc.name, jsonString(r.resp))
+			}
+			if d := r.at.Sub(changed); d > 100*time.Millisecond {
+				t.Errorf("%s: the long-poll woke %v after the change was acknowledged", tc.name, d)
+			}
+			since = r.resp["next_batch"].(string)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the long-poll did not wake", tc.name)
+		}
+	}
+}
+
+// onlyOwnPresence reports whether a sync response carries nothing but the
+// user's own presence.
+func onlyOwnPresence(m map[string]any, userID string) bool {
+	pres := topPart(m, "presence")
+	if len(pres) == 0 || len(topPart(m, "to_device")) > 0 || len(topPart(m, "account_data")) > 0 {
+		return false
+	}
+	for _, e := range pres {
+		if ev, _ := e.(map[string]any); ev["sender"] != userID {
+			return false
+		}
+	}
+	rooms, _ := m["rooms"].(map[string]any)
+	for _, section := range []string{"join", "invite", "leave"} {
+		if r, _ := rooms[section].(map[string]any); len(r) > 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -76,3 +76,87 @@ func TestHistoryVisibility(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncVisibilityMatchesMessages checks that /sync, which decides the
+// history visibility of a timeline in one pass carrying the setting and
+// the user's membership along it, shows each user exactly the messages
+// /messages shows them (which decides each event on its own), across
+// changes of the setting and of the user's membership inside one
+// timeline.
+func TestSyncVisibilityMatchesMessages(t *testing.T) {
+	s := start(t, t.TempDir())
+	defer s.Close()
+	alice := register(t, s, "alice")
+	bob := register(t, s, "bob")
+	carol := register(t, s, "carol")
+	created, err := alice.MustOK("POST", "/createRoom", map[string]any{"preset": "public_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roomID := created["room_id"].(string)
+	room := "/rooms/" + url.PathEscape(roomID)
+	n := 0
+	send := func() {
+		t.Helper()
+		n++
+		if _, err := alice.Send(roomID, fmt.Sprint("m", n), fmt.Sprint("message ", n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setting := func(v string) {
+		t.Helper()
+		if _, err := alice.MustOK("PUT", room+"/state/m.room.history_visibility", map[string]string{"history_visibility": v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	do := func(c *testclient.Client, method, path string, body any) {
+		t.Helper()
+		if _, err := c.MustOK(method, path, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send()
+	setting("joined")
+	send()
+	do(alice, "POST", room+"/invite", map[string]string{"user_id": bob.UserID})
+	send()
+	setting("invited")
+	send()
+	do(bob, "POST", room+"/join", map[string]any{})
+	send()
+	do(bob, "POST", room+"/leave", map[string]any{})
+	send()
+	setting("shared")
+	send()
+	do(bob, "POST", room+"/join", map[string]any{})
+	send()
+	setting("joined")
+	send()
+	do(carol, "POST", room+"/join", map[string]any{})
+	send()
+	// Once the sender sees every message, the sync reader has them all.
+	eventually(t, 5*time.Second, "alice sees every message", func() error {
+		ids, err := alice.AllMessagesSince(roomID, "")
+		if err == nil && len(ids) != n {
+			err = fmt.Errorf("%w: %d of %d", errNotYet, len(ids), n)
+		}
+		return err
+	})
+	for _, c := range []*testclient.Client{alice, bob, carol} {
+		want, err := c.AllMessagesSince(roomID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sync, err := c.Sync("", 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := timelineOf(sync, roomID)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: /sync timeline %v, /messages %v", c.UserID, got, want)
+		}
+		if len(want) == 0 || len(want) == n && c != alice {
+			t.Errorf("%s sees %d of %d messages: the test does not exercise visibility", c.UserID, len(want), n)
+		}
+	}
+}
