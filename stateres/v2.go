@@ -309,10 +309,10 @@ func (e *engine) resolveV2(ctx context.Context, sets []map[stateKey]string, inde
 		flags[i] |= flagFCS
 		fcs = append(fcs, i)
 	}
-	for _, i := range fcs {
-		if _, err := g.authOf(ctx, i); err != nil {
-			return nil, err
-		}
+	// One provider call for the auth events of every member not loaded
+	// yet, not one per member.
+	if err := g.loadAuth(ctx, fcs); err != nil {
+		return nil, err
 	}
 	if err := e.findCreate(ctx, fcs); err != nil {
 		return nil, err
