@@ -19,6 +19,90 @@ type Ephemeral interface {
 // maxReceiptsPerEDU bounds the receipts taken from one m.receipt EDU.
 const maxReceiptsPerEDU = 100
 
+// remoteTyping is one m.typing EDU as read from a transaction.
+type remoteTyping struct {
+	roomID, userID string
+	typing         bool
+}
+
+// remoteReceipt is one user's m.read receipt of an m.receipt EDU. ts is
+// data.ts, or 0 when hasTS is false (the receiver then stamps it).
+type remoteReceipt struct {
+	roomID, userID, threadID, eventID string
+	ts                                int64
+	hasTS                             bool
+}
+
+// eduContent is what readEDU takes from one EDU: typing or receipts, and
+// the reason for each part it could not use.
+type eduContent struct {
+	typing   *remoteTyping
+	receipts []remoteReceipt
+	dropped  []string
+}
+
+// readEDU reads one EDU of a transaction. It only checks the shape: who may
+// act is for the caller. An m.receipt EDU gives at most maxReceiptsPerEDU
+// receipts; other EDU types give nothing but a drop reason.
+func readEDU(e gjson.Result) eduContent {
+	var out eduContent
+	drop := func(reason string) { out.dropped = append(out.dropped, reason) }
+	content := e.Get("content")
+	if !content.IsObject() {
+		drop("content is not an object")
+		return out
+	}
+	switch e.Get("edu_type").Str {
+	case "m.typing":
+		roomID, userID, typing := content.Get("room_id"), content.Get("user_id"), content.Get("typing")
+		if roomID.Type != gjson.String || userID.Type != gjson.String || (typing.Type != gjson.True && typing.Type != gjson.False) {
+			drop("m.typing needs room_id, user_id and typing")
+			return out
+		}
+		out.typing = &remoteTyping{roomID: roomID.Str, userID: userID.Str, typing: typing.Bool()}
+	case "m.receipt":
+		full := false
+		content.ForEach(func(roomID, byType gjson.Result) bool {
+			if !byType.IsObject() {
+				drop("receipts of a room are not an object")
+				return true
+			}
+			byType.ForEach(func(typ, byUser gjson.Result) bool {
+				if typ.Str != "m.read" || !byUser.IsObject() {
+					drop("only m.read receipts are sent between servers")
+					return true
+				}
+				byUser.ForEach(func(userID, receipt gjson.Result) bool {
+					if len(out.receipts) == maxReceiptsPerEDU {
+						drop("too many receipts in one EDU")
+						full = true
+						return false
+					}
+					ids := receipt.Get("event_ids")
+					first := ids.Get("0")
+					ts := receipt.Get("data.ts")
+					thread := receipt.Get("data.thread_id")
+					if !ids.IsArray() || first.Type != gjson.String || (ts.Exists() && ts.Type != gjson.Number) ||
+						(thread.Exists() && thread.Type != gjson.String) {
+						drop("a receipt needs event_ids and a numeric data.ts")
+						return true
+					}
+					out.receipts = append(out.receipts, remoteReceipt{
+						roomID: roomID.Str, userID: userID.Str, threadID: thread.Str, eventID: first.Str,
+						ts: ts.Int(), hasTS: ts.Exists(),
+					})
+					return true
+				})
+				return !full
+			})
+			return !full
+		})
+	default:
+		drop("EDU type not handled")
+	}
+	return out
+}
+
 // edu handles one EDU of a transaction from origin. What it cannot use
 // (another server's user, a user not joined to the room, a bad shape, an
 // EDU type this server does not handle) is dropped with a log line and
@@ -32,69 +116,29 @@ func (a *API) edu(ctx context.Context, origin string, e gjson.Result) {
 		drop("no ephemeral writer")
 		return
 	}
-	content := e.Get("content")
-	if !content.IsObject() {
-		drop("content is not an object")
-		return
+	c := readEDU(e)
+	for _, reason := range c.dropped {
+		drop(reason)
 	}
-	switch e.Get("edu_type").Str {
-	case "m.typing":
-		roomID, userID, typing := content.Get("room_id"), content.Get("user_id"), content.Get("typing")
-		if roomID.Type != gjson.String || userID.Type != gjson.String || (typing.Type != gjson.True && typing.Type != gjson.False) {
-			drop("m.typing needs room_id, user_id and typing")
-			return
-		}
-		if reason := a.mayAct(origin, roomID.Str, userID.Str); reason != "" {
+	if t := c.typing; t != nil {
+		if reason := a.mayAct(origin, t.roomID, t.userID); reason != "" {
 			drop(reason)
-			return
-		}
-		if err := a.Ephemeral.RemoteTyping(ctx, roomID.Str, userID.Str, typing.Bool()); err != nil {
+		} else if err := a.Ephemeral.RemoteTyping(ctx, t.roomID, t.userID, t.typing); err != nil {
 			drop("writing the typing log: " + err.Error())
 		}
-	case "m.receipt":
-		n := 0
-		content.ForEach(func(roomID, byType gjson.Result) bool {
-			if !byType.IsObject() {
-				drop("receipts of a room are not an object")
-				return true
-			}
-			byType.ForEach(func(typ, byUser gjson.Result) bool {
-				if typ.Str != "m.read" || !byUser.IsObject() {
-					drop("only m.read receipts are sent between servers")
-					return true
-				}
-				byUser.ForEach(func(userID, receipt gjson.Result) bool {
-					if n++; n > maxReceiptsPerEDU {
-						drop("too many receipts in one EDU")
-						return false
-					}
-					ids := receipt.Get("event_ids").Array()
-					ts := receipt.Get("data.ts")
-					thread := receipt.Get("data.thread_id")
-					if len(ids) == 0 || ids[0].Type != gjson.String || (ts.Exists() && ts.Type != gjson.Number) ||
-						(thread.Exists() && thread.Type != gjson.String) {
-						drop("a receipt needs event_ids and a numeric data.ts")
-						return true
-					}
-					if reason := a.mayAct(origin, roomID.Str, userID.Str); reason != "" {
-						drop(reason)
-						return true
-					}
-					at := ts.Int()
-					if !ts.Exists() {
-						at = time.Now().UnixMilli()
-					}
-					if err := a.Ephemeral.RemoteReceipt(ctx, roomID.Str, userID.Str, "m.read", thread.Str, ids[0].Str, at); err != nil {
-						drop("writing the receipt log: " + err.Error())
-					}
-					return true
-				})
-				return n <= maxReceiptsPerEDU
-			})
-			return n <= maxReceiptsPerEDU
-		})
-	default:
-		drop("EDU type not handled")
+	}
+	for _, r := range c.receipts {
+		if reason := a.mayAct(origin, r.roomID, r.userID); reason != "" {
+			drop(reason)
+			continue
+		}
+		at := r.ts
+		if !r.hasTS {
+			at = time.Now().UnixMilli()
+		}
+		if err := a.Ephemeral.RemoteReceipt(ctx, r.roomID, r.userID, "m.read", r.threadID, r.eventID, at); err != nil {
+			drop("writing the receipt log: " + err.Error())
+		}
 	}
 }
 

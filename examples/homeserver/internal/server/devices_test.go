@@ -12,12 +12,9 @@ import (
 // fallback key), key counts and device list changes in /sync, and
 // /keys/changes.
 func TestDevicesAndKeys(t *testing.T) {
-	s := start(t, t.TempDir())
+	s, alice, bob, roomID := aliceAndBobInRoom(t)
 	defer s.Close()
 	ok := must[map[string]any](t)
-	alice, bob := register(t, s, "alice"), register(t, s, "bob")
-	roomID := ok(alice.MustOK("POST", "/createRoom", map[string]any{"preset": "public_chat"}))["room_id"].(string)
-	ok(bob.MustOK("POST", path(roomID)+"/join", nil))
 	aliceDev := ok(alice.MustOK("GET", "/account/whoami", nil))["device_id"].(string)
 	bobSince := syncUntil(t, bob, "", func(m map[string]any) bool { return len(roomPart(m, roomID, "timeline")) > 0 })["next_batch"].(string)
 

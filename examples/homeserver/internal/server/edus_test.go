@@ -131,9 +131,6 @@ func ephemeralOf(sync map[string]any, roomID, eventID string) (typing, read []st
 func TestFederationTypingAndReceipts(t *testing.T) {
 	_, _, alice, bob, roomID := federatedRoom(t)
 	room := "/rooms/" + url.PathEscape(roomID)
-	// The waiter's token is taken before the send: taken after, it can
-	// already be past the message (the other server stores it within
-	// milliseconds) and the wait never sees it.
 	wa := newSyncWaiter(t, alice, roomID)
 	msg, err := bob.Send(roomID, "hi", "hello alice")
 	if err != nil {

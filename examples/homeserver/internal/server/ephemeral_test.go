@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/server"
 	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/testclient"
 )
 
@@ -54,18 +55,27 @@ func ofType(evs []any, typ string) map[string]any {
 	return nil
 }
 
+// aliceAndBobInRoom starts a server with two users, alice and bob, both
+// joined to a public room alice created.
+func aliceAndBobInRoom(t *testing.T) (s *server.Server, alice, bob *testclient.Client, roomID string) {
+	t.Helper()
+	s = start(t, t.TempDir())
+	ok := must[map[string]any](t)
+	alice, bob = register(t, s, "alice"), register(t, s, "bob")
+	roomID = ok(alice.MustOK("POST", "/createRoom", map[string]any{"preset": "public_chat"}))["room_id"].(string)
+	ok(bob.MustOK("POST", path(roomID)+"/join", nil))
+	return s, alice, bob, roomID
+}
+
 func jsonString(v any) string { b, _ := json.Marshal(v); return string(b) }
 
 // TestEphemeralStreams: typing, receipts (public, private, threaded), read
 // markers, account data, presence and to-device messages go through their
 // logs and reach the right users through /sync, resumed by one token.
 func TestEphemeralStreams(t *testing.T) {
-	s := start(t, t.TempDir())
+	s, alice, bob, roomID := aliceAndBobInRoom(t)
 	defer s.Close()
 	ok := must[map[string]any](t)
-	alice, bob := register(t, s, "alice"), register(t, s, "bob")
-	roomID := ok(alice.MustOK("POST", "/createRoom", map[string]any{"preset": "public_chat"}))["room_id"].(string)
-	ok(bob.MustOK("POST", path(roomID)+"/join", nil))
 	msgID := must[string](t)(alice.Send(roomID, "m1", "hello"))
 	bobSince := syncUntil(t, bob, "", func(m map[string]any) bool { return findEvent(roomPart(m, roomID, "timeline"), msgID) != nil })["next_batch"].(string)
 	aliceSince := ok(alice.MustOK("GET", "/sync", nil))["next_batch"].(string)
@@ -272,12 +282,9 @@ func TestFilters(t *testing.T) {
 // change to any one stream alone (typing, a receipt, a to-device
 // message), with that change in its response.
 func TestLongPollWakesPerStream(t *testing.T) {
-	s := start(t, t.TempDir())
+	s, alice, bob, roomID := aliceAndBobInRoom(t)
 	defer s.Close()
 	ok := must[map[string]any](t)
-	alice, bob := register(t, s, "alice"), register(t, s, "bob")
-	roomID := ok(alice.MustOK("POST", "/createRoom", map[string]any{"preset": "public_chat"}))["room_id"].(string)
-	ok(bob.MustOK("POST", path(roomID)+"/join", nil))
 	msgID := must[string](t)(alice.Send(roomID, "m1", "hello"))
 	since := syncUntil(t, bob, "", func(m map[string]any) bool { return findEvent(roomPart(m, roomID, "timeline"), msgID) != nil })["next_batch"].(string)
 	// Bob's syncs mark him online (an entry of its own): wait until a sync

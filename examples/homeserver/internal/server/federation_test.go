@@ -135,7 +135,14 @@ func newSyncWaiter(t *testing.T, c *testclient.Client, roomID string) *syncWaite
 		t.Fatal(err)
 	}
 	next, _ := s["next_batch"].(string)
-	return &syncWaiter{c: c, room: roomID, since: next, seen: map[string]time.Time{}}
+	w := &syncWaiter{c: c, room: roomID, since: next, seen: map[string]time.Time{}}
+	// An event that arrived before the waiter is in this first answer, and
+	// in no later one.
+	now := time.Now()
+	for _, id := range testclient.TimelineIDs(s, roomID, "") {
+		w.seen[id] = now
+	}
+	return w
 }
 
 // waitFor long-polls /sync until eventID arrives and returns the time it
