@@ -114,20 +114,7 @@ func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
 // deviceIDs lists a user's devices.
 func (a *API) deviceIDs(ctx context.Context, userID string) ([]string, error) {
-	rows, err := a.db.QueryContext(ctx, `SELECT DISTINCT device_id FROM cs_devices WHERE user_id = ?`, userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var d string
-		if err := rows.Scan(&d); err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return db.Strings(a.db.QueryContext(ctx, `SELECT DISTINCT device_id FROM cs_devices WHERE user_id = ?`, userID))
 }
 
 // tokenKey is what the database keeps of an access token: its SHA-256,

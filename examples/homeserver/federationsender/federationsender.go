@@ -153,21 +153,11 @@ func New(d *db.DB, js nats.JetStreamContext, serverName string, transport sender
 // Start wakes the destinations with unsent events and consumes the output
 // log with the durable consumer "federationsender".
 func (fs *FederationSender) Start() error {
-	rows, err := fs.db.Query(`SELECT DISTINCT q.destination FROM fs_queue q LEFT JOIN fs_positions p ON p.destination = q.destination
-		WHERE p.acked IS NULL OR q.pos > p.acked`)
+	dests, err := db.Strings(fs.db.Query(`SELECT DISTINCT q.destination FROM fs_queue q LEFT JOIN fs_positions p ON p.destination = q.destination
+		WHERE p.acked IS NULL OR q.pos > p.acked`))
 	if err != nil {
 		return err
 	}
-	var dests []string
-	for rows.Next() {
-		var d string
-		if err := rows.Scan(&d); err != nil {
-			rows.Close()
-			return err
-		}
-		dests = append(dests, d)
-	}
-	rows.Close()
 	for _, d := range dests {
 		_ = fs.sender.Notify(d)
 	}

@@ -75,20 +75,7 @@ func migrate(d *db.DB, log *slog.Logger) error {
 }
 
 func roomIDs(tx *db.Tx) ([]string, error) {
-	rows, err := tx.Query(`SELECT room_id FROM rs_rooms ORDER BY room_id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return db.Strings(tx.Query(`SELECT room_id FROM rs_rooms ORDER BY room_id`))
 }
 
 // migratedState is an event's state during the migration.

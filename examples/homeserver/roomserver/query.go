@@ -10,6 +10,7 @@ import (
 
 	"github.com/gomatrixlib/gomatrixlib/event"
 	"github.com/gomatrixlib/gomatrixlib/eventauth"
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/db"
 	"github.com/gomatrixlib/gomatrixlib/hashing"
 	"github.com/gomatrixlib/gomatrixlib/roomversion"
 )
@@ -72,20 +73,10 @@ func (rs *RoomServer) CurrentState(roomID string) (eventauth.StateMap, error) {
 	if _, err := rs.RoomVersion(roomID); err != nil {
 		return nil, err
 	}
-	rows, err := rs.db.Query(`SELECT event_id FROM rs_state WHERE room_id = ?`, roomID)
+	ids, err := db.Strings(rs.db.Query(`SELECT event_id FROM rs_state WHERE room_id = ?`, roomID))
 	if err != nil {
 		return nil, err
 	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
 	state := eventauth.StateMap{}
 	for _, id := range ids {
 		p, err := rs.Event(id)
@@ -329,20 +320,7 @@ func (rs *RoomServer) AuthChain(ids []string) ([]*event.PDU, error) {
 
 // Rooms returns the IDs of the rooms the room server has.
 func (rs *RoomServer) Rooms() ([]string, error) {
-	rows, err := rs.db.Query(`SELECT room_id FROM rs_rooms ORDER BY room_id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return db.Strings(rs.db.Query(`SELECT room_id FROM rs_rooms ORDER BY room_id`))
 }
 
 // JoinedServers returns the servers with a joined member in the room's
@@ -427,18 +405,10 @@ func (rs *RoomServer) PendingInvite(roomID, userID string) *event.PDU {
 	if state, err := rs.CurrentState(roomID); err == nil && state.Member(userID) != nil {
 		return nil
 	}
-	rows, err := rs.db.Query(`SELECT event_id FROM rs_events WHERE room_id = ? AND snapshot = -1 ORDER BY nid DESC`, roomID)
+	ids, err := db.Strings(rs.db.Query(`SELECT event_id FROM rs_events WHERE room_id = ? AND snapshot = -1 ORDER BY nid DESC`, roomID))
 	if err != nil {
 		return nil
 	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if rows.Scan(&id) == nil {
-			ids = append(ids, id)
-		}
-	}
-	rows.Close()
 	for _, id := range ids {
 		p, err := rs.Event(id)
 		if err != nil {

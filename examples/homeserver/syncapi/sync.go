@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gomatrixlib/gomatrixlib/examples/homeserver/internal/db"
 	"github.com/tidwall/gjson"
 )
 
@@ -498,20 +499,7 @@ func strip(state [][]byte, userID string) []json.RawMessage {
 
 // JoinedRooms lists the rooms the user is joined to.
 func (s *SyncAPI) JoinedRooms(ctx context.Context, userID string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT room_id FROM sync_memberships WHERE user_id = ? AND membership = 'join'`, userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return db.Strings(s.db.QueryContext(ctx, `SELECT room_id FROM sync_memberships WHERE user_id = ? AND membership = 'join'`, userID))
 }
 
 // Messages answers /rooms/{roomId}/messages: events of the room before

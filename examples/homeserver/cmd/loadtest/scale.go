@@ -250,20 +250,10 @@ func (r *scaleRoom) finish(nMessages int) error {
 	if err != nil {
 		return err
 	}
-	var ids []string
-	rows, err := d.Query(`SELECT event_id FROM rs_events WHERE room_id = ?`, roomID)
+	ids, err := db.Strings(d.Query(`SELECT event_id FROM rs_events WHERE room_id = ?`, roomID))
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
 	rng := rand.New(rand.NewPCG(uint64(members), 7))
 	for i := 0; i < 30; i++ {
 		id := ids[rng.IntN(len(ids))]

@@ -128,3 +128,21 @@ func (t *Tx) QueryRow(q string, args ...any) *sql.Row { return t.Tx.QueryRow(t.d
 func (t *Tx) Query(q string, args ...any) (*sql.Rows, error) {
 	return t.Tx.Query(t.d.Rebind(q), args...)
 }
+
+// Strings reads the one string column of a query's rows, as in
+// db.Strings(d.Query(...)); the rows are closed. The result is never nil.
+func Strings(rows *sql.Rows, err error) ([]string, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
