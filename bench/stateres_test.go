@@ -4,17 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/gomatrixlib/gomatrixlib/internal/measure"
 	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/metrics"
 	"slices"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -154,8 +150,8 @@ func benchStateResolve(b *testing.B, shape func(roomversion.Rules, int, int) (*r
 	}
 	b.Run("ours", func(b *testing.B) {
 		b.ReportAllocs()
-		peak := peakHeap(resolve)
-		timeCPU(b, resolve)
+		peak := measure.PeakHeap(resolve)
+		measure.ReportCPU(b, resolve)
 		b.ReportMetric(float64(peak)/(1<<20), "peak-MB")
 	})
 	if !withGMSL {
@@ -164,75 +160,10 @@ func benchStateResolve(b *testing.B, shape func(roomversion.Rules, int, int) (*r
 	in := toGMSL(b, rules, room, sets)
 	b.Run("gmsl", func(b *testing.B) {
 		b.ReportAllocs()
-		peak := peakHeap(func() { gmslResolve(in) })
-		timeCPU(b, func() { gmslResolve(in) })
+		peak := measure.PeakHeap(func() { gmslResolve(in) })
+		measure.ReportCPU(b, func() { gmslResolve(in) })
 		b.ReportMetric(float64(peak)/(1<<20), "peak-MB")
 	})
-}
-
-// timeCPU runs f through b.Loop and reports the process's CPU time per
-// iteration as cpu-ms/op: on a shared machine the wall time (ns/op) also
-// counts the time spent waiting for a core.
-func timeCPU(b *testing.B, f func()) {
-	start := cpuTime()
-	n := 0
-	for b.Loop() {
-		f()
-		n++
-	}
-	if n > 0 {
-		b.ReportMetric(float64(cpuTime()-start)/float64(n)/1e6, "cpu-ms/op")
-	}
-}
-
-// cpuTime returns the CPU time (user and system) the process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// peakHeap runs f once and returns the largest growth of the live heap
-// objects while it ran, sampled every 200µs.
-func peakHeap(f func()) uint64 {
-	runtime.GC()
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	read := func() uint64 {
-		metrics.Read(sample)
-		return sample[0].Value.Uint64()
-	}
-	base := read()
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(200 * time.Microsecond)
-		defer t.Stop()
-		for {
-			if v := read(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	f()
-	if v := read(); v > peak.Load() {
-		peak.Store(v)
-	}
-	close(done)
-	wg.Wait()
-	if p := peak.Load(); p > base {
-		return p - base
-	}
-	return 0
 }
 
 // growthRoom is a forked room with its state sets and gomatrixserverlib's

@@ -2,6 +2,7 @@ package roomtest_test
 
 import (
 	"fmt"
+	"github.com/gomatrixlib/gomatrixlib/internal/measure"
 	"testing"
 	"time"
 
@@ -30,13 +31,13 @@ func buildLarge(tb testing.TB, n int) *roomtest.Room {
 // shared machine do not inflate as they do the wall time of ns/op.
 func BenchmarkRoom10000(b *testing.B) {
 	b.ReportAllocs()
-	start := cpuTime()
+	start := measure.CPUTime()
 	for b.Loop() {
 		if r := buildLarge(b, 10000); r.Len() != 10000 {
 			b.Fatalf("%d events", r.Len())
 		}
 	}
-	b.ReportMetric((cpuTime()-start).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric((measure.CPUTime()-start).Seconds()/float64(b.N), "cpu-s/op")
 }
 
 // TestLargeRoomFast keeps the 10,000-event room well under the bar, in CPU
@@ -48,9 +49,9 @@ func TestLargeRoomFast(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("short or -race")
 	}
-	start, wall := cpuTime(), time.Now()
+	start, wall := measure.CPUTime(), time.Now()
 	r := buildLarge(t, 10000)
-	took := cpuTime() - start
+	took := measure.CPUTime() - start
 	if r.Len() != 10000 {
 		t.Fatalf("%d events", r.Len())
 	}

@@ -3,6 +3,7 @@ package stateres_test
 import (
 	"context"
 	"fmt"
+	"github.com/gomatrixlib/gomatrixlib/internal/measure"
 	"maps"
 	"testing"
 
@@ -42,12 +43,12 @@ func BenchmarkResolveMembershipFork(b *testing.B) {
 				f := membershipFork(b, rules, k)
 				ctx := context.Background()
 				b.ReportAllocs()
-				peak := peakHeap(func() {
+				peak := measure.PeakHeap(func() {
 					if _, err := stateres.Resolve(ctx, rules, f.sets, f.room); err != nil {
 						b.Fatal(err)
 					}
 				})
-				reportCPU(b, func() {
+				measure.ReportCPU(b, func() {
 					if _, err := stateres.Resolve(ctx, rules, f.sets, f.room); err != nil {
 						b.Fatal(err)
 					}
@@ -125,12 +126,12 @@ func BenchmarkResolveMembershipForkIndexed(b *testing.B) {
 					b.Fatal("the recorded index gives another state than loading the chains")
 				}
 				b.ReportAllocs()
-				peak := peakHeap(func() {
+				peak := measure.PeakHeap(func() {
 					if _, err := stateres.Resolve(ctx, rules, f.sets, x); err != nil {
 						b.Fatal(err)
 					}
 				})
-				reportCPU(b, func() {
+				measure.ReportCPU(b, func() {
 					if _, err := stateres.Resolve(ctx, rules, f.sets, x); err != nil {
 						b.Fatal(err)
 					}

@@ -3,13 +3,12 @@ package stateres_test
 import (
 	"context"
 	"fmt"
+	"github.com/gomatrixlib/gomatrixlib/internal/measure"
 	"hash/maphash"
 	"math"
 	"runtime"
-	"runtime/metrics"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,12 +67,12 @@ func BenchmarkResolve(b *testing.B) {
 				f := forked(b, rules, n)
 				ctx := context.Background()
 				b.ReportAllocs()
-				peak := peakHeap(func() {
+				peak := measure.PeakHeap(func() {
 					if _, err := stateres.Resolve(ctx, rules, f.sets, f.room); err != nil {
 						b.Fatal(err)
 					}
 				})
-				reportCPU(b, func() {
+				measure.ReportCPU(b, func() {
 					if _, err := stateres.Resolve(ctx, rules, f.sets, f.room); err != nil {
 						b.Fatal(err)
 					}
@@ -227,47 +226,6 @@ func BenchmarkForkedRoomHeap(b *testing.B) {
 		runtime.KeepAlive(sets)
 	}
 	b.ReportMetric(total/events, "heap-B/event")
-}
-
-// peakHeap runs f once and returns the largest growth of the live heap
-// objects while it ran, sampled every 200µs.
-func peakHeap(f func()) uint64 {
-	runtime.GC()
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	read := func() uint64 {
-		metrics.Read(sample)
-		return sample[0].Value.Uint64()
-	}
-	base := read()
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(200 * time.Microsecond)
-		defer t.Stop()
-		for {
-			if v := read(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	f()
-	if v := read(); v > peak.Load() {
-		peak.Store(v)
-	}
-	close(done)
-	wg.Wait()
-	if p := peak.Load(); p > base {
-		return p - base
-	}
-	return 0
 }
 
 // algorithms returns one room version per state resolution algorithm.
