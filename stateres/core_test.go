@@ -415,23 +415,7 @@ func (x naiveIndex) chain(id string) map[string]bool {
 }
 
 func (x naiveIndex) AuthChainDifference(_ context.Context, sets [][]string) ([]string, error) {
-	count := map[string]int{}
-	for _, s := range sets {
-		c := map[string]bool{}
-		for _, id := range s {
-			maps.Copy(c, x.chain(id))
-		}
-		for id := range c {
-			count[id]++
-		}
-	}
-	var out []string
-	for id, n := range count {
-		if n < len(sets) {
-			out = append(out, id)
-		}
-	}
-	return out, nil
+	return chainDifference(sets, x.chain), nil
 }
 
 func (x naiveIndex) ConflictedSubgraph(_ context.Context, conflicted []string) ([]string, error) {
@@ -577,4 +561,31 @@ func TestResolveV1(t *testing.T) {
 	if got[stateKey{Type: typeMember, StateKey: "@bob"}] != "$bj" {
 		t.Errorf("unconflicted entry lost")
 	}
+}
+
+// ChainDifference is chainDifference for the external test package's
+// indexes (defined in a test file: not part of the package's API).
+var ChainDifference = chainDifference
+
+// chainDifference is the auth difference by definition, for the test
+// indexes: the events in some but not all of the sets' auth chains, where
+// chain(id) is the auth chain of one event.
+func chainDifference(sets [][]string, chain func(string) map[string]bool) []string {
+	count := map[string]int{}
+	for _, s := range sets {
+		c := map[string]bool{}
+		for _, id := range s {
+			maps.Copy(c, chain(id))
+		}
+		for id := range c {
+			count[id]++
+		}
+	}
+	var out []string
+	for id, n := range count {
+		if n < len(sets) {
+			out = append(out, id)
+		}
+	}
+	return out
 }

@@ -39,23 +39,7 @@ func (x walkedIndex) chain(id string) map[string]bool {
 }
 
 func (x walkedIndex) AuthChainDifference(_ context.Context, sets [][]string) ([]string, error) {
-	count := map[string]int{}
-	for _, s := range sets {
-		c := map[string]bool{}
-		for _, id := range s {
-			maps.Copy(c, x.chain(id))
-		}
-		for id := range c {
-			count[id]++
-		}
-	}
-	var out []string
-	for id, n := range count {
-		if n < len(sets) {
-			out = append(out, id)
-		}
-	}
-	return out, nil
+	return stateres.ChainDifference(sets, x.chain), nil
 }
 
 func (x walkedIndex) ConflictedSubgraph(_ context.Context, conflicted []string) ([]string, error) {

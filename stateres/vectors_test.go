@@ -164,23 +164,7 @@ func (p indexedProvider) chain(id string) map[string]bool {
 }
 
 func (p indexedProvider) AuthChainDifference(_ context.Context, sets [][]string) ([]string, error) {
-	count := map[string]int{}
-	for _, s := range sets {
-		c := map[string]bool{}
-		for _, id := range s {
-			maps.Copy(c, p.chain(id))
-		}
-		for id := range c {
-			count[id]++
-		}
-	}
-	var out []string
-	for id, n := range count {
-		if n < len(sets) {
-			out = append(out, id)
-		}
-	}
-	return out, nil
+	return stateres.ChainDifference(sets, p.chain), nil
 }
 
 func (p indexedProvider) ConflictedSubgraph(_ context.Context, conflicted []string) ([]string, error) {
