@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/gomatrixlib/gomatrixlib/event"
@@ -146,14 +145,7 @@ func (a *API) sendJoin(version int) func(http.ResponseWriter, *http.Request, str
 		if err != nil {
 			return err
 		}
-		var stateEvs []*event.PDU
-		var ids []string
-		for _, p := range before {
-			stateEvs = append(stateEvs, p)
-			ids = append(ids, p.EventID())
-		}
-		slices.SortFunc(stateEvs, func(x, y *event.PDU) int { return int(x.Depth() - y.Depth()) })
-		chain, err := a.rs.AuthChain(append(ids, ev.EventID()))
+		stateEvs, _, chain, err := a.stateWithChain(before, ev.EventID())
 		if err != nil {
 			return err
 		}

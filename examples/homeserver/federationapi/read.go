@@ -108,14 +108,7 @@ func (a *API) state(idsOnly bool) func(http.ResponseWriter, *http.Request, strin
 		if err != nil {
 			return err
 		}
-		var stateEvs []*event.PDU
-		var ids []string
-		for _, p := range before {
-			stateEvs = append(stateEvs, p)
-			ids = append(ids, p.EventID())
-		}
-		slices.SortFunc(stateEvs, func(x, y *event.PDU) int { return int(x.Depth() - y.Depth()) })
-		chain, err := a.rs.AuthChain(ids)
+		stateEvs, ids, chain, err := a.stateWithChain(before)
 		if err != nil {
 			return err
 		}
@@ -257,4 +250,17 @@ func (a *API) getMissingEvents(w http.ResponseWriter, r *http.Request, origin st
 	}
 	writeRaw(w, map[string]any{"events": out})
 	return nil
+}
+
+// stateWithChain lists the events of a state by depth, with their IDs, and
+// the auth chain of those events and of the events named by extra: the
+// answer of /state, /state_ids and send_join.
+func (a *API) stateWithChain(state eventauth.StateMap, extra ...string) (evs []*event.PDU, ids []string, chain []*event.PDU, err error) {
+	for _, p := range state {
+		evs = append(evs, p)
+		ids = append(ids, p.EventID())
+	}
+	slices.SortFunc(evs, func(x, y *event.PDU) int { return int(x.Depth() - y.Depth()) })
+	chain, err = a.rs.AuthChain(append(slices.Clip(ids), extra...))
+	return evs, ids, chain, err
 }
