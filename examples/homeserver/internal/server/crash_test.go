@@ -19,15 +19,8 @@ import (
 // checks that every acknowledged event is there, in order, once, and that
 // sync continues from the token taken before the kill.
 func TestKillRestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the homeserver binary")
-	}
+	bin := buildHomeserver(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "homeserver")
-	build := exec.Command("go", "build", "-o", bin, "github.com/gomatrixlib/gomatrixlib/examples/homeserver")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
 	data := filepath.Join(dir, "data")
 	clientAddr, fedAddr := freeAddr(t), freeAddr(t)
 	startBin := func() *exec.Cmd {
@@ -153,14 +146,8 @@ func freeAddr(t *testing.T) string {
 // service) stops cleanly on SIGTERM and on SIGINT (Ctrl-C): exit status 0
 // within seconds, and the data folder opens again.
 func TestSignalsStopCleanly(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the homeserver binary")
-	}
+	bin := buildHomeserver(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "homeserver")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/gomatrixlib/gomatrixlib/examples/homeserver").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
 	for _, sig := range []os.Signal{syscall.SIGTERM, os.Interrupt} {
 		clientAddr := freeAddr(t)
 		cmd := exec.Command(bin, "-data", filepath.Join(dir, "data"), "-client-addr", clientAddr, "-federation-addr", freeAddr(t))
@@ -232,4 +219,19 @@ func TestSignalsStopCleanly(t *testing.T) {
 			t.Fatal("go run: the server still answers 10 s after SIGTERM to go run (orphaned)")
 		}
 	}
+}
+
+// buildHomeserver builds the real binary (tests that signal the server
+// must signal it, not a "go run" parent) and returns its path; it skips
+// the test in -short mode.
+func buildHomeserver(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the homeserver binary")
+	}
+	bin := filepath.Join(t.TempDir(), "homeserver")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/gomatrixlib/gomatrixlib/examples/homeserver").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
 }

@@ -18,14 +18,8 @@ import (
 // change is in the current state, and that joins, state changes and sends
 // still work on top of it.
 func TestKillDuringStateChanges(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the homeserver binary")
-	}
+	bin := buildHomeserver(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "homeserver")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/gomatrixlib/gomatrixlib/examples/homeserver").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
 	data := filepath.Join(dir, "data")
 	clientAddr, fedAddr := freeAddr(t), freeAddr(t)
 	startBin := func() *exec.Cmd {
