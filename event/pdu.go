@@ -46,14 +46,14 @@ type PDU struct {
 	stateKey string
 	sender   string
 	member   string
-	roomID   string
-	rules    *roomversion.Rules // shared by the events of a room version
 	isState  bool
 	ts       int64
 	depth    int64
 	auth     []string // in authBuf when it fits
 	content  []byte
 	authBuf  [4]string
+	rules    *roomversion.Rules // shared by the events of a room version
+	roomID   string
 	prev     []string
 	redacts  string
 	raw      []byte
@@ -106,28 +106,7 @@ func Parse(rules roomversion.Rules, raw []byte) (*PDU, error) {
 	if err := p.setEventID(&f, &env); err != nil {
 		return nil, err
 	}
-	p.packIdentifiers()
 	return p, nil
-}
-
-// packIdentifiers copies the identifiers the authorization rules and state
-// resolution read on every event (event ID, sender, state key, room ID)
-// next to each other, so that reading them reads a few adjacent bytes
-// rather than four places spread over the event's JSON.
-func (p *PDU) packIdentifiers() {
-	var b strings.Builder
-	b.Grow(len(p.eventID) + len(p.sender) + len(p.stateKey) + len(p.roomID))
-	b.WriteString(p.eventID)
-	b.WriteString(p.sender)
-	b.WriteString(p.stateKey)
-	b.WriteString(p.roomID)
-	s := b.String()
-	n := 0
-	take := func(k int) string { n += k; return s[n-k : n] }
-	p.eventID = take(len(p.eventID))
-	p.sender = take(len(p.sender))
-	p.stateKey = take(len(p.stateKey))
-	p.roomID = take(len(p.roomID))
 }
 
 // envelope is the event's own copy of its JSON, with room reserved after
@@ -228,7 +207,6 @@ func (p *PDU) readTopLevel(f *fields) error {
 	if p.typ, err = shortString(f.typ, "type"); err != nil {
 		return err
 	}
-	p.typ = known(p.typ)
 	if p.sender, err = shortString(f.sender, "sender"); err != nil {
 		return err
 	}
@@ -253,7 +231,7 @@ func (p *PDU) readTopLevel(f *fields) error {
 	p.content = stringBytes(f.content.Raw)
 	if p.typ == "m.room.member" {
 		if m := f.content.Get("membership"); m.Type == gjson.String {
-			p.member = known(m.Str)
+			p.member = m.Str
 		}
 	}
 	if p.depth, err = integer(f.depth, "depth", 0, rules.MaxDepth); err != nil {
@@ -553,33 +531,3 @@ func (p *PDU) Unsigned() []byte { return p.unsigned }
 
 // Origin returns the deprecated top-level origin, or "".
 func (p *PDU) Origin() string { return p.origin }
-
-// known returns the package's constant for s when s is one of the event
-// types or membership values the authorization rules and state resolution
-// compare on every event, and s otherwise. Those comparisons then read
-// the constant, not the event's JSON text.
-func known(s string) string {
-	switch s {
-	case "m.room.member":
-		return "m.room.member"
-	case "m.room.create":
-		return "m.room.create"
-	case "m.room.power_levels":
-		return "m.room.power_levels"
-	case "m.room.join_rules":
-		return "m.room.join_rules"
-	case "m.room.message":
-		return "m.room.message"
-	case "join":
-		return "join"
-	case "leave":
-		return "leave"
-	case "ban":
-		return "ban"
-	case "invite":
-		return "invite"
-	case "knock":
-		return "knock"
-	}
-	return s
-}

@@ -86,7 +86,7 @@ type authView struct {
 // -1. Loading errors are kept in v.err.
 func (v *authView) get(ctx context.Context, typ, sk string) int32 {
 	e := v.e
-	kid := v.keyID(typ, sk)
+	kid := e.g.keyID(typ, sk)
 	if kid >= 0 {
 		if x := v.st.getKey(kid); x >= 0 {
 			return x
@@ -121,19 +121,6 @@ func (v *authView) get(ctx context.Context, typ, sk string) int32 {
 		return e.create
 	}
 	return -1
-}
-
-// keyID returns the key ID of (typ, sk), or -1. The membership of the
-// checked event's own target is asked on every membership check: that key
-// is the event's own, known without a lookup.
-func (v *authView) keyID(typ, sk string) int32 {
-	g := v.e.g
-	if typ == typeMember && v.ev >= 0 {
-		if k := g.nodes[v.ev].key; k >= 0 && g.keys.list[k] == (stateKey{Type: typ, StateKey: sk}) {
-			return k
-		}
-	}
-	return g.keyID(typ, sk)
 }
 
 // setBase sets the starting state the auth checks see under the partial

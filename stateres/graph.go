@@ -108,9 +108,6 @@ type graph struct {
 	// fetch.
 	batch    []int32
 	batchIDs []string
-	// batchKeys[k], when not nil, is the key ID the state sets have
-	// batchIDs[k] under: the event's own key, unless the set is wrong.
-	batchKeys []int32
 	// maxNodes bounds how many events one resolution may load.
 	maxNodes int
 }
@@ -165,16 +162,10 @@ func (g *graph) keyID(typ, sk string) int32 {
 
 // place appends f as the next node, interning its key and entering its
 // auth event IDs in byID (as wanted when they are not loaded yet).
-// keyHint is the key ID the event is expected under, or -1: when the
-// event's key is that key, it is not looked up again.
-func (g *graph) place(f fetched, keyHint int32) {
+func (g *graph) place(f fetched) {
 	n := node{ts: f.ts, depth: f.depth, ext: f.ext, key: -1, isState: f.isState, rejected: f.rejected, power: f.isPower()}
 	if f.isState {
-		if keyHint >= 0 && g.keys.list[keyHint] == (stateKey{Type: f.typ, StateKey: f.stateKey}) {
-			n.key = keyHint
-		} else {
-			n.key = g.intern(stateKey{Type: f.typ, StateKey: f.stateKey})
-		}
+		n.key = g.intern(stateKey{Type: f.typ, StateKey: f.stateKey})
 	}
 	refs := g.cut(len(f.authIDs))
 	for j, id := range f.authIDs {
@@ -221,11 +212,7 @@ func (g *graph) addFetched(k int, n fetched) (int32, error) {
 	}
 	i := int32(len(g.nodes))
 	g.byID.vals[e] = i
-	hint := int32(-1)
-	if k < len(g.batchKeys) {
-		hint = g.batchKeys[k]
-	}
-	g.place(n, hint)
+	g.place(n)
 	return i, nil
 }
 

@@ -63,11 +63,10 @@ const loadChunk = 1024
 // partitionLoading is partition that also has the events of the sets
 // loaded as it meets them: when load is not nil (ids must not be nil
 // then), every loadChunk event IDs not loaded yet are passed to load with
-// their entries, marked pending, and the key IDs the sets have them
-// under. Each event is then read right after its
+// their entries, marked pending. Each event is then read right after its
 // key and ID were, instead of in a second pass over every event once the
 // sets are split. An error of load stops the partition and is returned.
-func partitionLoading(keys *keyTable, ids *idTable, sets []map[stateKey]string, load func(entries []int32, ids []string, keys []int32) error) (partitioned, error) {
+func partitionLoading(keys *keyTable, ids *idTable, sets []map[stateKey]string, load func(entries []int32, ids []string) error) (partitioned, error) {
 	total := 0
 	for _, s := range sets {
 		total += len(s)
@@ -94,7 +93,7 @@ func partitionLoading(keys *keyTable, ids *idTable, sets []map[stateKey]string, 
 		id           string
 	}
 	entries := make([]entry, 0, total)
-	var newE, newKeys []int32
+	var newE []int32
 	var newIDs []string
 	add := func(j int, k stateKey, id string) {
 		kid, _ := keys.intern(k)
@@ -108,20 +107,12 @@ func partitionLoading(keys *keyTable, ids *idTable, sets []map[stateKey]string, 
 			}
 		}
 		ev := int32(-1)
-		// Most keys name the same event in every set: compared with the
-		// first set's ID, such an entry needs no lookup of its own.
-		repeat := count[kid] > 0 && id == p.first[kid]
 		if ids != nil {
-			if repeat {
-				ev = p.firstE[kid]
-			} else {
-				ev, _ = ids.insert(id, wanted)
-			}
+			ev, _ = ids.insert(id, wanted)
 			if load != nil && ids.vals[ev] == wanted {
 				ids.vals[ev] = pending
 				newE = append(newE, ev)
 				newIDs = append(newIDs, id)
-				newKeys = append(newKeys, kid)
 			}
 		}
 		switch {
@@ -133,7 +124,7 @@ func partitionLoading(keys *keyTable, ids *idTable, sets []map[stateKey]string, 
 		case ids != nil:
 			same[kid] = same[kid] && ev == p.firstE[kid]
 		default:
-			same[kid] = same[kid] && repeat
+			same[kid] = same[kid] && id == p.first[kid]
 		}
 		count[kid]++
 		entries = append(entries, entry{kid, int32(j), ev, id})
@@ -142,8 +133,8 @@ func partitionLoading(keys *keyTable, ids *idTable, sets []map[stateKey]string, 
 		if len(newE) == 0 {
 			return nil
 		}
-		err := load(newE, newIDs, newKeys)
-		newE, newIDs, newKeys = newE[:0], newIDs[:0], newKeys[:0]
+		err := load(newE, newIDs)
+		newE, newIDs = newE[:0], newIDs[:0]
 		return err
 	}
 	for j, s := range sets {
@@ -222,17 +213,14 @@ func partitionLoading(keys *keyTable, ids *idTable, sets []map[stateKey]string, 
 // resolveV2 runs state resolution v2, or v2.1 when the rules say so.
 func (e *engine) resolveV2(ctx context.Context, sets []map[stateKey]string, index AuthChainIndex) (map[stateKey]string, error) {
 	var ids *idTable
-	var load func([]int32, []string, []int32) error
+	var load func([]int32, []string) error
 	if index == nil {
 		// Every event of the sets gets loaded: enter them now, and load
 		// them as the sets are read.
 		ids = e.g.byID
-		load = func(entries []int32, missing []string, keys []int32) error {
+		load = func(entries []int32, missing []string) error {
 			e.g.batch = append(e.g.batch[:0], entries...)
-			e.g.batchKeys = keys
-			err := e.g.fetchBatch(ctx, missing)
-			e.g.batchKeys = nil
-			return err
+			return e.g.fetchBatch(ctx, missing)
 		}
 	}
 	p, err := partitionLoading(e.g.keys, ids, sets, load)
